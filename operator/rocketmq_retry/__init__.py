@@ -1,0 +1,1 @@
+"""Kubernetes API for Apache RocketMQ consumer retries and dead letters."""

@@ -1,0 +1,5 @@
+"""`python -m rocketmq_retry` is the `rocketmq-retry` command."""
+
+from .cli import main
+
+main()

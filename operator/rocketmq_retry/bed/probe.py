@@ -1,0 +1,48 @@
+"""The bed's synchronous calls through our own remoting client (fast, no JVM start per question)."""
+
+import asyncio
+
+from ..remoting.admin import Admin
+from ..remoting.connection import ConnectionPool
+from ..remoting.errors import ConnectionFailed, RemotingError, RemotingTimeout
+from ..remoting.models import TopicConfig
+
+
+async def _masters(namesrv_addr: str, cluster_name: str) -> dict[str, str]:
+    async with ConnectionPool(connect_timeout=2.0, request_timeout=5.0) as pool:
+        info = await Admin(pool, [namesrv_addr]).cluster_info()
+    return {broker.name: broker.master_addr for broker in info.masters(cluster_name) if broker.master_addr}
+
+
+def registered_masters(namesrv_addr: str, cluster_name: str) -> dict[str, str]:
+    """Broker name -> master address registered for `cluster_name`; empty while the name server is unreachable."""
+    try:
+        return asyncio.run(_masters(namesrv_addr, cluster_name))
+    except (ConnectionFailed, RemotingTimeout):
+        return {}
+
+
+async def _create_topic(namesrv_addr: str, master_addrs: list[str], topic: str, queues: int) -> None:
+    async with ConnectionPool(connect_timeout=2.0, request_timeout=10.0) as pool:
+        admin = Admin(pool, [namesrv_addr])
+        config = TopicConfig(topic_name=topic, read_queue_nums=queues, write_queue_nums=queues)
+        await asyncio.gather(*(admin.create_or_update_topic(addr, config) for addr in master_addrs))
+
+
+async def _routed_brokers(namesrv_addr: str, topic: str) -> set[str]:
+    async with ConnectionPool(connect_timeout=2.0, request_timeout=5.0) as pool:
+        route = await Admin(pool, [namesrv_addr]).topic_route(topic)
+    return {addr for broker in route.brokers for addr in broker.addrs.values()}
+
+
+def create_topic(namesrv_addr: str, master_addrs: list[str], topic: str, queues: int) -> None:
+    """Create `topic` on every master (read/write, `queues` queues); the brokers register it themselves."""
+    asyncio.run(_create_topic(namesrv_addr, master_addrs, topic, queues))
+
+
+def routed_brokers(namesrv_addr: str, topic: str) -> set[str]:
+    """Broker addresses the name server routes `topic` to; empty if it has no route (yet)."""
+    try:
+        return asyncio.run(_routed_brokers(namesrv_addr, topic))
+    except (ConnectionFailed, RemotingError):
+        return set()

@@ -1,0 +1,141 @@
+"""Child processes of the bed: started detached, logged to files, signalled as a process group."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ProcessFailed(RuntimeError):
+    """A bed process exited or did not become ready; the message carries its log path and tail."""
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Kernel start time of `pid`, so a recorded PID is never mistaken for a recycled one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+@dataclass
+class ManagedProcess:
+    """One long-running bed process (etcd, kube-apiserver, a name server, a broker, …)."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    pid: int | None = None
+    start_ticks: int | None = None
+    _child: "subprocess.Popen[bytes] | None" = field(default=None, repr=False, compare=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self._child = subprocess.Popen(
+                self.argv, cwd=self.cwd, env={**os.environ, **(self.env or {})}, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.pid = self._child.pid
+        self.start_ticks = _start_ticks(self._child.pid)
+
+    @property
+    def running(self) -> bool:
+        """Alive and still the process we started (not a zombie, not a recycled PID)."""
+        if self.pid is None or _start_ticks(self.pid) != self.start_ticks:
+            return False
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state == "Z":
+            self._reap()
+            return False
+        return True
+
+    def _reap(self) -> None:
+        # A process adopted from a state file is not our child: its own parent reaps it.
+        if self._child is not None:
+            self._child.poll()
+
+    def send(self, sig: signal.Signals) -> None:
+        """Signal the whole process group, as the JVM and Go servers may fork helpers."""
+        if self.running and self.pid is not None:
+            os.killpg(self.pid, sig)
+
+    def pause(self) -> None:
+        self.send(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.send(signal.SIGCONT)
+
+    def kill(self, timeout: float = 10.0) -> None:
+        self.send(signal.SIGKILL)
+        self._wait_gone(timeout)
+
+    def stop(self, timeout: float = 20.0) -> bool:
+        """SIGTERM, then SIGKILL after `timeout`; a paused process is resumed so it can exit.
+
+        Returns whether the process exited on SIGTERM (False if it had to be killed).
+        """
+        if not self.running:
+            return True
+        self.send(signal.SIGCONT)
+        self.send(signal.SIGTERM)
+        if self._wait_gone(timeout):
+            return True
+        self.kill()
+        return False
+
+    def _wait_gone(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running:
+                return True
+            time.sleep(0.05)
+        return not self.running
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def failure(self, reason: str, *extra_logs: Path) -> ProcessFailed:
+        logs = ", ".join(str(path) for path in (self.log_path, *extra_logs))
+        return ProcessFailed(f"{self.name}: {reason}; logs: {logs}\n--- tail of {self.log_path}:\n{self.log_tail()}")
+
+    def to_record(self) -> dict[str, Any]:
+        return {"name": self.name, "argv": self.argv, "log_path": str(self.log_path), "env": self.env,
+                "cwd": str(self.cwd) if self.cwd else None, "pid": self.pid, "start_ticks": self.start_ticks}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "ManagedProcess":
+        return cls(name=record["name"], argv=record["argv"], log_path=Path(record["log_path"]), env=record["env"],
+                   cwd=Path(record["cwd"]) if record["cwd"] else None, pid=record["pid"],
+                   start_ticks=record["start_ticks"])
+
+
+def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.25,
+               process: ManagedProcess | None = None, what: str = "ready") -> None:
+    """Poll `predicate` until true; fail fast with the log tail if `process` dies meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and not process.running:
+            raise process.failure(f"exited before it was {what}")
+        if predicate():
+            return
+        time.sleep(interval)
+    if process is not None:
+        raise process.failure(f"not {what} after {timeout:.0f} s")
+    raise TimeoutError(f"not {what} after {timeout:.0f} s")

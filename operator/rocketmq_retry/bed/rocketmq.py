@@ -1,0 +1,346 @@
+"""A RocketMQ cluster of real processes: one name server, N master brokers, and on request (5.x) the gRPC proxy.
+
+The chaos runner drives the same object (kill, pause, restart with or without the store), so what
+the tests prove about failover holds for what the demo and experiments do.
+"""
+
+import json
+import logging
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import classdata, maven, paths, ports, prerequisites
+from .classdata import ClassArchives
+from .probe import create_topic, registered_masters, routed_brokers
+from .processes import ManagedProcess, wait_until
+
+log = logging.getLogger(__name__)
+
+# Retry n waits level 3+n: 1 s, 2 s, 3 s, … — short enough for tests, distinct enough to check the ladder.
+COMPRESSED_DELAY_LEVELS = "1s 1s 1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s"
+DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+
+_JDK17_OPENS = [
+    "--add-opens", "java.base/java.nio=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+    "--add-opens", "java.base/java.util=ALL-UNNAMED", "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
+]
+# Sized for a 2-core, 24 GiB machine running two brokers, a name server, a proxy and a Kubernetes API server.
+_HEAP = {"namesrv": ["-Xms64m", "-Xmx192m"], "broker": ["-Xms256m", "-Xmx512m", "-XX:MaxDirectMemorySize=512m"],
+         "proxy": ["-Xms128m", "-Xmx384m"], "tools": ["-Xmx256m"]}
+_MAIN = {"namesrv": "org.apache.rocketmq.namesrv.NamesrvStartup",
+         "broker": "org.apache.rocketmq.broker.BrokerStartup",
+         "proxy": "org.apache.rocketmq.proxy.ProxyStartup",
+         "tools": "org.apache.rocketmq.tools.command.MQAdminStartup"}
+# C1 only and no TLS: a cold start otherwise spends most of its CPU in the JIT and in generating the RSA key of
+# a self-signed certificate for the permissive TLS mode (BigInteger.passesMillerRabin in jstack), several seconds
+# per remoting server on two cores. Loopback-only test processes need neither.
+_JVM_STARTUP = ["-XX:TieredStopAtLevel=1", "-Dtls.server.mode=disabled", "-Dtls.enable=false"]
+_START_TIMEOUT = 300.0  # a cold JVM on a busy 2-core machine
+# The 5.x proxy creates this broadcast topic at start and checks the route three times without pausing,
+# which fails while the brokers' registration is still in flight; the bed creates it first.
+HEARTBEAT_SYNCER_TOPIC = "DefaultHeartBeatSyncerTopic"
+
+
+def _conf_text(values: dict[str, str | int | bool]) -> str:
+    def render(value: str | int | bool) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return "".join(f"{key}={render(value)}\n" for key, value in values.items())
+
+
+@dataclass
+class Broker:
+    """One master broker: its name, address, store and process."""
+
+    name: str
+    port: int
+    home: Path
+    process: ManagedProcess
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def store(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs" / "rocketmqlogs"
+
+
+@dataclass
+class RocketMQCluster:
+    """A RocketMQ cluster on loopback, started from the Maven Central jars of `version`."""
+
+    version: str
+    workdir: Path
+    broker_count: int = 2
+    cluster_name: str = "bed"
+    delay_levels: str = COMPRESSED_DELAY_LEVELS
+    auto_create_subscription_group: bool = True
+    namesrv_port: int = 0
+    with_proxy: bool = False
+    proxy_port: int = 0
+    brokers: list[Broker] = field(default_factory=list)
+    namesrv: ManagedProcess | None = None
+    proxy: ManagedProcess | None = None
+    class_archives: ClassArchives | None = None
+
+    @property
+    def is5(self) -> bool:
+        return maven.is_rocketmq5(self.version)
+
+    @property
+    def namesrv_addr(self) -> str:
+        return f"127.0.0.1:{self.namesrv_port}"
+
+    @property
+    def proxy_endpoint(self) -> str | None:
+        """gRPC endpoint for official 5.x clients (None on 4.x, which has no proxy)."""
+        return f"127.0.0.1:{self.proxy_port}" if self.proxy is not None else None
+
+    @property
+    def rocketmq_home(self) -> Path:
+        return self.workdir / "home"
+
+    def broker(self, name: str) -> Broker:
+        for broker in self.brokers:
+            if broker.name == name:
+                return broker
+        raise KeyError(f"no broker {name!r} in this bed (have {[b.name for b in self.brokers]})")
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start everything and return once every broker is registered with the name server."""
+        lib = maven.rocketmq_lib(self.version)
+        prerequisites.require(prerequisites.JAVA)
+        if self.class_archives is None:
+            self.class_archives = classdata.ensure(self.version, self._record_class_archives)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(paths.TOOLCHAINS / "rocketmq-home", self.rocketmq_home, dirs_exist_ok=True)
+        taken: set[int] = set()
+        self.namesrv_port = ports.free_port(taken)
+        taken.add(self.namesrv_port)
+        ns_home = self.workdir / "namesrv"
+        ns_conf = ns_home / "namesrv.conf"
+        ns_home.mkdir(parents=True, exist_ok=True)
+        ns_conf.write_text(_conf_text({"listenPort": self.namesrv_port}))
+        self.namesrv = self._java("namesrv", "namesrv", ns_home, lib, ["-c", str(ns_conf)])
+        for index in range(self.broker_count):
+            port = ports.free_block((-2, 0, 1), taken)
+            taken.update({port - 2, port, port + 1})
+            name = f"broker-{chr(ord('a') + index)}"
+            home = self.workdir / name
+            self.brokers.append(Broker(name, port, home, self._broker_process(name, port, home, lib)))
+        if self.with_proxy:
+            if not self.is5:
+                raise ValueError(f"RocketMQ {self.version} has no gRPC proxy (5.x only)")
+            self.proxy_port = ports.free_port(taken)
+            taken.add(self.proxy_port)
+            self.proxy = self._proxy_process(ports.free_port(taken), lib)
+        log.info("starting RocketMQ %s: name server %s, brokers %s", self.version, self.namesrv_addr,
+                 ", ".join(f"{b.name}@{b.addr}" for b in self.brokers))
+        self.namesrv.start()
+        wait_until(lambda: _listening(self.namesrv_port), timeout=_START_TIMEOUT, process=self.namesrv,
+                   what="listening")
+        for broker in self.brokers:
+            broker.process.start()
+        self.wait_registered([b.name for b in self.brokers])
+        if self.proxy is not None:
+            self._create_topic_everywhere(HEARTBEAT_SYNCER_TOPIC, queues=1)
+            self.proxy.start()
+            wait_until(lambda: _listening(self.proxy_port), timeout=_START_TIMEOUT, process=self.proxy,
+                       what="listening")
+
+    def _record_class_archives(self, archives: ClassArchives) -> None:
+        """Run a one-broker bed and mqadmin once so that each role's JVM writes its archive at exit."""
+        recorder = RocketMQCluster(self.version, archives.directory / "work", broker_count=1,
+                                   cluster_name=self.cluster_name, class_archives=archives)
+        try:
+            recorder.start()
+            recorder.mqadmin("clusterList")
+        finally:
+            recorder.stop(timeout=120.0)  # writing an archive at exit takes a while
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for process in [self.proxy, *(b.process for b in self.brokers), self.namesrv]:
+            if process is not None:
+                process.stop(timeout)
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return [p for p in [self.namesrv, *(b.process for b in self.brokers), self.proxy] if p is not None]
+
+    # ---- faults the chaos runner injects ---------------------------------------------------------
+
+    def kill_broker(self, name: str) -> None:
+        self.broker(name).process.kill()
+
+    def pause_broker(self, name: str) -> None:
+        self.broker(name).process.pause()
+
+    def resume_broker(self, name: str) -> None:
+        self.broker(name).process.resume()
+
+    def stop_broker(self, name: str) -> None:
+        self.broker(name).process.stop()
+
+    def restart_broker(self, name: str, *, wipe_store: bool = False, wait: bool = True) -> None:
+        """Start a stopped or killed broker again on the same port, optionally with an empty store."""
+        broker = self.broker(name)
+        broker.process.stop()
+        if wipe_store:
+            shutil.rmtree(broker.store, ignore_errors=True)
+        broker.process.start()
+        if wait:
+            self.wait_registered([name])
+
+    def kill_namesrv(self) -> None:
+        assert self.namesrv is not None
+        self.namesrv.kill()
+
+    def restart_namesrv(self) -> None:
+        """Start the name server again; brokers re-register on their next heartbeat (every 30 s)."""
+        assert self.namesrv is not None
+        self.namesrv.stop()
+        self.namesrv.start()
+        wait_until(lambda: _listening(self.namesrv_port), timeout=_START_TIMEOUT, process=self.namesrv,
+                   what="listening")
+
+    # ---- observation -----------------------------------------------------------------------------
+
+    def wait_registered(self, names: list[str], timeout: float = _START_TIMEOUT) -> None:
+        """Block until each named broker is a registered master at its own address."""
+        wanted = {name: self.broker(name).addr for name in names}
+
+        def registered() -> bool:
+            for name in names:
+                if not self.broker(name).process.running:
+                    raise self.broker(name).process.failure("exited before it registered",
+                                                            self.broker(name).log_dir / "broker.log")
+            masters = self.registered_masters()
+            return all(masters.get(name) == addr for name, addr in wanted.items())
+
+        try:
+            wait_until(registered, timeout=timeout, interval=0.5, what=f"registered {sorted(wanted)}")
+        except TimeoutError as timeout_error:
+            masters = self.registered_masters()
+            late = [self.broker(name) for name in names if masters.get(name) != wanted[name]]
+            if late:
+                logs = (broker.log_dir / "broker.log" for broker in late)
+                raise late[0].process.failure(str(timeout_error), *logs) from timeout_error
+
+    def _create_topic_everywhere(self, topic: str, *, queues: int) -> None:
+        """Create `topic` on every master and wait until the name server routes it to all of them."""
+        create_topic(self.namesrv_addr, [broker.addr for broker in self.brokers], topic, queues)
+        self.wait_routed(topic)
+
+    def wait_routed(self, topic: str, timeout: float = _START_TIMEOUT) -> None:
+        """Block until the name server routes `topic` to every master (new topics reach it asynchronously)."""
+        addrs = {broker.addr for broker in self.brokers}
+        wait_until(lambda: routed_brokers(self.namesrv_addr, topic) >= addrs, timeout=timeout, interval=0.5,
+                   what=f"routing {topic}")
+
+    def registered_masters(self) -> dict[str, str]:
+        """Broker name -> master address, as the name server reports it now (empty if unreachable)."""
+        return registered_masters(self.namesrv_addr, self.cluster_name)
+
+    def mqadmin(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+        """Run the official `mqadmin` from this version's jars against this cluster's name server."""
+        argv = [*self._java_argv("tools", self.workdir / "tools", maven.rocketmq_lib(self.version)),
+                *args, "-n", self.namesrv_addr]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                              env=self._java_env(), stdin=subprocess.DEVNULL)
+
+    # ---- process construction --------------------------------------------------------------------
+
+    def _java_env(self) -> dict[str, str]:
+        return {"ROCKETMQ_HOME": str(self.rocketmq_home)}
+
+    def _java_argv(self, role: str, home: Path, lib: Path) -> list[str]:
+        java = shutil.which("java") or "java"
+        return [java, "-server", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-XX:ActiveProcessorCount=2",
+                *_HEAP[role], *_JVM_STARTUP, *self._class_data_options(role), *_JDK17_OPENS,
+                f"-Duser.home={home}", f"-Drocketmq.home.dir={self.rocketmq_home}",
+                "-Drocketmq.broker.diskSpaceWarningLevelRatio=0.98", "-cp", f"{lib}/*", _MAIN[role]]
+
+    def _class_data_options(self, role: str) -> list[str]:
+        return self.class_archives.jvm_options(role) if self.class_archives else []
+
+    def _java(self, role: str, name: str, home: Path, lib: Path, args: list[str]) -> ManagedProcess:
+        return ManagedProcess(name=name, argv=[*self._java_argv(role, home, lib), *args],
+                              log_path=home / "process.log", env=self._java_env(), cwd=home)
+
+    def _broker_process(self, name: str, port: int, home: Path, lib: Path) -> ManagedProcess:
+        home.mkdir(parents=True, exist_ok=True)
+        store = home / "store"
+        values: dict[str, str | int | bool] = {
+            "brokerClusterName": self.cluster_name, "brokerName": name, "brokerId": 0,
+            "namesrvAddr": self.namesrv_addr, "listenPort": port, "brokerIP1": "127.0.0.1",
+            "storePathRootDir": str(store), "storePathCommitLog": str(store / "commitlog"),
+            "mappedFileSizeCommitLog": 64 * 1024 * 1024, "mappedFileSizeConsumeQueue": 30000 * 20,
+            "maxIndexNum": 40000, "maxHashSlotNum": 10000, "autoCreateTopicEnable": True,
+            "autoCreateSubscriptionGroup": self.auto_create_subscription_group,
+            "messageDelayLevel": self.delay_levels, "diskMaxUsedSpaceRatio": 95,
+        }
+        if self.is5:
+            # The timer wheel (delayed delivery for 5.x pop consumers behind the proxy) keeps a handful of threads
+            # polling; idle, they cost a tenth of a core per broker here, so it runs only when the proxy does.
+            values |= {"bindAddress": "127.0.0.1", "diskSpaceWarningLevelRatio": 98,
+                       "timerWheelEnable": self.with_proxy, "mappedFileSizeTimerLog": 16 * 1024 * 1024}
+        conf = home / "broker.conf"
+        conf.write_text(_conf_text(values))
+        return self._java("broker", name, home, lib, ["-c", str(conf)])
+
+    def _proxy_process(self, remoting_port: int, lib: Path) -> ManagedProcess:
+        home = self.workdir / "proxy"
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "rmq-proxy.json"
+        config.write_text(json.dumps({
+            "rocketMQClusterName": self.cluster_name, "namesrvAddr": self.namesrv_addr,
+            "grpcServerPort": self.proxy_port, "remotingListenPort": remoting_port, "proxyMode": "cluster",
+        }, indent=2))
+        return self._java("proxy", "proxy", home, lib, ["-pc", str(config), "-pm", "cluster"])
+
+    # ---- persistence for `local up/down/status` --------------------------------------------------
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "version": self.version, "workdir": str(self.workdir), "cluster_name": self.cluster_name,
+            "delay_levels": self.delay_levels, "auto_create_subscription_group": self.auto_create_subscription_group,
+            "with_proxy": self.with_proxy, "namesrv_port": self.namesrv_port, "proxy_port": self.proxy_port,
+            "namesrv": self.namesrv.to_record() if self.namesrv else None,
+            "proxy": self.proxy.to_record() if self.proxy else None,
+            "brokers": [{"name": b.name, "port": b.port, "home": str(b.home), "process": b.process.to_record()}
+                        for b in self.brokers],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "RocketMQCluster":
+        def process(value: dict[str, Any] | None) -> ManagedProcess | None:
+            return ManagedProcess.from_record(value) if value else None
+
+        return cls(
+            version=record["version"], workdir=Path(record["workdir"]), broker_count=len(record["brokers"]),
+            cluster_name=record["cluster_name"], delay_levels=record["delay_levels"],
+            auto_create_subscription_group=record["auto_create_subscription_group"],
+            with_proxy=record["with_proxy"], namesrv_port=record["namesrv_port"], proxy_port=record["proxy_port"],
+            namesrv=process(record["namesrv"]), proxy=process(record["proxy"]),
+            brokers=[Broker(b["name"], b["port"], Path(b["home"]), ManagedProcess.from_record(b["process"]))
+                     for b in record["brokers"]],
+        )
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+

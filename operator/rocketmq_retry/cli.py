@@ -1,0 +1,186 @@
+"""The `rocketmq-retry` command line."""
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from .bed import gobuild, maven, versions
+from .bed.artifacts import BuildFailed
+from .bed.prerequisites import MissingPrerequisite
+from .bed.processes import ProcessFailed
+from .bed.stack import LocalStack
+from .demo import verify
+from .reconcile import config
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_stderr = Console(stderr=True)
+
+
+def _friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Known failures become one readable message and an exit code, not a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except MissingPrerequisite as missing:
+            _stderr.print(f"[bold red]missing prerequisite:[/] {missing}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+        except (BuildFailed, ProcessFailed, TimeoutError, RuntimeError) as failure:
+            _stderr.print(f"[bold red]error:[/] {failure}", highlight=False, soft_wrap=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """Kubernetes API for RocketMQ consumer retries and dead letters, and its local test bed."""
+    level = logging.DEBUG if verbose else logging.INFO
+    if _stderr.is_terminal:
+        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=_stderr, show_path=False)])
+    else:  # CI logs and pipes: one plain, greppable line per record
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--rocketmq", "rocketmq_versions", multiple=True, default=versions.ROCKETMQ_VERSIONS,
+              show_default=True, help="RocketMQ versions whose jars to resolve.")
+@click.option("--kubernetes/--no-kubernetes", default=True, show_default=True,
+              help="Also build kube-apiserver, kube-controller-manager, kubectl, etcd and Helm.")
+@_friendly_errors
+def setup(rocketmq_versions: tuple[str, ...], kubernetes: bool) -> None:
+    """Install everything the bed needs into the user cache (reused when already there)."""
+    started = time.monotonic()
+    for version in rocketmq_versions:
+        click.echo(f"RocketMQ {version} jars: {maven.rocketmq_lib(version)}")
+    if kubernetes:
+        click.echo(f"Kubernetes {versions.KUBERNETES}: {gobuild.kubernetes_bin()}")
+        click.echo(f"etcd {versions.ETCD}: {gobuild.etcd_bin()}")
+        click.echo(f"Helm {versions.HELM}: {gobuild.helm_bin()}")
+    click.echo(f"set-up time: {time.monotonic() - started:.1f} s")
+
+
+@main.group()
+def local() -> None:
+    """A local stack on loopback: etcd, kube-apiserver, controller-manager, name server, brokers."""
+
+
+_state_option = click.option("--state-dir", type=click.Path(path_type=Path), default=None,
+                             help="Where the stack keeps its state, stores and logs.")
+
+
+@local.command()
+@_state_option
+@click.option("--rocketmq-version", default=versions.ROCKETMQ_5, show_default=True,
+              type=click.Choice(list(versions.ROCKETMQ_VERSIONS)))
+@click.option("--brokers", default=2, show_default=True, type=click.IntRange(1, 8))
+@click.option("--kubernetes/--no-kubernetes", default=True, show_default=True)
+@_friendly_errors
+def up(state_dir: Path | None, rocketmq_version: str, brokers: int, kubernetes: bool) -> None:
+    """Bring the stack up (safe to re-run) and print where to reach it."""
+    stack = LocalStack.at(state_dir)
+    stack.up(rocketmq_version=rocketmq_version, brokers=brokers, kubernetes=kubernetes)
+    status = stack.status()
+    click.echo(f"kubeconfig:  {status['kubeconfig']}")
+    click.echo(f"name server: {status['nameServer']}")
+    if status["proxy"]:
+        click.echo(f"gRPC proxy:  {status['proxy']}")
+
+
+@local.command()
+@_state_option
+@_friendly_errors
+def down(state_dir: Path | None) -> None:
+    """Stop everything `up` started, and nothing else."""
+    stack = LocalStack.at(state_dir)
+    stopped = [p.name for p in stack.processes if p.running]
+    stack.down()
+    click.echo(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@local.command()
+@_state_option
+def status(state_dir: Path | None) -> None:
+    """Print the stack's endpoints and processes as JSON (exit 1 if anything is down)."""
+    stack = LocalStack.at(state_dir)
+    click.echo(json.dumps(stack.status(), indent=2))
+    if not stack.healthy:
+        sys.exit(1)
+
+
+@main.command()
+@_state_option
+@_friendly_errors
+def demo(state_dir: Path | None) -> None:
+    """Run the main job on the embedded default and end with a report."""
+    started = time.monotonic()
+    stack = LocalStack.at(state_dir)
+    stack.up()
+    checks = verify(stack)
+    status = stack.status()
+    table = Table(title="rocketmq-retry demo")
+    for column in ("check", "result", "detail", "seconds"):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(check.name, "[green]PASS[/]" if check.passed else "[red]FAIL[/]", check.detail,
+                      f"{check.seconds:.1f}")
+    Console().print(table)
+    click.echo(f"kubeconfig:  {status['kubeconfig']}\nname server: {status['nameServer']}\n"
+               f"gRPC proxy:  {status['proxy']}\ntotal: {time.monotonic() - started:.0f} s; "
+               "the stack keeps running: `make down` (or `rocketmq-retry local down`) tears it down")
+    if not all(check.passed for check in checks):
+        sys.exit(1)
+
+
+@main.group(name="operator")
+def operator_group() -> None:
+    """The kopf operator that applies RetryPolicy objects to RocketMQ brokers."""
+
+
+@operator_group.command(name="run")
+@click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch this namespace (repeatable; globs ok).")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Watch the whole cluster.")
+@click.option("--peering", "peering_name", default=None,
+              help="Run in this kopf peering (highest --priority is active); standalone without it.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Peering priority.")
+@click.option("--liveness", "liveness_endpoint", default=None, help="Liveness URL, e.g. http://0.0.0.0:8080/healthz.")
+@click.option("--default-namesrv", envvar=config.ENV_DEFAULT_NAMESRV, default=None,
+              help="Name servers (host:port;host:port) for policies without spec.cluster.", show_envvar=True)
+@click.option("--default-broker-cluster", envvar=config.ENV_DEFAULT_BROKER_CLUSTER, default=None,
+              help="Broker cluster name of the default cluster.", show_envvar=True)
+@click.option("--sweep-interval", type=click.FloatRange(min=0.1), envvar=config.ENV_SWEEP_INTERVAL,
+              default=config.DEFAULT_SWEEP_INTERVAL, show_default=True,
+              help="Seconds between drift sweeps.", show_envvar=True)
+@click.option("--broker-timeout", type=click.FloatRange(min=0.1), envvar=config.ENV_BROKER_TIMEOUT,
+              default=config.DEFAULT_BROKER_TIMEOUT, show_default=True,
+              help="Seconds each name-server or broker call may take.", show_envvar=True)
+def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_name: str | None, priority: int,
+                 liveness_endpoint: str | None, default_namesrv: str | None, default_broker_cluster: str | None,
+                 sweep_interval: float, broker_timeout: float) -> None:
+    """Run the operator in this process against the current kubeconfig (or in-cluster credentials)."""
+    if bool(namespaces) == all_namespaces:
+        raise click.UsageError("give either --namespace (one or more) or --all-namespaces")
+    try:
+        settings = config.OperatorConfig.build(default_namesrv, default_broker_cluster, sweep_interval, broker_timeout)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--default-namesrv") from None
+    import kopf  # noqa: PLC0415 - kopf and the handlers load only for this verb
+
+    import rocketmq_retry.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
+
+    kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering_name is None,
+             peering_name=peering_name, priority=priority, liveness_endpoint=liveness_endpoint,
+             memo=kopf.Memo(config=settings))

@@ -1,0 +1,149 @@
+"""The operator's work on policies, free of kopf: reconcile one policy, finalize one, or a cluster's worth at once.
+
+Handlers and the drift sweep call these with the policies the operator knows; kopf only delivers the events and
+writes what comes back.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from rocketmq_retry.controller.records import Decision, PolicyRecord, decide
+from rocketmq_retry.controller.statuses import PolicyEvent, is_retryable, outcome_of, policy_status, transition_event
+from rocketmq_retry.domain.effective import effective_view
+from rocketmq_retry.domain.jsontypes import JsonObject
+from rocketmq_retry.domain.management import Management, management
+from rocketmq_retry.domain.spec import AclSecretRef, ClusterRef, DeletionPolicy
+from rocketmq_retry.domain.status import BrokerState
+from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
+from rocketmq_retry.reconcile.config import OperatorConfig
+from rocketmq_retry.reconcile.locks import GroupLocks
+from rocketmq_retry.reconcile.reading import ClusterAdmin
+from rocketmq_retry.remoting.acl import Credentials
+
+AdminFactory = Callable[[ClusterRef, Credentials | None], ClusterAdmin]
+
+
+class SecretUnavailable(Exception):
+    """The ACL Secret cannot be read or lacks a key; the message is meant for status."""
+
+
+class SecretReader(Protocol):
+    async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
+        """ACL credentials from a Secret; SecretUnavailable when it cannot."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    status: JsonObject
+    event: PolicyEvent | None
+    retry: bool  # the outcome is retryable: the handler re-queues with backoff
+
+
+@dataclass(frozen=True)
+class Finalized:
+    done: bool  # False: the reset could not be applied everywhere and should be retried
+    message: str
+
+
+class StatusMemory:
+    """The status the operator last wrote per object (by uid).
+
+    The operator is the only writer of status, so this is never older than the copy a watch delivers; comparing
+    against it keeps the sweep from re-writing a status, or re-posting an Event, the watch has not caught up with.
+    """
+
+    def __init__(self) -> None:
+        self._written: dict[str, dict[str, Any]] = {}
+
+    def current(self, record: PolicyRecord) -> PolicyRecord:
+        written = self._written.get(record.uid)
+        return record if written is None else replace(record, status=written)
+
+    def remember(self, record: PolicyRecord, status: JsonObject) -> None:
+        merged = {**record.status, **status}
+        self._written[record.uid] = {key: value for key, value in merged.items() if value is not None}
+
+    def forget(self, record: PolicyRecord) -> None:
+        self._written.pop(record.uid, None)
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    admins: AdminFactory
+    secrets: SecretReader
+    locks: GroupLocks = field(default_factory=GroupLocks)
+    memory: StatusMemory = field(default_factory=StatusMemory)
+
+    async def run(self, cluster: ClusterRef, pairs: Sequence[tuple[PolicyRecord, Intent]],
+                  now: datetime) -> dict[str, PolicyResult]:
+        """One pass over `cluster` for these policies; the caller holds their group locks."""
+        by_secret: defaultdict[tuple[str, AclSecretRef] | None, list[Intent]] = defaultdict(list)
+        for record, intent in pairs:
+            ref = intent.spec.cluster.acl_secret_ref if intent.spec.cluster else None
+            by_secret[None if ref is None else (record.namespace, ref)].append(intent)
+        results: dict[str, PolicyResult] = {}
+        for secret, intents in by_secret.items():
+            try:
+                credentials = None if secret is None else await self.secrets.credentials(*secret)
+            except SecretUnavailable as error:
+                message = f"cannot read the ACL Secret: {error}"
+                results |= {i.key: PolicyResult((), effective_view(i.spec, ()), message) for i in intents}
+                continue
+            admin = self.admins(cluster, credentials)
+            timeout = self.config.broker_timeout
+            results |= await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now)
+        return results
+
+    def locked(self, cluster: ClusterRef, intents: Iterable[Intent]) -> GroupLocks.Holder:
+        return self.locks.hold((cluster.key, intent.spec.consumer_group) for intent in intents)
+
+
+async def reconcile_record(runtime: Runtime, record: PolicyRecord, known: Iterable[PolicyRecord],
+                           now: datetime) -> Reconciled:
+    """Apply one policy (or observe it when it may not write) and say what its status should be."""
+    record = runtime.memory.current(record)
+    decision = decide(record, known, runtime.config)
+    result = None
+    if decision.intent is not None and decision.cluster is not None:
+        async with runtime.locked(decision.cluster, [decision.intent]):
+            result = (await runtime.run(decision.cluster, [(record, decision.intent)], now))[record.ref]
+    return conclude(runtime, record, decision, result, now)
+
+
+def conclude(runtime: Runtime, record: PolicyRecord, decision: Decision, result: PolicyResult | None,
+             now: datetime) -> Reconciled:
+    """The status and Event of a pass; the status is remembered as written."""
+    status = policy_status(record, decision, result, now)
+    event = transition_event(record.status, status)
+    runtime.memory.remember(record, status)
+    return Reconciled(status, event, is_retryable(outcome_of(decision, result)))
+
+
+async def finalize_record(runtime: Runtime, record: PolicyRecord, known: Iterable[PolicyRecord],
+                          now: datetime) -> Finalized:
+    """Honour deletionPolicy: Reset restores RocketMQ's defaults of the owned fields; groups and offsets stay."""
+    decision = decide(record, known, runtime.config)
+    intent, cluster = decision.intent, decision.cluster
+    if intent is None or cluster is None:
+        return Finalized(True, "the spec is invalid, so the policy owns nothing to reset")
+    if intent.spec.deletion_policy is DeletionPolicy.RETAIN:
+        return Finalized(True, "deletionPolicy Retain: the group config is left as it is")
+    if management(record.annotations) is Management.UNMANAGED:
+        return Finalized(True, "unmanaged: the group config is left as it is")
+    if decision.conflict_with is not None:
+        return Finalized(True, f"the group is managed by {decision.conflict_with}: nothing to reset")
+    reset = Intent(intent.key, intent.spec, Mode.RESET)
+    async with runtime.locked(cluster, [reset]):
+        result = (await runtime.run(cluster, [(record, reset)], now))[record.ref]
+    failed = [f"{b.name}: {b.message}" for b in result.brokers if b.state is BrokerState.FAILED]
+    if result.error is not None:
+        return Finalized(False, f"cannot reset: {result.error}")
+    if failed:
+        return Finalized(False, "cannot reset on " + "; ".join(failed))
+    return Finalized(True, f"reset the owned fields of {intent.spec.consumer_group} to RocketMQ's defaults on "
+                           f"{len(result.brokers)} master broker(s)")

@@ -1,0 +1,97 @@
+"""kopf registrations for RetryPolicy: thin adapters from events to the engine, and from its results to status.
+
+Importing this module registers the handlers with kopf's default registry; `rocketmq-retry operator run` does so.
+The operator's config arrives in the memo (`memo.config`), set by the command line.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import kopf
+
+from rocketmq_retry.controller import FINALIZER, GROUP, PLURAL, VERSION
+from rocketmq_retry.controller.engine import Runtime, finalize_record, reconcile_record
+from rocketmq_retry.controller.kubeapi import KubeApi
+from rocketmq_retry.controller.records import PolicyRecord, record_from_body
+from rocketmq_retry.controller.statuses import ready_message
+from rocketmq_retry.controller.sweep import Sweeper, live_records
+from rocketmq_retry.reconcile.clients import Admins
+from rocketmq_retry.reconcile.config import OperatorConfig
+
+MAX_DELETE_RETRIES: Final = 10
+_KOPF_EVENTS_OFF: Final = logging.CRITICAL + 1  # kopf's own per-handler Events; ours are posted explicitly
+
+
+def retry_delay(retry: int) -> float:
+    """Seconds before retry number `retry` + 1: doubling from 5 s, at most 5 minutes."""
+    return float(min(5 * 2 ** min(retry, 6), 300))
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def policy_index(body: kopf.Body, **_: Any) -> dict[str, PolicyRecord]:
+    """Every policy the operator sees, complete before the first handler runs, for conflicts and the sweep."""
+    record = record_from_body(body)
+    return {record.ref: record}
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
+    config: OperatorConfig = memo.config
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = _KOPF_EVENTS_OFF
+    kube = KubeApi.from_environment()
+    admins = Admins(config.broker_timeout)
+    runtime = Runtime(config, admins.admin, kube)
+    sweeper = Sweeper(runtime, lambda: _known(kwargs), kube)
+    memo.admins = admins
+    memo.runtime = runtime
+    memo.sweep = asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep")
+
+
+@kopf.on.cleanup()
+async def stop(memo: Any, **_: Any) -> None:
+    sweep: asyncio.Task[None] = memo.sweep
+    sweep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweep
+    admins: Admins = memo.admins
+    await admins.close()
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any) -> None:
+    runtime: Runtime = memo.runtime
+    record = record_from_body(body)
+    result = await reconcile_record(runtime, record, _known(kwargs), datetime.now(UTC))
+    for key, value in result.status.items():
+        patch.status[key] = value
+    if result.event is not None:
+        kopf.event(body, type=result.event.type, reason=result.event.reason, message=result.event.message)
+    if result.retry:
+        raise kopf.TemporaryError(ready_message(result.status), delay=retry_delay(retry))
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def finalize(body: kopf.Body, retry: int, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any],
+                   **kwargs: Any) -> None:
+    runtime: Runtime = memo.runtime
+    record = record_from_body(body)
+    outcome = await finalize_record(runtime, record, _known(kwargs), datetime.now(UTC))
+    if not outcome.done and retry < MAX_DELETE_RETRIES:
+        raise kopf.TemporaryError(outcome.message, delay=retry_delay(retry))
+    if not outcome.done:
+        kopf.event(body, type="Warning", reason="ResetFailed",
+                   message=f"{outcome.message}; giving up after {retry} retries and releasing the object")
+    logger.info("finalized: %s", outcome.message)
+    runtime.memory.forget(record)
+
+
+def _known(kwargs: dict[str, Any]) -> list[PolicyRecord]:
+    """The records of `policy_index`, which kopf passes by the index's name."""
+    index: kopf.Index[str, PolicyRecord] = kwargs["policy_index"]
+    return live_records(index.values())

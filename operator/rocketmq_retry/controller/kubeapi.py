@@ -1,0 +1,75 @@
+"""Kubernetes calls the operator makes outside kopf's handler context: status and Events from the sweep, Secrets.
+
+kopf's `patch` and event poster exist only inside a handler, and the sweep is not one. The official client is
+synchronous, so every call runs in a worker thread.
+"""
+
+import asyncio
+import base64
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import kubernetes
+from kubernetes.client import ApiException
+
+from rocketmq_retry.controller import GROUP, KIND, PLURAL, VERSION
+from rocketmq_retry.controller.engine import SecretUnavailable
+from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.statuses import PolicyEvent
+from rocketmq_retry.domain.jsontypes import JsonObject
+from rocketmq_retry.domain.spec import AclSecretRef
+from rocketmq_retry.remoting.acl import Credentials
+
+COMPONENT: Final = "rocketmq-retry-operator"
+_MERGE_PATCH: Final = "application/merge-patch+json"
+
+
+class KubeApi:
+    def __init__(self, client: Any) -> None:
+        self._custom = kubernetes.client.CustomObjectsApi(client)
+        self._core = kubernetes.client.CoreV1Api(client)
+
+    @classmethod
+    def from_environment(cls) -> "KubeApi":
+        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG), as kopf itself does."""
+        try:
+            kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return cls(kubernetes.client.ApiClient())
+        except kubernetes.config.ConfigException:
+            return cls(kubernetes.config.new_client_from_config())  # type: ignore[no-untyped-call]
+
+    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None:
+        await asyncio.to_thread(self._custom.patch_namespaced_custom_object_status, GROUP, VERSION, record.namespace,
+                                PLURAL, record.name, {"status": status}, _content_type=_MERGE_PATCH)
+
+    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        body = kubernetes.client.CoreV1Event(
+            metadata=kubernetes.client.V1ObjectMeta(name=f"{record.name}.{uuid.uuid4().hex[:16]}",
+                                                    namespace=record.namespace),
+            involved_object=kubernetes.client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}", kind=KIND, namespace=record.namespace, name=record.name,
+                uid=record.uid),
+            type=event.type,
+            reason=event.reason,
+            message=event.message[:1024],
+            source=kubernetes.client.V1EventSource(component=COMPONENT),
+            reporting_component=COMPONENT,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        await asyncio.to_thread(self._core.create_namespaced_event, record.namespace, body)
+
+    async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
+        try:
+            secret = await asyncio.to_thread(self._core.read_namespaced_secret, ref.name, namespace)
+        except ApiException as error:
+            raise SecretUnavailable(f"Secret {namespace}/{ref.name}: {error.status} {error.reason}") from None
+        data = secret.data or {}
+        missing = [key for key in (ref.access_key_key, ref.secret_key_key) if key not in data]
+        if missing:
+            raise SecretUnavailable(f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}")
+        decoded = {key: base64.b64decode(data[key]).decode() for key in (ref.access_key_key, ref.secret_key_key)}
+        return Credentials(decoded[ref.access_key_key], decoded[ref.secret_key_key])

@@ -1,0 +1,120 @@
+"""The status stanza of a RetryPolicy, built from a decision and a reconciliation result (pure).
+
+Keys set to None are deletions in the merge patch that writes the stanza. Per-broker lastAppliedTime survives passes
+that had nothing to write, so it tells when the operator last changed the broker.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from rocketmq_retry.controller.records import Decision, PolicyRecord
+from rocketmq_retry.domain.conditions import READY, RETRYABLE_REASONS, Outcome, Reason, build_conditions
+from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
+from rocketmq_retry.domain.status import BrokerStatus, apply_outcome, ladder_status, masters_summary
+from rocketmq_retry.domain.timestamps import parse_timestamp
+from rocketmq_retry.reconcile.apply import PolicyResult
+
+
+@dataclass(frozen=True)
+class PolicyEvent:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+def outcome_of(decision: Decision, result: PolicyResult | None) -> Outcome:
+    if decision.outcome is not None:
+        return decision.outcome
+    if result is None:
+        raise ValueError("a decision without a fixed outcome needs a reconciliation result")
+    if result.error is not None:
+        return Outcome(Reason.BROKER_UNREACHABLE, result.error)
+    return apply_outcome(result.brokers)
+
+
+def is_retryable(outcome: Outcome) -> bool:
+    return outcome.reason in RETRYABLE_REASONS
+
+
+def policy_status(record: PolicyRecord, decision: Decision, result: PolicyResult | None,
+                  now: datetime) -> JsonObject:
+    """The status to write for `record` after a pass (result None: the brokers were not contacted)."""
+    outcome = outcome_of(decision, result)
+    previous = record.status
+    conditions: list[JsonValue] = list(build_conditions(outcome, _conditions(previous), record.generation, now))
+    status: JsonObject = {
+        "observedGeneration": record.generation,
+        "conditions": conditions,
+        "conflictWith": decision.conflict_with,
+    }
+    if result is None:
+        return status
+    brokers = [_keep_last_applied(broker, previous) for broker in result.brokers]
+    status["brokers"] = [broker.to_json() for broker in brokers]
+    status |= masters_summary(brokers)
+    status["ladders"] = [ladder_status(ladder) for ladder in result.view.ladders]
+    status["warnings"] = [str(warning) for warning in result.view.warnings]
+    return status
+
+
+def ready_reason(status: Mapping[str, Any]) -> str | None:
+    return _ready_field(status, "reason")
+
+
+def ready_message(status: Mapping[str, Any]) -> str:
+    return _ready_field(status, "message") or ""
+
+
+def _ready_field(status: Mapping[str, Any], key: str) -> str | None:
+    for condition in _conditions(status):
+        if condition.get("type") == READY:
+            value = condition.get(key)
+            return value if isinstance(value, str) else None
+    return None
+
+
+def transition_event(previous: Mapping[str, Any], status: Mapping[str, Any]) -> PolicyEvent | None:
+    """An Event when the Ready reason changes, so Events tell the story without repeating every pass."""
+    reason = ready_reason(status)
+    if reason is None or reason == ready_reason(previous):
+        return None
+    ready = next(c for c in _conditions(status) if c.get("type") == READY)
+    kind = "Warning" if ready.get("status") == "False" else "Normal"
+    return PolicyEvent(kind, reason, str(ready.get("message", "")))
+
+
+def status_changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether writing `status` over `previous` changes anything (a None is a deletion, so equal to an absent key).
+
+    Transition times are kept while a condition holds, and lastAppliedTime moves only with a write, so comparing
+    them too reports exactly the passes that changed something.
+    """
+    return any(_comparable(previous.get(key)) != _comparable(value) for key, value in status.items())
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _comparable(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
+
+
+def _conditions(status: Mapping[str, Any]) -> Sequence[Mapping[str, JsonValue]]:
+    found = status.get("conditions")
+    return [item for item in found if isinstance(item, Mapping)] if isinstance(found, list) else []
+
+
+def _keep_last_applied(broker: BrokerStatus, previous: Mapping[str, Any]) -> BrokerStatus:
+    if broker.last_applied is not None:
+        return broker
+    entries = previous.get("brokers")
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping) and entry.get("name") == broker.name and entry.get("lastAppliedTime"):
+            try:
+                return replace(broker, last_applied=parse_timestamp(str(entry["lastAppliedTime"])))
+            except ValueError:
+                return broker
+    return broker

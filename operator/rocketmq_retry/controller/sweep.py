@@ -1,0 +1,108 @@
+"""The drift sweep: one background task that periodically re-applies every owned policy, cluster by cluster.
+
+Per cluster it reads each master once and writes, in one batch per broker, only the groups that drifted (edited
+by hand, or lost with a broker's store); per-object kopf timers would cost a task and a broker read per policy.
+Status is written only when it changed, and an Event only when the Ready reason changed.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from rocketmq_retry.controller.engine import Runtime, conclude
+from rocketmq_retry.controller.records import Decision, PolicyRecord, decide_all
+from rocketmq_retry.controller.statuses import PolicyEvent, status_changed
+from rocketmq_retry.domain.jsontypes import JsonObject
+from rocketmq_retry.domain.spec import ClusterRef
+from rocketmq_retry.reconcile.apply import PolicyResult
+from rocketmq_retry.reconcile.locks import GroupKey
+
+log = logging.getLogger(__name__)
+
+RecordSource = Callable[[], list[PolicyRecord]]
+Member = tuple[str, str]  # (namespace/name, consumer group) of a policy swept in a cluster
+Clock = Callable[[], datetime]
+
+
+class StatusSink(Protocol):
+    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None: ...
+    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None: ...
+
+
+class Sweeper:
+    def __init__(self, runtime: Runtime, source: RecordSource, sink: StatusSink,
+                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+        self._runtime = runtime
+        self._source = source
+        self._sink = sink
+        self._clock = clock
+
+    async def run_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._runtime.config.sweep_interval)
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("drift sweep failed; retrying at the next interval")
+
+    async def sweep_once(self) -> None:
+        """One pass over every cluster that live policies target, clusters concurrently."""
+        records = self._source()
+        decisions = decide_all(records, self._runtime.config)
+        clusters: dict[str, ClusterRef] = {}
+        members: dict[str, set[Member]] = {}
+        for record in records:
+            decision = decisions[record.ref]
+            if record.deleting or decision.intent is None or decision.cluster is None:
+                continue
+            clusters[decision.cluster.key] = decision.cluster
+            members.setdefault(decision.cluster.key, set()).add((record.ref, decision.intent.spec.consumer_group))
+        await asyncio.gather(*(self._sweep_cluster(clusters[key], members[key]) for key in clusters))
+
+    async def _sweep_cluster(self, cluster: ClusterRef, members: set[Member]) -> None:
+        locks: set[GroupKey] = {(cluster.key, group) for _, group in members}
+        try:
+            async with self._runtime.locks.hold(locks):
+                # Decided again under the locks: a handler may have applied a newer spec while this pass waited.
+                chosen = self._fresh(cluster, members)
+                now = self._clock()
+                results = await self._runtime.run(cluster, [(r, d.intent) for r, d in chosen if d.intent], now)
+            for record, decision in chosen:
+                await self._publish(record, decision, results.get(record.ref), now)
+        except Exception:
+            log.exception("drift sweep of cluster %s failed", cluster.key)
+
+    def _fresh(self, cluster: ClusterRef, members: set[Member]) -> list[tuple[PolicyRecord, Decision]]:
+        records = self._source()
+        decisions = decide_all(records, self._runtime.config)
+        chosen = []
+        for watched in records:
+            if watched.deleting:
+                continue
+            record = self._runtime.memory.current(watched)
+            decision = decisions[record.ref]
+            intent = decision.intent
+            if intent is None or decision.cluster is None or decision.cluster.key != cluster.key:
+                continue
+            if (record.ref, intent.spec.consumer_group) in members:
+                chosen.append((record, decision))
+        return chosen
+
+    async def _publish(self, record: PolicyRecord, decision: Decision, result: PolicyResult | None,
+                       now: datetime) -> None:
+        previous = record.status
+        reconciled = conclude(self._runtime, record, decision, result, now)
+        written = [broker.name for broker in result.brokers if broker.last_applied == now] if result else []
+        if written:
+            log.info("%s: re-applied consumer group config on %s", record.ref, ", ".join(written))
+        if status_changed(previous, reconciled.status):
+            await self._sink.patch_status(record, reconciled.status)
+        if reconciled.event is not None:
+            await self._sink.post_event(record, reconciled.event)
+
+
+def live_records(stores: Iterable[Iterable[PolicyRecord]]) -> list[PolicyRecord]:
+    """Every record of a kopf index whose values are stores of records."""
+    return [record for store in stores for record in store]

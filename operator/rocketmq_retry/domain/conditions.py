@@ -1,0 +1,87 @@
+"""Status conditions: `Ready` for people and Argo CD, `Reconciling`/`Stalled` for kstatus (Flux, kpt, cli-utils).
+
+Reasons separate what needs a spec change (terminal: InvalidSpec, Conflict; Stalled=True) from what the operator keeps
+retrying on its own (BrokerUnreachable, PartiallyApplied, Progressing; Reconciling=True). Reconciling and Stalled
+have "abnormal-true" polarity and, as Flux does, are present only while True. Every condition carries the
+generation it describes, set on every outcome, failures included, so a GitOps tool never mistakes an old Ready=True
+for the current spec.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Final
+
+from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
+from rocketmq_retry.domain.timestamps import format_timestamp
+
+READY: Final = "Ready"
+RECONCILING: Final = "Reconciling"
+STALLED: Final = "Stalled"
+MAX_MESSAGE_LENGTH: Final = 32768  # metav1.Condition.message
+
+
+class Reason(StrEnum):
+    SYNCED = "Synced"
+    PROGRESSING = "Progressing"
+    PARTIALLY_APPLIED = "PartiallyApplied"
+    BROKER_UNREACHABLE = "BrokerUnreachable"
+    INVALID_SPEC = "InvalidSpec"
+    CONFLICT = "Conflict"
+    PAUSED = "ReconciliationPaused"
+    UNMANAGED = "Unmanaged"
+
+
+TERMINAL_REASONS: Final = frozenset({Reason.INVALID_SPEC, Reason.CONFLICT})
+RETRYABLE_REASONS: Final = frozenset({Reason.PROGRESSING, Reason.PARTIALLY_APPLIED, Reason.BROKER_UNREACHABLE})
+_OWNED_TYPES: Final = frozenset({READY, RECONCILING, STALLED})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one reconciliation, as the conditions should tell it."""
+
+    reason: Reason
+    message: str
+
+    @property
+    def ready(self) -> str:
+        if self.reason is Reason.SYNCED:
+            return "True"
+        if self.reason in (Reason.PROGRESSING, Reason.PAUSED, Reason.UNMANAGED):
+            return "Unknown"
+        return "False"
+
+
+def build_conditions(outcome: Outcome, previous: Sequence[Mapping[str, JsonValue]] | None, generation: int,
+                     now: datetime) -> list[JsonObject]:
+    """The new `status.conditions`: Ready, then Reconciling or Stalled when true, then other writers' conditions."""
+    earlier = {str(condition.get("type")): condition for condition in previous or ()}
+    wanted = [(READY, outcome.ready)]
+    if outcome.reason in RETRYABLE_REASONS:
+        wanted.append((RECONCILING, "True"))
+    if outcome.reason in TERMINAL_REASONS:
+        wanted.append((STALLED, "True"))
+    conditions: list[JsonObject] = [
+        {
+            "type": kind,
+            "status": status,
+            "observedGeneration": generation,
+            "lastTransitionTime": _transition_time(earlier.get(kind), status, now),
+            "reason": str(outcome.reason),
+            "message": outcome.message[:MAX_MESSAGE_LENGTH],
+        }
+        for kind, status in wanted
+    ]
+    conditions += [dict(condition) for kind, condition in earlier.items() if kind not in _OWNED_TYPES]
+    return conditions
+
+
+def _transition_time(earlier: Mapping[str, JsonValue] | None, status: str, now: datetime) -> str:
+    """Keep the previous transition time while the status stays the same, so it tells when the state began."""
+    if earlier is not None and earlier.get("status") == status:
+        kept = earlier.get("lastTransitionTime")
+        if isinstance(kept, str) and kept:
+            return kept
+    return format_timestamp(now)

@@ -1,0 +1,72 @@
+"""The effective behaviour of a policy on a cluster: its retry ladders and warnings, from what the masters hold.
+
+Ladders are computed from the first master (by name) that could be read, because a cluster's masters normally share
+one broker.conf; groups keep a field the policy does not own as the broker has it, so retries and backoff fall back
+to the broker's actual group config, then to RocketMQ's defaults.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from rocketmq_retry.domain.broker import DEFAULT_RETRY_MAX_TIMES, BrokerLine
+from rocketmq_retry.domain.desired import GROUP_RETRY_POLICY, RETRY_MAX_TIMES
+from rocketmq_retry.domain.jsontypes import JsonValue
+from rocketmq_retry.domain.ladder import Ladder, effective_ladders
+from rocketmq_retry.domain.retry_policy import DEFAULT_GROUP_RETRY_POLICY, grpc_backoff
+from rocketmq_retry.domain.spec import Backoff, RetryPolicySpec
+from rocketmq_retry.domain.warnings import BrokerFacts, PolicyWarning, policy_warnings
+
+
+@dataclass(frozen=True)
+class BrokerSample:
+    """One master as read in a reconciliation pass; `group` is the group's config after the pass (None: absent)."""
+
+    name: str
+    line: BrokerLine
+    delay_levels_ms: tuple[int, ...]
+    auto_create_subscription_group: bool | None
+    retry_topic_queues: int | None
+    group: Mapping[str, JsonValue] | None
+
+
+@dataclass(frozen=True)
+class EffectiveView:
+    ladders: tuple[Ladder, ...]
+    warnings: tuple[PolicyWarning, ...]
+
+
+def effective_retries(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) -> int:
+    """retryMaxTimes as consumers get it: the spec's, else the broker's, else RocketMQ's default."""
+    if spec.max_retries is not None:
+        return spec.max_retries
+    for sample in sorted(samples, key=lambda s: s.name):
+        value = None if sample.group is None else sample.group.get(RETRY_MAX_TIMES)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return DEFAULT_RETRY_MAX_TIMES
+
+
+def effective_backoff(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) -> Backoff:
+    """The backoff gRPC clients get: the spec's, else the first 5.x master's stored policy, else the default."""
+    if spec.backoff is not None:
+        return spec.backoff
+    for sample in sorted(samples, key=lambda s: s.name):
+        if sample.line is BrokerLine.V5 and sample.group is not None:
+            try:
+                return grpc_backoff(sample.group.get(GROUP_RETRY_POLICY))
+            except ValueError:
+                break  # a stored policy clients cannot use either; show the default rather than guess
+    return grpc_backoff(DEFAULT_GROUP_RETRY_POLICY)
+
+
+def effective_view(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) -> EffectiveView:
+    """Ladders (none when no master could be read) and warnings for `spec` on masters `samples`."""
+    retries = effective_retries(spec, samples)
+    facts = [BrokerFacts(s.name, s.line, s.auto_create_subscription_group, s.retry_topic_queues) for s in samples]
+    warnings = policy_warnings(spec, facts, retries)
+    if not samples:
+        return EffectiveView((), warnings)
+    first = min(samples, key=lambda s: s.name)
+    line = BrokerLine.V5 if any(s.line is BrokerLine.V5 for s in samples) else BrokerLine.V4
+    ladders = effective_ladders(line, first.delay_levels_ms, retries, effective_backoff(spec, samples))
+    return EffectiveView(ladders, warnings)

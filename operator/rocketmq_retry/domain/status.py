@@ -1,0 +1,70 @@
+"""The status stanza's data parts in the CRD's field names: per-broker states, the k/n summary, ladders."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from rocketmq_retry.domain.conditions import Outcome, Reason
+from rocketmq_retry.domain.jsontypes import JsonObject
+from rocketmq_retry.domain.ladder import Ladder
+from rocketmq_retry.domain.timestamps import format_timestamp
+
+
+class BrokerState(StrEnum):
+    APPLIED = "Applied"
+    FAILED = "Failed"
+    PENDING = "Pending"
+    UNMANAGED = "Unmanaged"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    name: str
+    state: BrokerState
+    address: str | None = None
+    version: str | None = None
+    message: str | None = None
+    last_applied: datetime | None = None
+
+    def to_json(self) -> JsonObject:
+        entry: JsonObject = {"name": self.name, "state": str(self.state)}
+        optional = {"address": self.address, "version": self.version, "message": self.message}
+        entry |= {key: value for key, value in optional.items() if value}
+        if self.last_applied is not None:
+            entry["lastAppliedTime"] = format_timestamp(self.last_applied)
+        return entry
+
+
+def masters_summary(brokers: Sequence[BrokerStatus]) -> JsonObject:
+    """syncedMasters, totalMasters and the `k/n` string the Synced printer column shows."""
+    synced = sum(broker.state is BrokerState.APPLIED for broker in brokers)
+    return {"syncedMasters": synced, "totalMasters": len(brokers), "synced": f"{synced}/{len(brokers)}"}
+
+
+def apply_outcome(brokers: Sequence[BrokerStatus]) -> Outcome:
+    """The Ready outcome of writing to every master: partial application is normal and retried, not an error."""
+    failed = [broker for broker in brokers if broker.state is BrokerState.FAILED]
+    applied = sum(broker.state is BrokerState.APPLIED for broker in brokers)
+    details = "; ".join(f"{broker.name}: {broker.message or 'failed'}" for broker in failed)
+    if not brokers:
+        return Outcome(Reason.BROKER_UNREACHABLE, "the name servers report no master broker for the cluster")
+    if applied == len(brokers):
+        return Outcome(Reason.SYNCED, f"applied on all {applied} master brokers")
+    if applied == 0 and len(failed) == len(brokers):
+        return Outcome(Reason.BROKER_UNREACHABLE, f"no master broker accepted the config: {details}")
+    if failed:
+        return Outcome(Reason.PARTIALLY_APPLIED, f"applied on {applied} of {len(brokers)} master brokers; {details}")
+    return Outcome(Reason.PROGRESSING, f"applied on {applied} of {len(brokers)} master brokers so far")
+
+
+def ladder_status(ladder: Ladder) -> JsonObject:
+    return {
+        "client": str(ladder.client),
+        "source": str(ladder.source),
+        "retries": ladder.retries,
+        "delaysMillis": list(ladder.delays_ms),
+        "finalWaitMillis": ladder.final_wait_ms,
+        "totalMillisToDeadLetter": ladder.total_ms,
+        "summary": ladder.summary,
+    }

@@ -1,0 +1,124 @@
+"""One reconciliation pass over a cluster for any number of policies: read each master once, batch the writes.
+
+Event handlers pass one policy, the drift sweep all policies of a cluster; both get per-broker outcomes. Every
+failure is reported as a Failed broker (or a cluster-wide error when the name servers cannot be read), never raised,
+so a dead broker cannot stop the others from being configured.
+"""
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from rocketmq_retry.domain.desired import desired_fields, reset_fields
+from rocketmq_retry.domain.diff import GroupPlan, plan_group
+from rocketmq_retry.domain.effective import BrokerSample, EffectiveView, effective_view
+from rocketmq_retry.domain.jsontypes import JsonValue
+from rocketmq_retry.domain.spec import ClusterRef, RetryPolicySpec
+from rocketmq_retry.domain.status import BrokerState, BrokerStatus
+from rocketmq_retry.reconcile.reading import (
+    BrokerSnapshot,
+    ClusterAdmin,
+    Master,
+    ReadFailed,
+    bounded,
+    discover_masters,
+    read_broker,
+)
+from rocketmq_retry.remoting.models import SubscriptionGroupConfig
+
+
+class Mode(StrEnum):
+    APPLY = "Apply"  # write the owned fields with the spec's values
+    RESET = "Reset"  # write the owned fields with RocketMQ's defaults, only where the group exists
+    OBSERVE = "Observe"  # read only: unmanaged, paused or in conflict
+
+
+@dataclass(frozen=True)
+class Intent:
+    key: str  # the caller's identity for the policy, e.g. namespace/name
+    spec: RetryPolicySpec
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    brokers: tuple[BrokerStatus, ...]
+    view: EffectiveView
+    error: str | None = None  # why no master could be reached at all (name servers down, credentials missing)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    intent: Intent
+    plan: GroupPlan | None  # None: nothing to write (observe, or reset of an absent group)
+
+
+async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: Sequence[Intent], *,
+                            call_timeout: float, now: datetime) -> dict[str, PolicyResult]:
+    """Bring every master of `cluster` to what `intents` ask; results keyed by Intent.key."""
+    try:
+        masters = await discover_masters(admin, cluster, call_timeout)
+    except ReadFailed as error:
+        message = f"cannot list the cluster's masters: {error}"
+        return {intent.key: PolicyResult((), effective_view(intent.spec, ()), message) for intent in intents}
+    outcomes = await asyncio.gather(*(_reconcile_broker(admin, master, intents, call_timeout, now)
+                                      for master in masters))
+    results = {}
+    for intent in intents:
+        statuses = tuple(per_broker[intent.key][0] for per_broker in outcomes)
+        samples = [sample for per_broker in outcomes if (sample := per_broker[intent.key][1]) is not None]
+        results[intent.key] = PolicyResult(statuses, effective_view(intent.spec, samples))
+    return results
+
+
+async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequence[Intent], call_timeout: float,
+                            now: datetime) -> dict[str, tuple[BrokerStatus, BrokerSample | None]]:
+    try:
+        with_topics = any(intent.spec.retry_queues is not None for intent in intents)
+        snapshot = await read_broker(admin, master, call_timeout, with_topics=with_topics)
+    except ReadFailed as error:
+        failed = BrokerStatus(master.name, BrokerState.FAILED, master.addr, message=str(error))
+        return {intent.key: (failed, None) for intent in intents}
+    planned = [_plan(intent, snapshot) for intent in intents]
+    writes = [item.plan for item in planned if item.plan is not None and item.plan.needs_write]
+    write_error = None
+    if writes:
+        configs = [SubscriptionGroupConfig.from_json(plan.config) for plan in writes]
+        try:
+            await bounded(admin.update_subscription_groups(master.addr, configs), call_timeout,
+                          f"{master.name} ({master.addr}) update of {len(configs)} group(s)")
+        except ReadFailed as error:
+            write_error = str(error)
+    return {item.intent.key: _result(item, snapshot, write_error, now) for item in planned}
+
+
+def _plan(intent: Intent, snapshot: BrokerSnapshot) -> _Planned:
+    group = intent.spec.consumer_group
+    actual = snapshot.groups.get(group)
+    if intent.mode is Mode.OBSERVE or (intent.mode is Mode.RESET and actual is None):
+        return _Planned(intent, None)
+    fields = desired_fields if intent.mode is Mode.APPLY else reset_fields
+    return _Planned(intent, plan_group(group, actual, fields(intent.spec, snapshot.line), snapshot.line))
+
+
+def _result(item: _Planned, snapshot: BrokerSnapshot, write_error: str | None,
+            now: datetime) -> tuple[BrokerStatus, BrokerSample]:
+    master, plan = snapshot.master, item.plan
+    group: Mapping[str, JsonValue] | None = snapshot.groups.get(item.intent.spec.consumer_group)
+    base = BrokerStatus(master.name, BrokerState.APPLIED, master.addr, snapshot.version)
+    if item.intent.mode is Mode.OBSERVE:
+        status = BrokerStatus(master.name, BrokerState.UNMANAGED, master.addr, snapshot.version)
+    elif plan is None or not plan.needs_write:
+        status = base
+    elif write_error is not None:
+        status = BrokerStatus(master.name, BrokerState.FAILED, master.addr, snapshot.version, write_error)
+    else:
+        status = BrokerStatus(master.name, BrokerState.APPLIED, master.addr, snapshot.version, last_applied=now)
+        group = plan.config
+    sample = BrokerSample(master.name, snapshot.line, snapshot.delay_levels_ms,
+                          snapshot.auto_create_subscription_group,
+                          snapshot.retry_topic_queues.get(item.intent.spec.consumer_group), group)
+    return status, sample
+

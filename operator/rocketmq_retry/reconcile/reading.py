@@ -1,0 +1,104 @@
+"""Reading a cluster: its masters from the name servers, then each master's version, delay levels and groups, once.
+
+Groups are read with GET_ALL_SUBSCRIPTIONGROUP_CONFIG only: the single-group read (352) goes through the broker's
+find-or-create path and would create the group while looking at it.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from rocketmq_retry.domain.broker import BrokerLine, broker_line
+from rocketmq_retry.domain.durations import DurationError, parse_delay_levels
+from rocketmq_retry.domain.jsontypes import JsonObject
+from rocketmq_retry.domain.spec import ClusterRef
+from rocketmq_retry.remoting.errors import RemotingError
+from rocketmq_retry.remoting.models import ClusterInfo, SubscriptionGroupConfig, TopicConfig
+
+RETRY_TOPIC_PREFIX = "%RETRY%"
+_T = TypeVar("_T")
+
+
+class ClusterAdmin(Protocol):
+    """The admin calls the reconciler makes; rocketmq_retry.remoting.Admin implements them."""
+
+    async def cluster_info(self) -> ClusterInfo: ...
+    async def broker_runtime_info(self, addr: str) -> dict[str, str]: ...
+    async def get_broker_config(self, addr: str) -> dict[str, str]: ...
+    async def get_all_subscription_groups(self, addr: str) -> dict[str, SubscriptionGroupConfig]: ...
+    async def get_all_topic_configs(self, addr: str) -> dict[str, TopicConfig]: ...
+    async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None: ...
+
+
+class ReadFailed(Exception):
+    """A name server or broker could not be read; the message is meant for status."""
+
+
+@dataclass(frozen=True)
+class Master:
+    name: str
+    addr: str
+
+
+@dataclass(frozen=True)
+class BrokerSnapshot:
+    """What one master holds, read once per pass."""
+
+    master: Master
+    version: str
+    line: BrokerLine
+    delay_levels_ms: tuple[int, ...]
+    auto_create_subscription_group: bool | None
+    groups: Mapping[str, JsonObject]
+    retry_topic_queues: Mapping[str, int]  # group -> queues of its %RETRY% topic, for existing retry topics
+
+
+async def bounded(call: Awaitable[_T], call_timeout: float, what: str) -> _T:
+    """Await one remoting call within `call_timeout`; every failure becomes ReadFailed naming `what`."""
+    try:
+        async with asyncio.timeout(call_timeout):
+            return await call
+    except TimeoutError:
+        raise ReadFailed(f"{what}: no answer within {call_timeout:g} s") from None
+    except (RemotingError, OSError, ValueError) as error:
+        raise ReadFailed(f"{what}: {error}") from error
+
+
+async def discover_masters(admin: ClusterAdmin, cluster: ClusterRef, call_timeout: float) -> list[Master]:
+    """The masters the name servers report, of `cluster.broker_cluster_name` or of every broker cluster."""
+    info = await bounded(admin.cluster_info(), call_timeout, "name servers")
+    return [Master(data.name, data.master_addr) for data in info.masters(cluster.broker_cluster_name)
+            if data.master_addr is not None]
+
+
+async def read_broker(admin: ClusterAdmin, master: Master, call_timeout: float, *,
+                      with_topics: bool = True) -> BrokerSnapshot:
+    """Version, delay levels, autoCreateSubscriptionGroup, all groups and (`with_topics`) retry-topic sizes.
+
+    The topic table can be large and only serves the retryQueues warning, so passes whose policies set no
+    retryQueues skip it.
+    """
+    where = f"{master.name} ({master.addr})"
+    runtime = await bounded(admin.broker_runtime_info(master.addr), call_timeout, f"{where} runtime info")
+    config = await bounded(admin.get_broker_config(master.addr), call_timeout, f"{where} broker config")
+    groups = await bounded(admin.get_all_subscription_groups(master.addr), call_timeout, f"{where} subscription groups")
+    topics = await bounded(admin.get_all_topic_configs(master.addr), call_timeout, f"{where} topics") \
+        if with_topics else {}
+    version = runtime.get("brokerVersionDesc", "")
+    try:
+        line = broker_line(version)
+        levels = parse_delay_levels(config.get("messageDelayLevel", ""))
+    except (ValueError, DurationError) as error:
+        raise ReadFailed(f"{where}: {error}") from error
+    auto_create = config.get("autoCreateSubscriptionGroup")
+    return BrokerSnapshot(
+        master=master,
+        version=version,
+        line=line,
+        delay_levels_ms=levels,
+        auto_create_subscription_group=None if auto_create is None else auto_create.strip().lower() == "true",
+        groups={name: group.to_json() for name, group in groups.items()},
+        retry_topic_queues={name.removeprefix(RETRY_TOPIC_PREFIX): topic.read_queue_nums
+                            for name, topic in topics.items() if name.startswith(RETRY_TOPIC_PREFIX)},
+    )

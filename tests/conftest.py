@@ -1,0 +1,82 @@
+"""Session fixtures built on the product's own bed (rocketmq_retry.bed), so tests and demo share one path.
+
+A test that needs a component which is missing builds or fails; nothing here skips.
+"""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import kubernetes
+import pytest
+
+from rocketmq_retry.bed import versions
+from rocketmq_retry.bed.kube import ControlPlane
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.bed.stack import REPO_CRDS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "rocketmq_versions(*versions): limit a test to these RocketMQ versions")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that uses `rocketmq_cluster` on each bed version (or those its marker names)."""
+    if "rocketmq_cluster" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("rocketmq_versions")
+        chosen = marker.args if marker else versions.ROCKETMQ_VERSIONS
+        metafunc.parametrize("rocketmq_cluster", chosen, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def rocketmq_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[RocketMQCluster]:
+    """A name server and two master brokers of one RocketMQ version."""
+    version: str = request.param
+    cluster = RocketMQCluster(version, tmp_path_factory.mktemp(f"rocketmq-{version}"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class Kube:
+    """A running control plane with an admin client; helpers mint ServiceAccount kubeconfigs."""
+
+    plane: ControlPlane
+    api: kubernetes.client.ApiClient
+    workdir: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.plane.kubeconfig
+
+    def service_account_kubeconfig(self, namespace: str, name: str) -> Path:
+        return self.plane.service_account_kubeconfig(namespace, name, self.workdir / f"{namespace}-{name}.kubeconfig")
+
+    def client_for(self, kubeconfig: Path) -> kubernetes.client.ApiClient:
+        return kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
+    """etcd + kube-apiserver (RBAC on) + kube-controller-manager, with the project's CRDs installed."""
+    workdir = tmp_path_factory.mktemp("kubernetes")
+    plane = ControlPlane(workdir)
+    try:
+        plane.start()
+        plane.install_crds(REPO_CRDS)
+        previous = os.environ.get("KUBECONFIG")
+        os.environ["KUBECONFIG"] = str(plane.kubeconfig)
+        try:
+            yield Kube(plane, kubernetes.config.new_client_from_config(config_file=str(plane.kubeconfig)), workdir)
+        finally:
+            if previous is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = previous
+    finally:
+        plane.stop()

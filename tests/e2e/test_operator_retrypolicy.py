@@ -1,0 +1,271 @@
+"""The operator as a process against a real kube-apiserver and real brokers of every bed version.
+
+Each test applies RetryPolicy objects with the admin kubeconfig and judges by what the brokers hold (read with our
+Admin) and what the status says. Waits are generous bounds, never timing assertions.
+"""
+
+import asyncio
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+from kubernetes.client import ApiException
+
+from rocketmq_retry.bed.processes import ManagedProcess, wait_until
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.remoting import Admin, ConnectionPool, SubscriptionGroupConfig
+from tests.conftest import Kube
+
+GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
+SWEEP_INTERVAL = 3
+CONVERGE = 90.0  # bound for anything the operator does; JVM brokers on a loaded 2-core machine can be slow
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def namespace(kube: Kube) -> str:
+    name = _unique("e2e-rp")
+    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+@pytest.fixture(scope="module")
+def operator_process(kube: Kube, rocketmq_cluster: RocketMQCluster, namespace: str,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+    """`rocketmq-retry operator run` for the test namespace, with a short sweep interval."""
+    binary = Path(sys.executable).parent / "rocketmq-retry"
+    process = ManagedProcess(
+        name="operator",
+        argv=[str(binary), "operator", "run", "--namespace", namespace, "--sweep-interval", str(SWEEP_INTERVAL),
+              "--broker-timeout", "10"],
+        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
+        env={"KUBECONFIG": str(kube.kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+class Policies:
+    """RetryPolicy objects of one namespace, through the admin client."""
+
+    def __init__(self, kube: Kube, namespace: str, cluster: RocketMQCluster, operator: ManagedProcess) -> None:
+        self.api = kubernetes.client.CustomObjectsApi(kube.api)
+        self.namespace = namespace
+        self.cluster = cluster
+        self.operator = operator
+
+    def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": name},
+                "spec": {"cluster": {"nameServers": self.cluster.namesrv_addr}, **spec}}
+        created: dict[str, Any] = self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
+                                                                           body)
+        return created
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec})
+
+    def delete(self, name: str) -> None:
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def wait(self, name: str, what: str, check: Any) -> dict[str, Any]:
+        """Poll until `check(object)` holds; fail with the operator's log tail if it never does."""
+        seen: dict[str, Any] = {}
+
+        def holds() -> bool:
+            found = self.get(name)
+            seen["last"] = found
+            return found is not None and bool(check(found))
+
+        try:
+            wait_until(holds, timeout=CONVERGE, interval=0.5, process=self.operator, what=what)
+        except Exception as error:
+            raise AssertionError(f"{name}: {what}: last seen {seen.get('last')}\n{self.operator.log_tail(40)}") \
+                from error
+        return seen["last"]  # type: ignore[no-any-return]
+
+    def wait_ready(self, name: str) -> dict[str, Any]:
+        def ready(found: dict[str, Any]) -> bool:
+            status = found.get("status", {})
+            return (_ready(found) == ("True", "Synced") and status.get("synced") == "2/2"
+                    and status.get("observedGeneration") == found["metadata"]["generation"])
+
+        return self.wait(name, "Ready=True with 2/2 masters", ready)
+
+
+def _ready(found: dict[str, Any]) -> tuple[str, str] | None:
+    for condition in found.get("status", {}).get("conditions", []):
+        if condition["type"] == "Ready":
+            return condition["status"], condition["reason"]
+    return None
+
+
+def _groups(cluster: RocketMQCluster, group: str) -> dict[str, SubscriptionGroupConfig | None]:
+    """The group on every master, by broker name, read with our admin client."""
+
+    async def read() -> dict[str, SubscriptionGroupConfig | None]:
+        async with ConnectionPool(request_timeout=15) as pool:
+            admin = Admin(pool, [cluster.namesrv_addr])
+            return {b.name: await admin.get_subscription_group(b.addr, group) for b in cluster.brokers}
+
+    return asyncio.run(read())
+
+
+def _write_group(cluster: RocketMQCluster, broker_addr: str, config: SubscriptionGroupConfig) -> None:
+    async def write() -> None:
+        async with ConnectionPool(request_timeout=15) as pool:
+            await Admin(pool, [cluster.namesrv_addr]).update_subscription_group(broker_addr, config)
+
+    asyncio.run(write())
+
+
+def _retry_fields(cluster: RocketMQCluster, group: str) -> set[tuple[int, int] | None]:
+    """The distinct (retryMaxTimes, retryQueueNums) over all masters; None stands for a missing group."""
+    return {None if g is None else (g.retry_max_times, g.retry_queue_nums) for g in _groups(cluster, group).values()}
+
+
+@pytest.fixture
+def policies(kube: Kube, namespace: str, rocketmq_cluster: RocketMQCluster,
+             operator_process: ManagedProcess) -> Policies:
+    return Policies(kube, namespace, rocketmq_cluster, operator_process)
+
+
+def test_policy_reaches_every_master_and_survives_drift_update_and_reset(
+        policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_group").replace("-", "_")
+    backoff = {"exponential": {"initial": "1s", "max": "1m", "multiplier": 3}}
+    policies.create("orders", {"consumerGroup": group, "maxRetries": 3, "retryQueues": 2, "backoff": backoff})
+
+    found = policies.wait_ready("orders")
+    assert _retry_fields(rocketmq_cluster, group) == {(3, 2)}
+    if rocketmq_cluster.is5:
+        for config in _groups(rocketmq_cluster, group).values():
+            assert config is not None
+            assert config.group_retry_policy is not None
+            assert config.group_retry_policy.type == "EXPONENTIAL"
+            assert config.group_retry_policy.exponential is not None
+            assert (config.group_retry_policy.exponential.initial, config.group_retry_policy.exponential.max,
+                    config.group_retry_policy.exponential.multiplier) == (1000, 60000, 3)
+    status = found["status"]
+    assert {b["name"] for b in status["brokers"]} == {b.name for b in rocketmq_cluster.brokers}
+    assert all(b["state"] == "Applied" and b["lastAppliedTime"] for b in status["brokers"])
+    clients = {ladder["client"]: ladder for ladder in status["ladders"]}
+    assert set(clients) == ({"Remoting", "gRPC"} if rocketmq_cluster.is5 else {"Remoting"})
+    assert clients["Remoting"]["retries"] == 3
+    if rocketmq_cluster.is5:
+        assert clients["gRPC"]["delaysMillis"] == [1000, 3000, 9000]
+    else:
+        assert any(w.startswith("BackoffIgnoredOn4x") for w in status["warnings"])
+    assert any(w.startswith("ClientOverridesMaxRetries") for w in status["warnings"])
+
+    # Out-of-band edit on one master: the sweep puts the policy's values back.
+    first = rocketmq_cluster.brokers[0]
+    edited = _groups(rocketmq_cluster, group)[first.name]
+    assert edited is not None
+    edited.retry_max_times, edited.retry_queue_nums = 9, 1
+    _write_group(rocketmq_cluster, first.addr, edited)
+    assert _groups(rocketmq_cluster, group)[first.name].retry_max_times == 9  # type: ignore[union-attr]
+    wait_until(lambda: _retry_fields(rocketmq_cluster, group) == {(3, 2)}, timeout=CONVERGE, interval=0.5,
+               process=policies.operator, what="drift reverted")
+
+    # A spec change is applied and observed.
+    policies.patch_spec("orders", {"maxRetries": 5})
+    found = policies.wait_ready("orders")
+    assert found["metadata"]["generation"] == 2
+    assert _retry_fields(rocketmq_cluster, group) == {(5, 2)}
+
+    # Deletion with Reset restores RocketMQ's defaults of the owned fields and keeps the group.
+    policies.patch_spec("orders", {"deletionPolicy": "Reset"})
+    policies.wait_ready("orders")
+    policies.delete("orders")
+    wait_until(lambda: policies.get("orders") is None, timeout=CONVERGE, interval=0.5, process=policies.operator,
+               what="finalized")
+    assert _retry_fields(rocketmq_cluster, group) == {(16, 1)}
+    if rocketmq_cluster.is5:
+        for config in _groups(rocketmq_cluster, group).values():
+            assert config is not None
+            assert config.group_retry_policy is not None
+            assert config.group_retry_policy.type == "CUSTOMIZED"
+
+
+def test_the_older_policy_wins_and_the_newer_takes_over_when_it_goes(
+        policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_conflict").replace("-", "_")
+    policies.create("first", {"consumerGroup": group, "maxRetries": 4})
+    policies.wait_ready("first")
+    policies.create("second", {"consumerGroup": group, "maxRetries": 7})
+
+    second = policies.wait(
+        "second", "Ready=False reason Conflict",
+        lambda found: _ready(found) == ("False", "Conflict") and found["status"].get("conflictWith"))
+    assert second["status"]["conflictWith"] == f"{policies.namespace}/first"
+    assert f"{policies.namespace}/first" in next(
+        c["message"] for c in second["status"]["conditions"] if c["type"] == "Ready")
+    assert {b["state"] for b in second["status"]["brokers"]} == {"Unmanaged"}
+    assert {f[0] for f in _retry_fields(rocketmq_cluster, group) if f} == {4}
+
+    policies.delete("first")  # Retain: the group keeps 4 until the sweep gives it to "second"
+    policies.wait_ready("second")
+    assert "conflictWith" not in policies.get("second")["status"]  # type: ignore[index]
+    wait_until(lambda: {f[0] for f in _retry_fields(rocketmq_cluster, group) if f} == {7}, timeout=CONVERGE,
+               interval=0.5, process=policies.operator, what="the newer policy applied")
+    policies.delete("second")
+
+
+def test_paused_policy_writes_nothing(policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_paused").replace("-", "_")
+    name = "paused"
+    body = {"consumerGroup": group, "maxRetries": 2}
+    policies.api.create_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy",
+        "metadata": {"name": name, "annotations": {"rocketmq-retry.io/pause-reconciliation": "true"}},
+        "spec": {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr}, **body}})
+    found = policies.wait(name, "Ready=Unknown reason ReconciliationPaused",
+                          lambda found: _ready(found) == ("Unknown", "ReconciliationPaused"))
+    assert found["status"]["synced"] == "0/2"
+    assert _retry_fields(rocketmq_cluster, group) == {None}
+    policies.api.patch_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, name, {
+        "metadata": {"annotations": {"rocketmq-retry.io/pause-reconciliation": None}}})
+    policies.wait_ready(name)
+    assert _retry_fields(rocketmq_cluster, group) == {(2, 1)}
+    policies.delete(name)
+
+
+def test_a_broker_restarted_with_an_empty_store_gets_the_config_back(
+        policies: Policies, rocketmq_cluster: RocketMQCluster, kube: Kube) -> None:
+    group = _unique("e2e_restart").replace("-", "_")
+    policies.create("restart", {"consumerGroup": group, "maxRetries": 6})
+    policies.wait_ready("restart")
+    events = kubernetes.client.CoreV1Api(kube.api)
+    wait_until(lambda: any(e.reason == "Synced" and e.involved_object.name == "restart"
+                           for e in events.list_namespaced_event(policies.namespace).items),
+               timeout=CONVERGE, interval=0.5, what="a Synced Event")
+
+    restarted = rocketmq_cluster.brokers[-1]
+    rocketmq_cluster.restart_broker(restarted.name, wipe_store=True)
+
+    wait_until(lambda: _retry_fields(rocketmq_cluster, group) == {(6, 1)}, timeout=CONVERGE, interval=0.5,
+               process=policies.operator, what="the config back on the restarted broker")
+    found = policies.wait_ready("restart")
+    applied = {b["name"]: b["lastAppliedTime"] for b in found["status"]["brokers"]}
+    assert applied[restarted.name] >= applied[rocketmq_cluster.brokers[0].name]
+    policies.delete("restart")

@@ -1,0 +1,93 @@
+"""An in-memory RocketMQ cluster behind the admin calls the reconciler makes, recording every write."""
+
+import asyncio
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rocketmq_retry.domain.broker import DEFAULT_MESSAGE_DELAY_LEVEL
+from rocketmq_retry.remoting.errors import ConnectionFailed
+from rocketmq_retry.remoting.models import BrokerData, ClusterInfo, SubscriptionGroupConfig, TopicConfig
+
+_V4_DROPPED = ("groupRetryPolicy", "attributes", "consumeTimeoutMinute", "groupSysFlag", "consumeMessageOrderly")
+
+
+@dataclass
+class FakeBroker:
+    name: str
+    addr: str
+    version: str = "V5_5_0"
+    delay_levels: str = DEFAULT_MESSAGE_DELAY_LEVEL
+    auto_create: bool = True
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    topics: dict[str, TopicConfig] = field(default_factory=dict)
+    down: bool = False  # refuses connections
+    stalled: bool = False  # accepts but never answers
+    writes: list[list[str]] = field(default_factory=list)  # group names per update call
+    topic_reads: int = 0
+
+    @property
+    def is4(self) -> bool:
+        return self.version.startswith("V4")
+
+    def store(self, config: dict[str, Any]) -> None:
+        """What the broker keeps of a written config: 4.x drops the fields it does not know."""
+        kept = copy.deepcopy(config)
+        if self.is4:
+            for key in _V4_DROPPED:
+                kept.pop(key, None)
+        self.groups[str(kept["groupName"])] = kept
+
+
+class FakeAdmin:
+    def __init__(self, brokers: Sequence[FakeBroker], cluster_name: str = "bed") -> None:
+        self.brokers = {broker.addr: broker for broker in brokers}
+        self.cluster_name = cluster_name
+        self.namesrv_down = False
+
+    def broker(self, name: str) -> FakeBroker:
+        return next(b for b in self.brokers.values() if b.name == name)
+
+    async def _reach(self, addr: str) -> FakeBroker:
+        broker = self.brokers[addr]
+        if broker.down:
+            raise ConnectionFailed(addr, "connect failed: ConnectionRefusedError(111)")
+        if broker.stalled:
+            await asyncio.Event().wait()
+        return broker
+
+    async def cluster_info(self) -> ClusterInfo:
+        if self.namesrv_down:
+            raise ConnectionFailed("127.0.0.1:9876", "connect failed: ConnectionRefusedError(111)")
+        brokers = {b.name: BrokerData(b.name, self.cluster_name, {0: b.addr}) for b in self.brokers.values()}
+        return ClusterInfo(brokers, {self.cluster_name: tuple(brokers)})
+
+    async def broker_runtime_info(self, addr: str) -> dict[str, str]:
+        return {"brokerVersionDesc": (await self._reach(addr)).version}
+
+    async def get_broker_config(self, addr: str) -> dict[str, str]:
+        broker = await self._reach(addr)
+        auto_create = str(broker.auto_create).lower()
+        return {"messageDelayLevel": broker.delay_levels, "autoCreateSubscriptionGroup": auto_create,
+                "brokerName": broker.name}
+
+    async def get_all_subscription_groups(self, addr: str) -> dict[str, SubscriptionGroupConfig]:
+        broker = await self._reach(addr)
+        return {name: SubscriptionGroupConfig.from_json(raw) for name, raw in broker.groups.items()}
+
+    async def get_all_topic_configs(self, addr: str) -> dict[str, TopicConfig]:
+        broker = await self._reach(addr)
+        broker.topic_reads += 1
+        return dict(broker.topics)
+
+    async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None:
+        broker = await self._reach(addr)
+        broker.writes.append([config.group_name for config in configs])
+        for config in configs:
+            broker.store(config.to_json())
+
+
+def two_masters(version: str = "V5_5_0") -> FakeAdmin:
+    return FakeAdmin([FakeBroker("broker-a", "127.0.0.1:10911", version),
+                      FakeBroker("broker-b", "127.0.0.1:10921", version)])

@@ -1,0 +1,160 @@
+"""reconcile_cluster against an in-memory cluster: what is written, where, and the per-broker outcome."""
+
+from datetime import UTC, datetime
+
+from rocketmq_retry.domain.broker import BrokerLine, default_group_config
+from rocketmq_retry.domain.ladder import ClientProtocol
+from rocketmq_retry.domain.spec import ClusterRef, parse_cluster, parse_spec
+from rocketmq_retry.domain.status import BrokerState
+from rocketmq_retry.domain.warnings import WarningCode
+from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
+from rocketmq_retry.remoting.models import TopicConfig
+from tests.unit.fakes import FakeAdmin, two_masters
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+CLUSTER: ClusterRef = parse_cluster({"nameServers": "127.0.0.1:9876"})
+EXPONENTIAL = {"exponential": {"initial": "1s", "max": "1m", "multiplier": 2}}
+
+
+def _intent(spec: dict[str, object], mode: Mode = Mode.APPLY, key: str = "ns/p") -> Intent:
+    return Intent(key, parse_spec(spec), mode)
+
+
+async def _run(admin: FakeAdmin, *intents: Intent, call_timeout: float = 1.0) -> dict[str, PolicyResult]:
+    return await reconcile_cluster(admin, CLUSTER, intents, call_timeout=call_timeout, now=NOW)
+
+
+async def test_creates_the_group_on_every_master_then_writes_nothing_more() -> None:
+    admin = two_masters()
+    intent = _intent({"consumerGroup": "orders", "maxRetries": 3, "retryQueues": 2, "backoff": EXPONENTIAL})
+
+    result = (await _run(admin, intent))["ns/p"]
+
+    assert [(b.name, b.state, b.last_applied, b.version) for b in result.brokers] == [
+        ("broker-a", BrokerState.APPLIED, NOW, "V5_5_0"), ("broker-b", BrokerState.APPLIED, NOW, "V5_5_0")]
+    for broker in admin.brokers.values():
+        stored = broker.groups["orders"]
+        assert (stored["retryMaxTimes"], stored["retryQueueNums"]) == (3, 2)
+        assert stored["groupRetryPolicy"] == {"type": "EXPONENTIAL", "exponentialRetryPolicy": {
+            "initial": 1000, "max": 60000, "multiplier": 2}}
+        assert broker.writes == [["orders"]]
+    assert [ladder.client for ladder in result.view.ladders] == [ClientProtocol.REMOTING, ClientProtocol.GRPC]
+    assert result.view.ladders[1].delays_ms == (1000, 2000, 4000)
+
+    again = (await _run(admin, intent))["ns/p"]
+    assert all(b.state is BrokerState.APPLIED and b.last_applied is None for b in again.brokers)
+    assert [broker.writes for broker in admin.brokers.values()] == [[["orders"]], [["orders"]]]
+
+
+async def test_only_owned_fields_change_and_the_rest_of_the_group_stays() -> None:
+    admin = two_masters()
+    for broker in admin.brokers.values():
+        broker.store(default_group_config("orders", BrokerLine.V5) | {"consumeEnable": False, "retryQueueNums": 4})
+
+    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 0}))
+
+    stored = admin.broker("broker-a").groups["orders"]
+    assert (stored["retryMaxTimes"], stored["retryQueueNums"], stored["consumeEnable"]) == (0, 4, False)
+    assert stored["groupRetryPolicy"] == {"type": "CUSTOMIZED"}
+
+
+async def test_a_policy_that_sets_nothing_creates_no_group() -> None:
+    admin = two_masters()
+    result = (await _run(admin, _intent({"consumerGroup": "orders"})))["ns/p"]
+    assert {b.state for b in result.brokers} == {BrokerState.APPLIED}
+    assert all(not broker.groups and not broker.writes for broker in admin.brokers.values())
+
+
+async def test_a_dead_or_silent_broker_fails_alone() -> None:
+    admin = two_masters()
+    admin.broker("broker-a").down = True
+    admin.broker("broker-b").stalled = True
+    admin.brokers["127.0.0.1:10931"] = healthy = type(admin.broker("broker-a"))("broker-c", "127.0.0.1:10931")
+
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3}), call_timeout=0.2))["ns/p"]
+
+    states = {b.name: (b.state, b.message) for b in result.brokers}
+    assert states["broker-a"][0] is BrokerState.FAILED
+    assert "ConnectionRefusedError" in str(states["broker-a"][1])
+    assert states["broker-b"] == (BrokerState.FAILED, "broker-b (127.0.0.1:10921) runtime info: no answer within 0.2 s")
+    assert states["broker-c"] == (BrokerState.APPLIED, None)
+    assert healthy.groups["orders"]["retryMaxTimes"] == 3
+
+
+async def test_name_servers_down_is_a_result_not_an_exception() -> None:
+    admin = two_masters()
+    admin.namesrv_down = True
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3})))["ns/p"]
+    assert result.brokers == ()
+    assert result.error is not None
+    assert result.error.startswith("cannot list the cluster's masters: name servers: ")
+    assert [w.code for w in result.view.warnings] == [WarningCode.CLIENT_OVERRIDES_MAX_RETRIES]
+
+
+async def test_4x_brokers_get_no_group_retry_policy_and_say_why() -> None:
+    admin = two_masters("V4_9_7")
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 2, "backoff": EXPONENTIAL})))["ns/p"]
+    stored = admin.broker("broker-a").groups["orders"]
+    assert "groupRetryPolicy" not in stored
+    assert stored["retryMaxTimes"] == 2
+    assert [ladder.client for ladder in result.view.ladders] == [ClientProtocol.REMOTING]
+    assert result.view.ladders[0].delays_ms == (10_000, 30_000)  # delay levels 3 and 4
+    assert WarningCode.BACKOFF_IGNORED_ON_4X in {w.code for w in result.view.warnings}
+    # 4.x drops the field, so the next pass must not see drift in it and write again.
+    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 2, "backoff": EXPONENTIAL}))
+    assert admin.broker("broker-a").writes == [["orders"]]
+
+
+async def test_retry_topic_and_auto_create_facts_reach_the_warnings() -> None:
+    admin = two_masters()
+    admin.broker("broker-b").topics["%RETRY%orders"] = TopicConfig("%RETRY%orders", read_queue_nums=1,
+                                                                    write_queue_nums=1)
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "retryQueues": 4})))["ns/p"]
+    messages = {w.code: w.message for w in result.view.warnings}
+    assert "broker-b (1)" in messages[WarningCode.RETRY_TOPIC_TOO_SMALL]
+    assert "broker-a, broker-b" in messages[WarningCode.AUTO_CREATE_SUBSCRIPTION_GROUP]
+    assert admin.broker("broker-a").topic_reads == 1
+
+    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 2}))
+    assert admin.broker("broker-a").topic_reads == 1  # no retryQueues: the topic table is not needed
+
+
+async def test_reset_restores_defaults_of_owned_fields_and_never_creates() -> None:
+    admin = two_masters()
+    spec = {"consumerGroup": "orders", "maxRetries": 3, "backoff": EXPONENTIAL, "deletionPolicy": "Reset"}
+    await _run(admin, _intent(spec))
+    admin.broker("broker-b").groups.clear()
+    admin.broker("broker-a").groups["orders"]["retryQueueNums"] = 5  # not owned: must stay
+
+    result = (await _run(admin, _intent(spec, Mode.RESET)))["ns/p"]
+
+    stored = admin.broker("broker-a").groups["orders"]
+    assert (stored["retryMaxTimes"], stored["retryQueueNums"], stored["groupRetryPolicy"]) == (
+        16, 5, {"type": "CUSTOMIZED"})
+    assert admin.broker("broker-b").groups == {}
+    assert {b.state for b in result.brokers} == {BrokerState.APPLIED}
+
+
+async def test_observe_reads_but_never_writes() -> None:
+    admin = two_masters()
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3}, Mode.OBSERVE)))["ns/p"]
+    assert {b.state for b in result.brokers} == {BrokerState.UNMANAGED}
+    assert all(not broker.writes for broker in admin.brokers.values())
+    assert result.view.ladders[0].retries == 3
+
+
+async def test_many_policies_share_one_read_and_one_batched_write_per_broker() -> None:
+    admin = two_masters()
+    await _run(admin, _intent({"consumerGroup": "a", "maxRetries": 1}, key="ns/a"),
+               _intent({"consumerGroup": "b", "maxRetries": 2}, key="ns/b"),
+               _intent({"consumerGroup": "c", "maxRetries": 3}, Mode.OBSERVE, key="ns/c"))
+    assert admin.broker("broker-a").writes == [["a", "b"]]
+    admin.broker("broker-a").groups["b"]["retryMaxTimes"] = 9  # drift on one broker only
+
+    results = await _run(admin, _intent({"consumerGroup": "a", "maxRetries": 1}, key="ns/a"),
+                         _intent({"consumerGroup": "b", "maxRetries": 2}, key="ns/b"))
+
+    assert admin.broker("broker-a").writes == [["a", "b"], ["b"]]
+    assert admin.broker("broker-b").writes == [["a", "b"]]
+    assert results["ns/b"].brokers[0].last_applied == NOW
+    assert results["ns/a"].brokers[0].last_applied is None

@@ -1,0 +1,190 @@
+"""Offline checks of the CRDs: structure, descriptions, printer columns, CEL rules, and agreement with the domain.
+
+The API server's own validation of these schemas is exercised by the integration tests against a real kube-apiserver.
+"""
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from rocketmq_retry.domain.durations import DURATION_PATTERN, parse_duration
+from rocketmq_retry.domain.ladder import ClientProtocol, LadderSource
+from rocketmq_retry.domain.spec import (
+    GROUP_MAX_LENGTH,
+    GROUP_PATTERN,
+    MAX_CUSTOMIZED_DELAYS,
+    MAX_RETRIES_LIMIT,
+    MULTIPLIER_LIMIT,
+    RETRY_QUEUES_LIMIT,
+    DeletionPolicy,
+    parse_name_servers,
+)
+from rocketmq_retry.domain.status import BrokerState
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
+ALL_CRDS = sorted(CRDS.glob("*.yaml"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def schema_of(crd: dict[str, Any]) -> dict[str, Any]:
+    (version,) = crd["spec"]["versions"]
+    schema = version["schema"]["openAPIV3Schema"]
+    assert isinstance(schema, dict)
+    return schema
+
+
+def nodes(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema node below the root with its dotted path (list items get `[]`)."""
+    for name, child in schema.get("properties", {}).items():
+        yield f"{path}.{name}", child
+        yield from nodes(child, f"{path}.{name}")
+    if "items" in schema:
+        yield f"{path}[]", schema["items"]
+        yield from nodes(schema["items"], f"{path}[]")
+
+
+def resolve(schema: dict[str, Any], json_path: str) -> dict[str, Any]:
+    """The schema node a printer-column JSONPath (with optional [?(...)] filters) points at."""
+    node = schema
+    for step in re.sub(r"\[\?\(.*?\)\]", "[]", json_path).strip(".").split("."):
+        name, is_list = step.removesuffix("[]"), step.endswith("[]")
+        node = node["properties"][name]
+        if is_list:
+            assert node["type"] == "array", json_path
+            node = node["items"]
+    return node
+
+
+RETRY_POLICY = load(CRDS / "retrypolicies.rocketmq-retry.io.yaml")
+RP_SCHEMA = schema_of(RETRY_POLICY)
+RP_NODES = dict(nodes(RP_SCHEMA))
+
+
+@pytest.mark.parametrize("path", ALL_CRDS, ids=lambda path: path.name)
+def test_every_node_is_typed_and_described(path: Path) -> None:
+    schema = schema_of(load(path))
+    # The API server rejects anything but `type` under the root `metadata` (it is described by ObjectMeta).
+    assert schema["properties"]["metadata"] == {"type": "object"}
+    undescribed = [name for name, node in nodes(schema)
+                   if not node.get("description", "").strip() and name != ".metadata"]
+    untyped = [name for name, node in nodes(schema) if "type" not in node]
+    assert (undescribed, untyped) == ([], [])
+    assert schema["description"].strip()
+
+
+@pytest.mark.parametrize("path", ALL_CRDS, ids=lambda path: path.name)
+def test_identity_and_subresources(path: Path) -> None:
+    crd = load(path)
+    spec = crd["spec"]
+    assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert spec["group"] == "rocketmq-retry.io"
+    assert crd["metadata"]["name"] == f"{spec['names']['plural']}.{spec['group']}"
+    assert spec["scope"] == "Namespaced"
+    assert spec["names"]["categories"] == ["rocketmq"]
+    (version,) = spec["versions"]
+    assert (version["name"], version["served"], version["storage"]) == ("v1alpha1", True, True)
+    assert version["subresources"] == {"status": {}}
+
+
+@pytest.mark.parametrize("path", ALL_CRDS, ids=lambda path: path.name)
+def test_printer_columns_resolve_to_schema_paths(path: Path) -> None:
+    crd = load(path)
+    (version,) = crd["spec"]["versions"]
+    schema = schema_of(crd)
+    for column in version["additionalPrinterColumns"]:
+        if column["jsonPath"] == ".metadata.creationTimestamp":
+            continue
+        node = resolve(schema, column["jsonPath"])
+        assert node["type"] == column["type"], column["name"]
+
+
+@pytest.mark.parametrize("path", ALL_CRDS, ids=lambda path: path.name)
+def test_no_unknown_fields_are_kept(path: Path) -> None:
+    # kopf >= 1.44 keeps its progress in annotations, so nothing needs x-kubernetes-preserve-unknown-fields.
+    assert "x-kubernetes-preserve-unknown-fields" not in path.read_text()
+
+
+@pytest.mark.parametrize("path", ALL_CRDS, ids=lambda path: path.name)
+def test_conditions_have_the_metav1_shape(path: Path) -> None:
+    conditions = schema_of(load(path))["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    item = conditions["items"]
+    assert set(item["required"]) == {"type", "status", "lastTransitionTime", "reason", "message"}
+    assert item["properties"]["status"]["enum"] == ["True", "False", "Unknown"]
+
+
+def test_retry_policy_names_and_columns() -> None:
+    names = RETRY_POLICY["spec"]["names"]
+    assert (names["kind"], names["plural"], names["shortNames"]) == ("RetryPolicy", "retrypolicies", ["rp"])
+    (version,) = RETRY_POLICY["spec"]["versions"]
+    assert [column["name"] for column in version["additionalPrinterColumns"]] == [
+        "Group", "Max Retries", "Synced", "Ready", "Reason", "Age"]
+
+
+def test_cel_rules_are_in_place() -> None:
+    def rules(path: str) -> list[str]:
+        return [rule["rule"] for rule in RP_NODES[path].get("x-kubernetes-validations", [])]
+
+    assert rules(".spec.consumerGroup") == ["self == oldSelf"]
+    assert rules(".spec.retryQueues") == ["self >= 1"]
+    assert rules(".spec.backoff") == ["has(self.customized) != has(self.exponential)"]
+    assert rules(".spec.backoff.exponential") == ["duration(self.max) >= duration(self.initial)"]
+    messages = [rule["message"] for node in RP_NODES.values() for rule in node.get("x-kubernetes-validations", [])]
+    assert all(message.strip() for message in messages)
+    assert "silently discards" in RP_NODES[".spec.retryQueues"]["x-kubernetes-validations"][0]["message"]
+
+
+def test_unspecified_is_not_default() -> None:
+    for path in (".spec.maxRetries", ".spec.retryQueues", ".spec.backoff", ".spec.cluster"):
+        assert "default" not in RP_NODES[path], path
+    assert RP_SCHEMA["properties"]["spec"]["required"] == ["consumerGroup"]
+
+
+def test_bounds_agree_with_the_domain() -> None:
+    group = RP_NODES[".spec.consumerGroup"]
+    assert (group["pattern"], group["maxLength"]) == (GROUP_PATTERN, GROUP_MAX_LENGTH)
+    assert (RP_NODES[".spec.maxRetries"]["minimum"], RP_NODES[".spec.maxRetries"]["maximum"]) == (0, MAX_RETRIES_LIMIT)
+    assert RP_NODES[".spec.retryQueues"]["maximum"] == RETRY_QUEUES_LIMIT
+    assert RP_NODES[".spec.backoff.customized.delays"]["maxItems"] == MAX_CUSTOMIZED_DELAYS
+    multiplier = RP_NODES[".spec.backoff.exponential.multiplier"]
+    assert (multiplier["minimum"], multiplier["maximum"], multiplier["default"]) == (1, MULTIPLIER_LIMIT, 2)
+    for path in (".spec.backoff.customized.delays[]", ".spec.backoff.exponential.initial",
+                 ".spec.backoff.exponential.max"):
+        assert RP_NODES[path]["pattern"] == DURATION_PATTERN, path
+    assert RP_NODES[".spec.deletionPolicy"]["enum"] == [policy.value for policy in DeletionPolicy]
+    assert RP_NODES[".spec.deletionPolicy"]["default"] == DeletionPolicy.RETAIN.value
+    assert RP_NODES[".status.brokers[].state"]["enum"] == [state.value for state in BrokerState]
+    assert RP_NODES[".status.ladders[].client"]["enum"] == [client.value for client in ClientProtocol]
+    assert RP_NODES[".status.ladders[].source"]["enum"] == [source.value for source in LadderSource]
+    assert RP_NODES[".status.ladders[].delaysMillis"]["maxItems"] == MAX_RETRIES_LIMIT + 1
+
+
+def accepts(parse: Callable[[str], object], text: str) -> bool:
+    try:
+        parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("text", ["500ms", "10s", "1m30s", "2h", "0s", "1h0m5s250ms", "1d", "1.5s", "s", "1s1m",
+                                  "5mss", "100000h"])
+def test_duration_pattern_accepts_what_the_domain_parses(text: str) -> None:
+    assert bool(re.fullmatch(DURATION_PATTERN, text)) == accepts(parse_duration, text)
+
+
+@pytest.mark.parametrize("text", ["ns:9876", "ns-0.rocketmq.svc:9876;10.0.0.7:9876", "a:1;b", "a:1;", ":9876",
+                                  "-a:1", "a b:1", "a:123456"])
+def test_name_server_pattern_agrees_with_the_domain(text: str) -> None:
+    pattern = RP_NODES[".spec.cluster.nameServers"]["pattern"]
+    assert bool(re.fullmatch(pattern, text)) == accepts(parse_name_servers, text)
