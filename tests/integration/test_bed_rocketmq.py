@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from rocketmq_retry.bed.processes import wait_until
+from rocketmq_retry.bed.processes import process_state, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 
 # One broker in mqadmin's fastjson output, e.g. {"brokerAddrs":{0:"127.0.0.1:1"},"brokerName":"b","cluster":"c"}
@@ -37,28 +37,32 @@ def test_every_master_is_registered_in_one_cluster(rocketmq_cluster: RocketMQClu
 
 def test_official_tools_send_and_receive_through_each_broker(rocketmq_cluster: RocketMQCluster) -> None:
     topic = f"BedRoundTrip_{uuid.uuid4().hex[:8]}"
-    created = rocketmq_cluster.mqadmin("updateTopic", "-c", rocketmq_cluster.cluster_name, "-t", topic)
-    assert created.returncode == 0, created.stdout + created.stderr
+    # mqadmin exits 0 even when a request failed, so success is read from what it printed per master.
+    created_on = [f"create topic to {broker.addr} success" for broker in rocketmq_cluster.brokers]
+    created = _official_until(rocketmq_cluster, created_on, "updateTopic", "-c", rocketmq_cluster.cluster_name,
+                              "-t", topic)
+    assert all(line in created.stdout for line in created_on), created.stdout + created.stderr
     rocketmq_cluster.wait_routed(topic)  # else the producer may ask the name server before the brokers told it
     for broker in rocketmq_cluster.brokers:
         body = f"hello-{broker.name}-{uuid.uuid4().hex}"
-        sent = _official_until(rocketmq_cluster, "SEND_OK",
+        sent = _official_until(rocketmq_cluster, ["SEND_OK"],
                                "sendMessage", "-t", topic, "-p", body, "-b", broker.name, "-i", "0")
         assert "SEND_OK" in sent.stdout, sent.stdout + sent.stderr
-        consumed = _official_until(rocketmq_cluster, body, "consumeMessage", "-t", topic, "-b", broker.name,
+        consumed = _official_until(rocketmq_cluster, [body], "consumeMessage", "-t", topic, "-b", broker.name,
                                    "-i", "0", "-o", "0", "-c", "1", "-g", f"bed_check_{uuid.uuid4().hex[:8]}")
         assert body in consumed.stdout, consumed.stdout + consumed.stderr
 
 
-def _official_until(cluster: RocketMQCluster, expected: str, *args: str) -> "subprocess.CompletedProcess[str]":
-    """Run mqadmin up to three times until its output contains `expected`.
+def _official_until(cluster: RocketMQCluster, expected: list[str], *args: str
+                    ) -> "subprocess.CompletedProcess[str]":
+    """Run mqadmin up to three times until its output contains every line of `expected`.
 
     The tools' clients use fixed 3 s timeouts that a cold tools JVM on a loaded 2-core machine can exceed on its
     first request; a repeated run is still a verdict of the official client on the bed, not of timing.
     """
     result = cluster.mqadmin(*args)
     for _ in range(2):
-        if expected in result.stdout:
+        if all(line in result.stdout for line in expected):
             break
         result = cluster.mqadmin(*args)
     return result
@@ -66,12 +70,14 @@ def _official_until(cluster: RocketMQCluster, expected: str, *args: str) -> "sub
 
 def test_pause_freezes_a_broker_and_resume_thaws_it(rocketmq_cluster: RocketMQCluster) -> None:
     broker = rocketmq_cluster.brokers[0]
+    pid = broker.process.pid
+    assert pid is not None
     rocketmq_cluster.pause_broker(broker.name)
     try:
-        assert _process_state(broker.process.pid) == "T"
+        assert process_state(pid) == "T"
     finally:
         rocketmq_cluster.resume_broker(broker.name)
-    assert _process_state(broker.process.pid) in {"S", "R", "D"}
+    assert process_state(pid) in {"S", "R", "D"}
     rocketmq_cluster.wait_registered([broker.name])
 
 
@@ -87,8 +93,3 @@ def test_killed_broker_leaves_clusterlist_and_returns_after_restart(
     rocketmq_cluster.restart_broker(victim.name, wipe_store=wipe_store)
     assert official_masters(rocketmq_cluster)[victim.name] == victim.addr
 
-
-def _process_state(pid: int | None) -> str:
-    assert pid is not None
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]

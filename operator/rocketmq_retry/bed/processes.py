@@ -14,13 +14,25 @@ class ProcessFailed(RuntimeError):
     """A bed process exited or did not become ready; the message carries its log path and tail."""
 
 
-def _start_ticks(pid: int) -> int | None:
-    """Kernel start time of `pid`, so a recorded PID is never mistaken for a recycled one."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/<pid>/stat after the command name (state first); None once the process is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _start_ticks(pid: int) -> int | None:
+    """Kernel start time of `pid`, so a recorded PID is never mistaken for a recycled one."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of `pid` (R, S, D, T, Z, …); None once it is gone."""
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
 
 
 @dataclass
@@ -53,9 +65,8 @@ class ManagedProcess:
         """Alive and still the process we started (not a zombie, not a recycled PID)."""
         if self.pid is None or _start_ticks(self.pid) != self.start_ticks:
             return False
-        try:
-            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
+        state = process_state(self.pid)
+        if state is None:
             return False
         if state == "Z":
             self._reap()
@@ -72,11 +83,22 @@ class ManagedProcess:
         if self.running and self.pid is not None:
             os.killpg(self.pid, sig)
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 10.0) -> None:
+        """SIGSTOP, returning once the kernel reports the process stopped (signal delivery is asynchronous)."""
         self.send(signal.SIGSTOP)
+        self._wait_state(lambda state: state == "T", timeout, "stopped")
 
-    def resume(self) -> None:
+    def resume(self, timeout: float = 10.0) -> None:
+        """SIGCONT, returning once the process is no longer stopped."""
         self.send(signal.SIGCONT)
+        self._wait_state(lambda state: state != "T", timeout, "resumed")
+
+    def _wait_state(self, reached: Callable[[str], bool], timeout: float, what: str) -> None:
+        def state_reached() -> bool:
+            state = process_state(self.pid) if self.running and self.pid is not None else None
+            return state is not None and reached(state)
+
+        wait_until(state_reached, timeout=timeout, interval=0.02, process=self, what=what)
 
     def kill(self, timeout: float = 10.0) -> None:
         self.send(signal.SIGKILL)
