@@ -76,3 +76,7 @@ class BrokerError(RemotingError):
         self.remark = remark
         self.request_code = request_code
         self.addr = addr
+
+
+class NoRoute(RemotingError):
+    """The name server's route has no master for the broker (or no writable queue for the topic) asked for."""
