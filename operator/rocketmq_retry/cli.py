@@ -167,9 +167,12 @@ def operator_group() -> None:
 @click.option("--broker-timeout", type=click.FloatRange(min=0.1), envvar=config.ENV_BROKER_TIMEOUT,
               default=config.DEFAULT_BROKER_TIMEOUT, show_default=True,
               help="Seconds each name-server or broker call may take.", show_envvar=True)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), envvar=config.ENV_METRICS_PORT,
+              default=config.DEFAULT_METRICS_PORT, show_default=True,
+              help="Serve Prometheus metrics at :PORT/metrics on every interface; 0 disables.", show_envvar=True)
 def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_name: str | None, priority: int,
                  liveness_endpoint: str | None, default_namesrv: str | None, default_broker_cluster: str | None,
-                 sweep_interval: float, broker_timeout: float) -> None:
+                 sweep_interval: float, broker_timeout: float, metrics_port: int) -> None:
     """Run the operator in this process against the current kubeconfig (or in-cluster credentials)."""
     if bool(namespaces) == all_namespaces:
         raise click.UsageError("give either --namespace (one or more) or --all-namespaces")
@@ -180,7 +183,14 @@ def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_n
     import kopf  # noqa: PLC0415 - kopf and the handlers load only for this verb
 
     import rocketmq_retry.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
+    from rocketmq_retry.controller.metrics import Metrics  # noqa: PLC0415 - loads only for this verb, too
 
+    metrics = Metrics()
+    if metrics_port:
+        try:
+            metrics.serve(metrics_port)
+        except OSError as error:
+            raise click.BadParameter(f"cannot serve metrics: {error}", param_hint="--metrics-port") from None
     kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering_name is None,
              peering_name=peering_name, priority=priority, liveness_endpoint=liveness_endpoint,
-             memo=kopf.Memo(config=settings))
+             memo=kopf.Memo(config=settings, metrics=metrics))

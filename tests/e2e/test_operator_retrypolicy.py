@@ -7,6 +7,7 @@ Admin) and what the status says. Waits are generous bounds, never timing asserti
 import asyncio
 import os
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 import kubernetes
 import pytest
 from kubernetes.client import ApiException
+from prometheus_client.parser import text_string_to_metric_families
 
+from rocketmq_retry.bed.ports import free_port
 from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import Admin, ConnectionPool, SubscriptionGroupConfig
@@ -38,14 +41,19 @@ def namespace(kube: Kube) -> str:
 
 
 @pytest.fixture(scope="module")
-def operator_process(kube: Kube, rocketmq_cluster: RocketMQCluster, namespace: str,
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def operator_process(kube: Kube, rocketmq_cluster: RocketMQCluster, namespace: str, metrics_port: int,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     """`rocketmq-retry operator run` for the test namespace, with a short sweep interval."""
     binary = Path(sys.executable).parent / "rocketmq-retry"
     process = ManagedProcess(
         name="operator",
         argv=[str(binary), "operator", "run", "--namespace", namespace, "--sweep-interval", str(SWEEP_INTERVAL),
-              "--broker-timeout", "10"],
+              "--broker-timeout", "10", "--metrics-port", str(metrics_port)],
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
         env={"KUBECONFIG": str(kube.kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
     )
@@ -269,3 +277,25 @@ def test_a_broker_restarted_with_an_empty_store_gets_the_config_back(
     applied = {b["name"]: b["lastAppliedTime"] for b in found["status"]["brokers"]}
     assert applied[restarted.name] >= applied[rocketmq_cluster.brokers[0].name]
     policies.delete("restart")
+
+
+def _metric(port: int, name: str, **labels: str) -> float:
+    """A sample of the operator's /metrics, 0 when absent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = (sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+             if sample.name == name and sample.labels == labels)
+    return next(found, 0.0)
+
+
+def test_metrics_count_the_synced_reconcile_and_the_ready_policy(policies: Policies, metrics_port: int) -> None:
+    group = _unique("e2e_metrics").replace("-", "_")
+    policies.create("metrics", {"consumerGroup": group, "maxRetries": 2})
+    policies.wait_ready("metrics")
+
+    # Ready=True is written by a Synced pass, from the event handler or the sweep, whichever came first.
+    assert sum(_metric(metrics_port, "rocketmq_retry_reconciles_total", trigger=trigger, result="Synced")
+               for trigger in ("event", "sweep")) >= 1
+    wait_until(lambda: _metric(metrics_port, "rocketmq_retry_policies", condition="Ready", status="True") >= 1,
+               timeout=CONVERGE, interval=0.5, process=policies.operator, what="counted Ready by the next sweep")
+    policies.delete("metrics")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from rocketmq_retry.controller.metrics import Metrics, Trigger
 from rocketmq_retry.controller.records import Decision, PolicyRecord, decide
 from rocketmq_retry.controller.statuses import PolicyEvent, is_retryable, outcome_of, policy_status, transition_event
 from rocketmq_retry.domain.effective import effective_view
@@ -78,6 +79,7 @@ class Runtime:
     secrets: SecretReader
     locks: GroupLocks = field(default_factory=GroupLocks)
     memory: StatusMemory = field(default_factory=StatusMemory)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def run(self, cluster: ClusterRef, pairs: Sequence[tuple[PolicyRecord, Intent]],
                   now: datetime) -> dict[str, PolicyResult]:
@@ -106,22 +108,25 @@ class Runtime:
 async def reconcile_record(runtime: Runtime, record: PolicyRecord, known: Iterable[PolicyRecord],
                            now: datetime) -> Reconciled:
     """Apply one policy (or observe it when it may not write) and say what its status should be."""
-    record = runtime.memory.current(record)
-    decision = decide(record, known, runtime.config)
-    result = None
-    if decision.intent is not None and decision.cluster is not None:
-        async with runtime.locked(decision.cluster, [decision.intent]):
-            result = (await runtime.run(decision.cluster, [(record, decision.intent)], now))[record.ref]
-    return conclude(runtime, record, decision, result, now)
+    with runtime.metrics.reconcile_duration.labels(Trigger.EVENT).time():
+        record = runtime.memory.current(record)
+        decision = decide(record, known, runtime.config)
+        result = None
+        if decision.intent is not None and decision.cluster is not None:
+            async with runtime.locked(decision.cluster, [decision.intent]):
+                result = (await runtime.run(decision.cluster, [(record, decision.intent)], now))[record.ref]
+        return conclude(runtime, record, decision, result, now, trigger=Trigger.EVENT)
 
 
 def conclude(runtime: Runtime, record: PolicyRecord, decision: Decision, result: PolicyResult | None,
-             now: datetime) -> Reconciled:
-    """The status and Event of a pass; the status is remembered as written."""
+             now: datetime, *, trigger: Trigger) -> Reconciled:
+    """The status and Event of a pass; the status is remembered as written and the outcome counted."""
     status = policy_status(record, decision, result, now)
     event = transition_event(record.status, status)
     runtime.memory.remember(record, status)
-    return Reconciled(status, event, is_retryable(outcome_of(decision, result)))
+    outcome = outcome_of(decision, result)
+    runtime.metrics.reconciles.labels(trigger, outcome.reason).inc()
+    return Reconciled(status, event, is_retryable(outcome))
 
 
 async def finalize_record(runtime: Runtime, record: PolicyRecord, known: Iterable[PolicyRecord],

@@ -1,7 +1,7 @@
 """kopf registrations for RetryPolicy: thin adapters from events to the engine, and from its results to status.
 
 Importing this module registers the handlers with kopf's default registry; `rocketmq-retry operator run` does so.
-The operator's config arrives in the memo (`memo.config`), set by the command line.
+The operator's config and metrics arrive in the memo (`memo.config`, `memo.metrics`), set by the command line.
 """
 
 import asyncio
@@ -44,7 +44,7 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> No
     settings.posting.level = _KOPF_EVENTS_OFF
     kube = KubeApi.from_environment()
     admins = Admins(config.broker_timeout)
-    runtime = Runtime(config, admins.admin, kube)
+    runtime = Runtime(config, admins.admin, kube, metrics=memo.metrics)
     sweeper = Sweeper(runtime, lambda: _known(kwargs), kube)
     memo.admins = admins
     memo.runtime = runtime

@@ -102,6 +102,11 @@ def _comparable(value: Any) -> Any:
     return value
 
 
+def condition_states(status: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(type, status) of every condition in a status stanza."""
+    return [(str(condition.get("type")), str(condition.get("status"))) for condition in _conditions(status)]
+
+
 def _conditions(status: Mapping[str, Any]) -> Sequence[Mapping[str, JsonValue]]:
     found = status.get("conditions")
     return [item for item in found if isinstance(item, Mapping)] if isinstance(found, list) else []

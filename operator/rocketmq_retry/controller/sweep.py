@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from rocketmq_retry.controller.engine import Runtime, conclude
+from rocketmq_retry.controller.metrics import Trigger
 from rocketmq_retry.controller.records import Decision, PolicyRecord, decide_all
 from rocketmq_retry.controller.statuses import PolicyEvent, status_changed
 from rocketmq_retry.domain.jsontypes import JsonObject
@@ -60,17 +61,21 @@ class Sweeper:
             clusters[decision.cluster.key] = decision.cluster
             members.setdefault(decision.cluster.key, set()).add((record.ref, decision.intent.spec.consumer_group))
         await asyncio.gather(*(self._sweep_cluster(clusters[key], members[key]) for key in clusters))
+        self._runtime.metrics.keep_clusters(clusters)
+        self._runtime.metrics.count_policies(self._runtime.memory.current(r).status for r in self._source())
 
     async def _sweep_cluster(self, cluster: ClusterRef, members: set[Member]) -> None:
         locks: set[GroupKey] = {(cluster.key, group) for _, group in members}
         try:
-            async with self._runtime.locks.hold(locks):
-                # Decided again under the locks: a handler may have applied a newer spec while this pass waited.
-                chosen = self._fresh(cluster, members)
-                now = self._clock()
-                results = await self._runtime.run(cluster, [(r, d.intent) for r, d in chosen if d.intent], now)
+            with self._runtime.metrics.reconcile_duration.labels(Trigger.SWEEP).time():
+                async with self._runtime.locks.hold(locks):
+                    # Decided again under the locks: a handler may have applied a newer spec while this pass waited.
+                    chosen = self._fresh(cluster, members)
+                    now = self._clock()
+                    results = await self._runtime.run(cluster, [(r, d.intent) for r, d in chosen if d.intent], now)
+            self._runtime.metrics.cluster_swept(cluster.key, results.values())
             for record, decision in chosen:
-                await self._publish(record, decision, results.get(record.ref), now)
+                await self._publish(cluster, record, decision, results.get(record.ref), now)
         except Exception:
             log.exception("drift sweep of cluster %s failed", cluster.key)
 
@@ -90,13 +95,14 @@ class Sweeper:
                 chosen.append((record, decision))
         return chosen
 
-    async def _publish(self, record: PolicyRecord, decision: Decision, result: PolicyResult | None,
-                       now: datetime) -> None:
+    async def _publish(self, cluster: ClusterRef, record: PolicyRecord, decision: Decision,
+                       result: PolicyResult | None, now: datetime) -> None:
         previous = record.status
-        reconciled = conclude(self._runtime, record, decision, result, now)
+        reconciled = conclude(self._runtime, record, decision, result, now, trigger=Trigger.SWEEP)
         written = [broker.name for broker in result.brokers if broker.last_applied == now] if result else []
         if written:
             log.info("%s: re-applied consumer group config on %s", record.ref, ", ".join(written))
+            self._runtime.metrics.drift_corrections.labels(cluster.key).inc(len(written))
         if status_changed(previous, reconciled.status):
             await self._sink.patch_status(record, reconciled.status)
         if reconciled.event is not None:

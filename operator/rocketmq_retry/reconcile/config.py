@@ -1,4 +1,8 @@
-"""Operator-wide settings: the default cluster for policies without `spec.cluster`, the sweep and broker timeouts."""
+"""Operator-wide settings: the default cluster for policies without `spec.cluster`, the sweep and broker timeouts.
+
+The metrics port is a setting of the process, not of reconciliation, so it has an environment variable here but no
+place in OperatorConfig.
+"""
 
 import os
 from collections.abc import Mapping
@@ -11,8 +15,10 @@ ENV_DEFAULT_NAMESRV: Final = "ROCKETMQ_RETRY_DEFAULT_NAMESRV"
 ENV_DEFAULT_BROKER_CLUSTER: Final = "ROCKETMQ_RETRY_DEFAULT_BROKER_CLUSTER"
 ENV_SWEEP_INTERVAL: Final = "ROCKETMQ_RETRY_SWEEP_INTERVAL"
 ENV_BROKER_TIMEOUT: Final = "ROCKETMQ_RETRY_BROKER_TIMEOUT"
+ENV_METRICS_PORT: Final = "ROCKETMQ_RETRY_METRICS_PORT"
 DEFAULT_SWEEP_INTERVAL: Final = 30.0
 DEFAULT_BROKER_TIMEOUT: Final = 5.0
+DEFAULT_METRICS_PORT: Final = 9090  # clear of 8080, the usual liveness port
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,81 @@
+"""The operator's Prometheus metrics, on a registry of their own rather than prometheus-client's global one.
+
+Each Runtime owns a `Metrics`, so a test sees exact values and the endpoint serves only the operator's series. Label
+values are bounded by design: trigger, Ready reason, cluster key, condition type and status; never a policy or a group.
+"""
+
+from collections import Counter as Tally
+from collections.abc import Collection, Iterable, Mapping
+from enum import StrEnum
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from rocketmq_retry.controller.statuses import condition_states
+from rocketmq_retry.domain.conditions import READY, RECONCILING, STALLED, Reason
+from rocketmq_retry.domain.status import BrokerState
+from rocketmq_retry.reconcile.apply import PolicyResult
+
+DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Every (condition, status) the operator writes; Reconciling and Stalled are present only while True.
+CONDITION_STATES: Final = ((READY, "True"), (READY, "False"), (READY, "Unknown"), (RECONCILING, "True"),
+                           (STALLED, "True"))
+_NOT_IN_SYNC: Final = frozenset({BrokerState.FAILED, BrokerState.PENDING})
+
+
+class Trigger(StrEnum):
+    EVENT = "event"  # a kopf create/update/resume event: one policy
+    SWEEP = "sweep"  # the drift sweep: reconciles count per policy, durations per cluster pass
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reconciles = Counter(
+            "rocketmq_retry_reconciles", "Policy reconciliations by trigger and resulting Ready reason.",
+            ["trigger", "result"], registry=self.registry)
+        self.reconcile_duration = Histogram(
+            "rocketmq_retry_reconcile_duration_seconds",
+            "Seconds per reconciliation: one policy for an event, one cluster pass for the sweep.",
+            ["trigger"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self.drift_corrections = Counter(
+            "rocketmq_retry_drift_corrections", "Group configs the drift sweep rewrote on a master broker.",
+            ["cluster"], registry=self.registry)
+        self.brokers_out_of_sync = Gauge(
+            "rocketmq_retry_brokers_out_of_sync",
+            "Master brokers with a Failed or Pending policy in the cluster's last sweep pass that could list them.",
+            ["cluster"], registry=self.registry)
+        self.policies = Gauge(
+            "rocketmq_retry_policies", "Known RetryPolicy objects by condition and status, as of the last sweep.",
+            ["condition", "status"], registry=self.registry)
+        # Every known series exists from the start at zero, so rate() and absent() work from the first scrape.
+        for trigger in Trigger:
+            self.reconcile_duration.labels(trigger)
+            for reason in Reason:
+                self.reconciles.labels(trigger, reason)
+        self._clusters: set[str] = set()
+
+    def serve(self, port: int) -> None:
+        """Serve /metrics on every interface from a daemon thread, as a Service in front of the pod needs."""
+        start_http_server(port, registry=self.registry)
+
+    def cluster_swept(self, cluster: str, results: Iterable[PolicyResult]) -> None:
+        """Count the brokers out of sync; a pass that could not list the masters learnt nothing, so changes nothing."""
+        listed = [result for result in results if result.error is None]
+        if not listed:
+            return
+        names = {broker.name for result in listed for broker in result.brokers if broker.state in _NOT_IN_SYNC}
+        self.brokers_out_of_sync.labels(cluster).set(len(names))
+        self._clusters.add(cluster)
+
+    def keep_clusters(self, clusters: Collection[str]) -> None:
+        """Drop the gauge of clusters no live policy targets any more, so a stale count cannot keep an alert firing."""
+        for gone in self._clusters.difference(clusters):
+            self.brokers_out_of_sync.remove(gone)
+        self._clusters.intersection_update(clusters)
+
+    def count_policies(self, statuses: Iterable[Mapping[str, Any]]) -> None:
+        """Set the policies gauge from every known policy's status; absent states are set to zero, not left stale."""
+        tally = Tally(state for status in statuses for state in condition_states(status))
+        for condition, status in CONDITION_STATES:
+            self.policies.labels(condition, status).set(tally[(condition, status)])
