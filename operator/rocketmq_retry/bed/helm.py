@@ -1,0 +1,30 @@
+"""The project's Helm chart through Helm built from its Go module: lint, render, and the values users pass."""
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import gobuild
+
+REPO_CHART = Path(__file__).resolve().parents[3] / "charts" / "rocketmq-retry-operator"
+
+
+def helm(*args: str, input_text: str | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(gobuild.helm_bin() / "helm"), *args], capture_output=True, text=True,
+                          input=input_text, timeout=timeout, check=False)
+
+
+def render(*, release: str, namespace: str, values: dict[str, Any] | None = None, include_crds: bool = False,
+           chart: Path = REPO_CHART) -> subprocess.CompletedProcess[str]:
+    """`helm template` with `values` on stdin; the caller judges the exit code (schema violations fail it)."""
+    args = ["template", release, str(chart), "--namespace", namespace, "--values", "-"]
+    if include_crds:
+        args.append("--include-crds")
+    return helm(*args, input_text=yaml.safe_dump(values or {}))
+
+
+def manifests(rendered: str) -> list[dict[str, Any]]:
+    """The objects of a rendered multi-document YAML stream, empty documents left out."""
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]

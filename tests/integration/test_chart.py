@@ -1,0 +1,89 @@
+"""The Helm chart, rendered by Helm built from its Go module and applied to the real API server."""
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+import pytest
+import yaml
+
+from rocketmq_retry.bed.helm import REPO_CHART, helm, manifests, render
+from rocketmq_retry.bed.stack import REPO_CRDS
+from tests.conftest import Kube
+
+
+def _namespace(kube: Kube) -> str:
+    name = f"chart-{uuid.uuid4().hex[:8]}"
+    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def _by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def test_chart_lints_clean() -> None:
+    linted = helm("lint", "--strict", str(REPO_CHART))
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_chart_ships_exactly_the_repository_crds() -> None:
+    rendered = render(release="rro", namespace="default", include_crds=True)
+    assert rendered.returncode == 0, rendered.stderr
+    shipped = _by_kind(manifests(rendered.stdout), "CustomResourceDefinition")
+    assert shipped == [yaml.safe_load(path.read_text()) for path in sorted(Path(REPO_CRDS).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("custom", [False, True], ids=["defaults", "custom-values"])
+def test_rendered_chart_applies_with_strict_field_validation(kube: Kube, custom: bool) -> None:
+    namespace = _namespace(kube)
+    release = f"rro-{uuid.uuid4().hex[:6]}"
+    values = {"watchNamespaces": [namespace], "defaultCluster": {"nameServers": "127.0.0.1:9876;127.0.0.2:9876",
+                                                                  "brokerClusterName": "prod"},
+              "logLevel": "debug", "metrics": {"port": 0}, "serviceAccount": {"name": "operator"}} if custom else {}
+    rendered = render(release=release, namespace=namespace, values=values)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = manifests(rendered.stdout)
+
+    [deployment] = _by_kind(objects, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    [role] = _by_kind(objects, "ClusterRole")
+    resources = {resource for rule in role["rules"] for resource in rule["resources"]}
+    if custom:
+        assert container["args"][:3] == ["--verbose", "operator", "run"]
+        assert f"--namespace={namespace}" in container["args"]
+        assert env["ROCKETMQ_RETRY_DEFAULT_NAMESRV"] == "127.0.0.1:9876;127.0.0.2:9876"
+        assert "namespaces" not in resources  # a namespaced operator does not follow namespaces
+        assert not _by_kind(objects, "Service")
+        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "operator"
+    else:
+        assert "--all-namespaces" in container["args"]
+        assert "ROCKETMQ_RETRY_DEFAULT_NAMESRV" not in env
+        assert "namespaces" in resources
+        assert _by_kind(objects, "Service")
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+    applied = kube.plane.kubectl("apply", "--server-side", "--field-manager=chart-test", "--validate=strict",
+                                 "-f", "-", input_text=rendered.stdout)
+    try:
+        assert applied.returncode == 0, applied.stderr
+        apps = kubernetes.client.AppsV1Api(kube.api)
+        assert apps.read_namespaced_deployment(deployment["metadata"]["name"], namespace).spec.replicas == 1
+    finally:
+        kube.plane.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=rendered.stdout)
+
+
+@pytest.mark.parametrize(("values", "complaint"), [
+    ({"metrics": {"port": 70000}}, "metrics.port"),
+    ({"logLevel": "trace"}, "logLevel"),
+    ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
+    ({"defaultCluster": {"nameServers": "no-port-here"}}, "nameServers"),
+    ({"sweepIntervalSeconds": 0}, "sweepIntervalSeconds"),
+    ({"replicas": 2}, "replicas"),
+], ids=["port-range", "log-level", "namespace-name", "name-servers", "sweep-interval", "unknown-key"])
+def test_values_that_break_the_schema_are_rejected(values: dict[str, Any], complaint: str) -> None:
+    rendered = render(release="rro", namespace="default", values=values)
+    assert rendered.returncode != 0
+    assert complaint in rendered.stderr, rendered.stderr
