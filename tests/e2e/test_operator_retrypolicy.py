@@ -1,12 +1,16 @@
 """The operator as a process against a real kube-apiserver and real brokers of every bed version.
 
-Each test applies RetryPolicy objects with the admin kubeconfig and judges by what the brokers hold (read with our
-Admin) and what the status says. Waits are generous bounds, never timing assertions.
+The operator runs with a token of the chart's ServiceAccount, bound to the chart's ClusterRole, so a permission
+the chart lacks fails these tests. Each test applies RetryPolicy objects with the admin kubeconfig and judges by
+what the brokers hold (read with our Admin) and what the status says. Waits are generous bounds, never timing
+assertions.
 """
 
 import asyncio
 import os
+import re
 import sys
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -18,14 +22,28 @@ import pytest
 from kubernetes.client import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from rocketmq_retry.bed.helm import render
 from rocketmq_retry.bed.ports import free_port
 from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.remoting import Admin, ConnectionPool, SubscriptionGroupConfig
+from rocketmq_retry.remoting import (
+    Admin,
+    ConnectionPool,
+    Message,
+    MessageQueue,
+    Producer,
+    PullConsumer,
+    SubscriptionGroupConfig,
+    TopicConfig,
+    dlq_topic,
+    retry_topic,
+)
 from tests.conftest import Kube
+from tests.messaging import first_send, next_message
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
 SWEEP_INTERVAL = 3
+OPERATOR_ACCOUNT = "rocketmq-retry-operator"
 CONVERGE = 90.0  # bound for anything the operator does; JVM brokers on a loaded 2-core machine can be slow
 
 
@@ -46,8 +64,22 @@ def metrics_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def operator_process(kube: Kube, rocketmq_cluster: RocketMQCluster, namespace: str, metrics_port: int,
-                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+def operator_kubeconfig(kube: Kube, namespace: str) -> Iterator[Path]:
+    """The chart installed for `namespace` (server-side apply), and a kubeconfig with its ServiceAccount's token."""
+    rendered = render(release="e2e", namespace=namespace,
+                      values={"watchNamespaces": [namespace], "serviceAccount": {"name": OPERATOR_ACCOUNT}})
+    assert rendered.returncode == 0, rendered.stderr
+    applied = kube.plane.kubectl("apply", "--server-side", "-f", "-", input_text=rendered.stdout)
+    assert applied.returncode == 0, applied.stderr
+    try:
+        yield kube.service_account_kubeconfig(namespace, OPERATOR_ACCOUNT)
+    finally:
+        kube.plane.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=rendered.stdout)
+
+
+@pytest.fixture(scope="module")
+def operator_process(operator_kubeconfig: Path, rocketmq_cluster: RocketMQCluster, namespace: str,
+                     metrics_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     """`rocketmq-retry operator run` for the test namespace, with a short sweep interval."""
     binary = Path(sys.executable).parent / "rocketmq-retry"
     process = ManagedProcess(
@@ -55,7 +87,7 @@ def operator_process(kube: Kube, rocketmq_cluster: RocketMQCluster, namespace: s
         argv=[str(binary), "operator", "run", "--namespace", namespace, "--sweep-interval", str(SWEEP_INTERVAL),
               "--broker-timeout", "10", "--metrics-port", str(metrics_port)],
         log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        env={"KUBECONFIG": str(kube.kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
+        env={"KUBECONFIG": str(operator_kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
     )
     process.start()
     try:
@@ -299,3 +331,132 @@ def test_metrics_count_the_synced_reconcile_and_the_ready_policy(policies: Polic
     wait_until(lambda: _metric(metrics_port, "rocketmq_retry_policies", condition="Ready", status="True") >= 1,
                timeout=CONVERGE, interval=0.5, process=policies.operator, what="counted Ready by the next sweep")
     policies.delete("metrics")
+
+
+def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies,
+                                                              rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_unmanaged").replace("-", "_")
+    policies.create("unmanaged", {"consumerGroup": group, "maxRetries": 4})
+    policies.wait_ready("unmanaged")
+    policies.api.patch_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, "unmanaged", {
+        "metadata": {"annotations": {"rocketmq-retry.io/managed": "false"}}, "spec": {"maxRetries": 8}})
+    policies.wait("unmanaged", "Ready=Unknown reason Unmanaged",
+                  lambda found: _ready(found) == ("Unknown", "Unmanaged"))
+    edited = _groups(rocketmq_cluster, group)[rocketmq_cluster.brokers[0].name]
+    assert edited is not None
+    edited.retry_max_times = 11
+    _write_group(rocketmq_cluster, rocketmq_cluster.brokers[0].addr, edited)
+    time.sleep(3 * SWEEP_INTERVAL)  # three sweeps pass over the policy
+    assert policies.operator.running
+    assert _retry_fields(rocketmq_cluster, group) == {(11, 1), (4, 1)}  # neither the spec change nor a revert
+    policies.delete("unmanaged")
+    wait_until(lambda: policies.get("unmanaged") is None, timeout=CONVERGE, interval=0.5, process=policies.operator,
+               what="finalized")
+    assert _retry_fields(rocketmq_cluster, group) == {(11, 1), (4, 1)}
+
+
+def test_status_is_not_rewritten_while_nothing_changes(policies: Policies) -> None:
+    group = _unique("e2e_quiet").replace("-", "_")
+    policies.create("quiet", {"consumerGroup": group, "maxRetries": 3})
+    settled = policies.wait_ready("quiet")
+    seen = {settled["metadata"]["resourceVersion"]}
+    deadline = time.monotonic() + 4 * SWEEP_INTERVAL  # several sweeps pass over the policy meanwhile
+    while time.monotonic() < deadline:
+        found = policies.get("quiet")
+        assert found is not None
+        seen.add(found["metadata"]["resourceVersion"])
+        time.sleep(0.5)
+    assert len(seen) == 1, f"{len(seen) - 1} writes to a policy whose brokers did not change"
+    policies.delete("quiet")
+
+
+def test_an_unreachable_name_server_is_a_condition_not_a_crash(policies: Policies,
+                                                                rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_nowhere").replace("-", "_")
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": "nowhere"},
+            "spec": {"cluster": {"nameServers": f"127.0.0.1:{free_port()}"}, "consumerGroup": group,
+                     "maxRetries": 2}}
+    policies.api.create_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, body)
+    found = policies.wait("nowhere", "Ready=False reason BrokerUnreachable",
+                          lambda found: _ready(found) == ("False", "BrokerUnreachable"))
+    message = next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
+    assert "name server" in message
+    assert {c["type"] for c in found["status"]["conditions"]} >= {"Ready", "Reconciling"}
+    policies.patch_spec("nowhere", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr}})
+    policies.wait_ready("nowhere")
+    assert _retry_fields(rocketmq_cluster, group) == {(2, 1)}
+    policies.delete("nowhere")
+
+
+def test_a_frozen_broker_is_named_and_the_policy_converges_when_it_thaws(
+        policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_frozen").replace("-", "_")
+    frozen = rocketmq_cluster.brokers[0]
+    rocketmq_cluster.pause_broker(frozen.name)
+    try:
+        policies.create("frozen", {"consumerGroup": group, "maxRetries": 5})
+        found = policies.wait("frozen", "Ready=False reason PartiallyApplied",
+                              lambda found: _ready(found) == ("False", "PartiallyApplied"))
+    finally:
+        rocketmq_cluster.resume_broker(frozen.name)
+    brokers = {b["name"]: b for b in found["status"]["brokers"]}
+    assert brokers[frozen.name]["state"] == "Failed"
+    assert frozen.name in next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
+    assert found["status"]["synced"] == "1/2"
+    policies.wait_ready("frozen")
+    assert _retry_fields(rocketmq_cluster, group) == {(5, 1)}
+    policies.delete("frozen")
+
+
+def test_the_official_tools_read_the_applied_config_on_every_master(policies: Policies,
+                                                                     rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_official").replace("-", "_")
+    policies.create("official", {"consumerGroup": group, "maxRetries": 7, "retryQueues": 3})
+    policies.wait_ready("official")
+    shown = rocketmq_cluster.mqadmin("getConsumerConfig", "-g", group)
+    sections = re.split(r"^=+[^:\n]*:(\S+?)=+$", shown.stdout, flags=re.M)[1:]
+    per_broker = {name: dict(re.findall(r"^(\w+)\s+=\s+(.*)$", text, re.M))
+                  for name, text in zip(sections[::2], sections[1::2], strict=True)}
+    assert set(per_broker) == {b.name for b in rocketmq_cluster.brokers}, shown.stdout + shown.stderr
+    assert {(c["retryMaxTimes"], c["retryQueueNums"]) for c in per_broker.values()} == {("7", "3")}
+    policies.delete("official")
+
+
+def test_the_status_ladder_is_what_the_broker_really_does(policies: Policies,
+                                                           rocketmq_cluster: RocketMQCluster) -> None:
+    """A live send-back run on the compressed ladder: each redelivery on time, then the DLQ after maxRetries."""
+    group = _unique("e2e_ladder").replace("-", "_")
+    policies.create("ladder", {"consumerGroup": group, "maxRetries": 3})
+    found = policies.wait_ready("ladder")
+    ladder = next(entry for entry in found["status"]["ladders"] if entry["client"] == "Remoting")
+    observed = asyncio.run(_live_ladder(rocketmq_cluster, group, retries=ladder["retries"]))
+    assert len(observed) == ladder["retries"] == 3
+    for step, (expected, seen) in enumerate(zip(ladder["delaysMillis"], observed, strict=True), start=1):
+        assert abs(seen - expected) <= max(1000, 0.05 * expected), f"retry {step}: {seen} ms, ladder {expected} ms"
+    policies.delete("ladder")
+
+
+async def _live_ladder(cluster: RocketMQCluster, group: str, *, retries: int) -> list[int]:
+    """Fail one message every time; the delay of each redelivery in ms. Asserts it dead-letters after `retries`."""
+    async with ConnectionPool(request_timeout=15) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+        topic = _unique("e2e_ladder_topic").replace("-", "_")
+        for broker in cluster.brokers:
+            await admin.create_or_update_topic(broker.addr, TopicConfig(topic, read_queue_nums=1, write_queue_nums=1))
+        producer = Producer(pool, [cluster.namesrv_addr])
+        sent = await first_send(producer, Message(topic, b"always fails"), within=CONVERGE)
+        consumer = PullConsumer(pool, [cluster.namesrv_addr], group)  # no client limit: the group's retryMaxTimes
+        queue, message = await next_message(consumer, topic, {}, within=CONVERGE)
+        delays: list[int] = []
+        offsets: dict[MessageQueue, int] = {}
+        for _ in range(retries):
+            await consumer.send_back(queue, message)
+            handed_back = time.time() * 1000
+            queue, message = await next_message(consumer, retry_topic(group), offsets, within=CONVERGE)
+            assert message.msg_id == sent.msg_id
+            delays.append(int(message.store_timestamp - handed_back))
+        await consumer.send_back(queue, message)
+        _, dead = await next_message(consumer, dlq_topic(group), {}, within=CONVERGE)
+        assert (dead.msg_id, dead.reconsume_times) == (sent.msg_id, retries + 1)
+        return delays
+

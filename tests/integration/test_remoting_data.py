@@ -31,6 +31,7 @@ from rocketmq_retry.remoting import (
     original_topic,
     retry_topic,
 )
+from tests.messaging import next_message
 
 ARRIVAL = 60.0  # bound for a retry or dead letter to show up; the ladder's own steps are 1-2 s
 
@@ -83,23 +84,6 @@ async def _drain(consumer: PullConsumer, queues: list[MessageQueue]) -> list[tup
                 break
             offset = result.next_begin_offset
     return found
-
-
-async def _next_message(consumer: PullConsumer, topic: str, offsets: dict[MessageQueue, int]
-                        ) -> tuple[MessageQueue, MessageExt]:
-    """Long-poll every queue of `topic` (retry and DLQ topics appear on first use) until one message arrives."""
-    async with asyncio.timeout(ARRIVAL):
-        while True:
-            try:
-                queues = await consumer.queues(topic)
-            except BrokerError:  # the topic has no route until the broker registers it
-                await asyncio.sleep(0.5)
-                continue
-            for queue in queues:
-                result = await consumer.pull(queue, offsets.get(queue, 0), max_messages=1, suspend=1.0)
-                offsets[queue] = result.next_begin_offset
-                if result.messages:
-                    return queue, result.messages[0]
 
 
 async def test_produce_pull_round_trip_keeps_ids_keys_tags_and_properties(
@@ -159,15 +143,15 @@ async def test_send_back_walks_the_ladder_and_dead_letters_after_the_last_retry(
     consumer = PullConsumer(pool, [rocketmq_cluster.namesrv_addr], group, max_reconsume_times=client_override)
     expected_retries = 2 if client_override is None else client_override
 
-    queue, message = await _next_message(consumer, topic, {})
+    queue, message = await next_message(consumer, topic, {}, within=ARRIVAL)
     offsets: dict[MessageQueue, int] = {}
     for retry in range(1, expected_retries + 1):
         await consumer.send_back(queue, message)
-        queue, message = await _next_message(consumer, retry_topic(group), offsets)
+        queue, message = await next_message(consumer, retry_topic(group), offsets, within=ARRIVAL)
         assert (message.reconsume_times, message.msg_id, original_topic(message)) == (retry, sent.msg_id, topic)
     await consumer.send_back(queue, message)
 
-    queue, dead = await _next_message(consumer, dlq_topic(group), {})
+    queue, dead = await next_message(consumer, dlq_topic(group), {}, within=ARRIVAL)
     assert (dead.msg_id, original_topic(dead), dead.body, dead.properties["KEYS"]) == (
         sent.msg_id, topic, b"fails every time", "k1")
     assert dead.reconsume_times == expected_retries + 1
