@@ -76,11 +76,11 @@ def test_rendered_chart_applies_with_strict_field_validation(kube: Kube, custom:
 
 
 @pytest.mark.parametrize(("values", "complaint"), [
-    ({"metrics": {"port": 70000}}, "metrics.port"),
-    ({"logLevel": "trace"}, "logLevel"),
-    ({"watchNamespaces": ["Not_A_Namespace"]}, "watchNamespaces"),
-    ({"defaultCluster": {"nameServers": "no-port-here"}}, "nameServers"),
-    ({"sweepIntervalSeconds": 0}, "sweepIntervalSeconds"),
+    ({"metrics": {"port": 70000}}, "/metrics/port"),
+    ({"logLevel": "trace"}, "/logLevel"),
+    ({"watchNamespaces": ["Not_A_Namespace"]}, "/watchNamespaces/0"),
+    ({"defaultCluster": {"nameServers": "no-port-here"}}, "/defaultCluster/nameServers"),
+    ({"sweepIntervalSeconds": 0}, "/sweepIntervalSeconds"),
     ({"replicas": 2}, "replicas"),
 ], ids=["port-range", "log-level", "namespace-name", "name-servers", "sweep-interval", "unknown-key"])
 def test_values_that_break_the_schema_are_rejected(values: dict[str, Any], complaint: str) -> None:

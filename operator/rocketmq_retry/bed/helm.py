@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from . import gobuild
+from . import gobuild, versions
 
 REPO_CHART = Path(__file__).resolve().parents[3] / "charts" / "rocketmq-retry-operator"
 
@@ -18,8 +18,12 @@ def helm(*args: str, input_text: str | None = None, timeout: float = 120.0) -> s
 
 def render(*, release: str, namespace: str, values: dict[str, Any] | None = None, include_crds: bool = False,
            chart: Path = REPO_CHART) -> subprocess.CompletedProcess[str]:
-    """`helm template` with `values` on stdin; the caller judges the exit code (schema violations fail it)."""
-    args = ["template", release, str(chart), "--namespace", namespace, "--values", "-"]
+    """`helm template` with `values` on stdin; the caller judges the exit code (schema violations fail it).
+
+    The bed's Kubernetes version is passed on: a Helm built from source otherwise assumes v1.20.
+    """
+    args = ["template", release, str(chart), "--namespace", namespace, "--values", "-",
+            "--kube-version", versions.KUBERNETES]
     if include_crds:
         args.append("--include-crds")
     return helm(*args, input_text=yaml.safe_dump(values or {}))

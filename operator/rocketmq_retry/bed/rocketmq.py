@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ..remoting.acl import Credentials
 from . import classdata, maven, paths, ports, prerequisites
 from .classdata import ClassArchives
 from .probe import create_topic, registered_masters, routed_brokers
@@ -41,6 +44,7 @@ _MAIN = {"namesrv": "org.apache.rocketmq.namesrv.NamesrvStartup",
 # per remoting server on two cores. Loopback-only test processes need neither.
 _JVM_STARTUP = ["-XX:TieredStopAtLevel=1", "-Dtls.server.mode=disabled", "-Dtls.enable=false"]
 _START_TIMEOUT = 300.0  # a cold JVM on a busy 2-core machine
+_AUTH_PROVIDERS = "org.apache.rocketmq.auth.authentication.provider."  # rocketmq-auth, 5.3.0+
 # The 5.x proxy creates this broadcast topic at start and checks the route three times without pausing,
 # which fails while the brokers' registration is still in flight; the bed creates it first.
 HEARTBEAT_SYNCER_TOPIC = "DefaultHeartBeatSyncerTopic"
@@ -77,7 +81,11 @@ class Broker:
 
 @dataclass
 class RocketMQCluster:
-    """A RocketMQ cluster on loopback, started from the Maven Central jars of `version`."""
+    """A RocketMQ cluster on loopback, started from the Maven Central jars of `version`.
+
+    With `acl` (an admin account) the brokers accept only requests signed by it: ACL 1.0 on 4.x, authentication
+    (ACL 2.0) on 5.x. Name servers have no ACL in either line, so registration and route look-ups stay unsigned.
+    """
 
     version: str
     workdir: Path
@@ -92,6 +100,7 @@ class RocketMQCluster:
     namesrv: ManagedProcess | None = None
     proxy: ManagedProcess | None = None
     class_archives: ClassArchives | None = None
+    acl: Credentials | None = None
 
     @property
     def is5(self) -> bool:
@@ -120,12 +129,16 @@ class RocketMQCluster:
 
     def start(self) -> None:
         """Start everything and return once every broker is registered with the name server."""
+        if self.acl is not None and self.with_proxy:
+            raise ValueError("the bed starts the 5.x proxy only without ACL: its topic set-up is not signed")
         lib = maven.rocketmq_lib(self.version)
         prerequisites.require(prerequisites.JAVA)
         if self.class_archives is None:
             self.class_archives = classdata.ensure(self.version, self._record_class_archives)
         self.workdir.mkdir(parents=True, exist_ok=True)
         shutil.copytree(paths.TOOLCHAINS / "rocketmq-home", self.rocketmq_home, dirs_exist_ok=True)
+        if self.acl is not None:
+            self._write_acl_files(self.acl)
         taken: set[int] = set()
         self.namesrv_port = ports.free_port(taken)
         taken.add(self.namesrv_port)
@@ -254,7 +267,11 @@ class RocketMQCluster:
         return registered_masters(self.namesrv_addr, self.cluster_name)
 
     def mqadmin(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
-        """Run the official `mqadmin` from this version's jars against this cluster's name server."""
+        """Run the official `mqadmin` from this version's jars against this cluster's name server.
+
+        With ACL on it signs as the admin account: both lines' MQAdminStartup read `$ROCKETMQ_HOME/conf/tools.yml`
+        (AclUtils.getAclRPCHook), which `start` writes.
+        """
         argv = [*self._java_argv("tools", self.workdir / "tools", maven.rocketmq_lib(self.version)),
                 *args, "-n", self.namesrv_addr]
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
@@ -271,6 +288,38 @@ class RocketMQCluster:
                 *_HEAP[role], *_JVM_STARTUP, *self._class_data_options(role), *_JDK17_OPENS,
                 f"-Duser.home={home}", f"-Drocketmq.home.dir={self.rocketmq_home}",
                 "-Drocketmq.broker.diskSpaceWarningLevelRatio=0.98", "-cp", f"{lib}/*", _MAIN[role]]
+
+    def _write_acl_files(self, admin: Credentials) -> None:
+        """conf/tools.yml for mqadmin (both lines) and, on 4.x, the broker's accounts in conf/plain_acl.yml.
+
+        4.x reads `$ROCKETMQ_HOME/` + `-Drocketmq.acl.plain.file` (default `conf/plain_acl.yml`) plus `conf/acl/*.yml`.
+        Neither `globalWhiteRemoteAddresses` nor the account's `whiteRemoteAddress` is set: a matching address skips
+        the signature check, and every client of the bed is on loopback. The brokers need no whitelist for
+        themselves: their only outbound calls go to the name server.
+        """
+        conf = self.rocketmq_home / "conf"
+        keys = {"accessKey": admin.access_key, "secretKey": admin.secret_key}
+        (conf / "tools.yml").write_text(yaml.safe_dump(keys))
+        if not self.is5:
+            account = {**keys, "admin": True, "defaultTopicPerm": "PUB|SUB", "defaultGroupPerm": "PUB|SUB"}
+            (conf / "plain_acl.yml").write_text(yaml.safe_dump({"accounts": [account]}))
+
+    def _acl_conf(self, admin: Credentials) -> dict[str, str | int | bool]:
+        """broker.conf keys that turn ACL on. 5.5.0 still parses `aclEnable`, but nothing reads it since 5.3.3.
+
+        On 5.x the admin is created as a SUPER user at the first start (kept in the store's config directory), and
+        the broker's own inner clients sign as the same user.
+        """
+        if not self.is5:
+            return {"aclEnable": True}
+        return {
+            "authenticationEnabled": True,
+            "authenticationProvider": _AUTH_PROVIDERS + "DefaultAuthenticationProvider",
+            "authenticationMetadataProvider": _AUTH_PROVIDERS + "LocalAuthenticationMetadataProvider",
+            "initAuthenticationUser": _properties_json({"username": admin.access_key, "password": admin.secret_key}),
+            "innerClientAuthenticationCredentials": _properties_json({"accessKey": admin.access_key,
+                                                                      "secretKey": admin.secret_key}),
+        }
 
     def _class_data_options(self, role: str) -> list[str]:
         return self.class_archives.jvm_options(role) if self.class_archives else []
@@ -296,6 +345,8 @@ class RocketMQCluster:
             # polling; idle, they cost a tenth of a core per broker here, so it runs only when the proxy does.
             values |= {"bindAddress": "127.0.0.1", "diskSpaceWarningLevelRatio": 98,
                        "timerWheelEnable": self.with_proxy, "mappedFileSizeTimerLog": 16 * 1024 * 1024}
+        if self.acl is not None:
+            values |= self._acl_conf(self.acl)
         conf = home / "broker.conf"
         conf.write_text(_conf_text(values))
         return self._java("broker", name, home, lib, ["-c", str(conf)])
@@ -337,6 +388,11 @@ class RocketMQCluster:
             brokers=[Broker(b["name"], b["port"], Path(b["home"]), ManagedProcess.from_record(b["process"]))
                      for b in record["brokers"]],
         )
+
+
+def _properties_json(value: dict[str, str]) -> str:
+    """JSON as a Java Properties value: Properties reads a backslash as an escape, so JSON's own are doubled."""
+    return json.dumps(value, separators=(",", ":")).replace("\\", "\\\\")
 
 
 def _listening(port: int) -> bool:

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from rocketmq_retry.controller.metrics import Metrics, Trigger
 from rocketmq_retry.controller.records import Decision, PolicyRecord, decide
 from rocketmq_retry.controller.statuses import PolicyEvent, is_retryable, outcome_of, policy_status, transition_event
+from rocketmq_retry.domain.conditions import Reason
 from rocketmq_retry.domain.effective import effective_view
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.management import Management, management
@@ -94,7 +95,8 @@ class Runtime:
                 credentials = None if secret is None else await self.secrets.credentials(*secret)
             except SecretUnavailable as error:
                 message = f"cannot read the ACL Secret: {error}"
-                results |= {i.key: PolicyResult((), effective_view(i.spec, ()), message) for i in intents}
+                results |= {i.key: PolicyResult((), effective_view(i.spec, ()), message, Reason.ACL_SECRET_UNAVAILABLE)
+                            for i in intents}
                 continue
             admin = self.admins(cluster, credentials)
             timeout = self.config.broker_timeout

@@ -7,6 +7,7 @@ synchronous, so every call runs in a worker thread.
 import asyncio
 import base64
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -63,13 +64,33 @@ class KubeApi:
         await asyncio.to_thread(self._core.create_namespaced_event, record.namespace, body)
 
     async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
+        """The ACL credentials `ref` names, read fresh each pass so a rotated or late-created Secret is picked up."""
+        name = f"{namespace}/{ref.name}"
         try:
             secret = await asyncio.to_thread(self._core.read_namespaced_secret, ref.name, namespace)
         except ApiException as error:
-            raise SecretUnavailable(f"Secret {namespace}/{ref.name}: {error.status} {error.reason}") from None
-        data = secret.data or {}
-        missing = [key for key in (ref.access_key_key, ref.secret_key_key) if key not in data]
-        if missing:
-            raise SecretUnavailable(f"Secret {namespace}/{ref.name} has no key {', '.join(missing)}")
-        decoded = {key: base64.b64decode(data[key]).decode() for key in (ref.access_key_key, ref.secret_key_key)}
-        return Credentials(decoded[ref.access_key_key], decoded[ref.secret_key_key])
+            if error.status == 404:
+                raise SecretUnavailable(f"Secret {name} not found") from None
+            raise SecretUnavailable(f"Secret {name} cannot be read: {error.status} {error.reason}") from None
+        return credentials_from_secret(name, secret.data or {}, ref)
+
+
+def credentials_from_secret(name: str, data: Mapping[str, str | bytes], ref: AclSecretRef) -> Credentials:
+    """Decode the two keys of a Secret's `data`; every message names keys only, never a value.
+
+    Raised `from None`: a chained UnicodeDecodeError would quote the value's bytes in a logged traceback.
+    """
+    keys = (ref.access_key_key, ref.secret_key_key)
+    missing = [key for key in keys if key not in data]
+    if missing:
+        raise SecretUnavailable(f"Secret {name} has no key {', '.join(missing)}")
+    values = []
+    for key in keys:
+        try:
+            value = base64.b64decode(data[key], validate=True).decode()
+        except ValueError:  # binascii.Error, UnicodeDecodeError
+            raise SecretUnavailable(f"Secret {name}: the value of key {key} is not UTF-8 text") from None
+        if not value:
+            raise SecretUnavailable(f"Secret {name}: the value of key {key} is empty")
+        values.append(value)
+    return Credentials(*values)

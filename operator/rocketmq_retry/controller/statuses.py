@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from rocketmq_retry.controller.records import Decision, PolicyRecord
-from rocketmq_retry.domain.conditions import READY, RETRYABLE_REASONS, Outcome, Reason, build_conditions
+from rocketmq_retry.domain.conditions import READY, RETRYABLE_REASONS, Outcome, build_conditions
 from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
 from rocketmq_retry.domain.status import BrokerStatus, apply_outcome, ladder_status, masters_summary
 from rocketmq_retry.domain.timestamps import parse_timestamp
@@ -30,7 +30,7 @@ def outcome_of(decision: Decision, result: PolicyResult | None) -> Outcome:
     if result is None:
         raise ValueError("a decision without a fixed outcome needs a reconciliation result")
     if result.error is not None:
-        return Outcome(Reason.BROKER_UNREACHABLE, result.error)
+        return Outcome(result.error_reason, result.error)
     return apply_outcome(result.brokers)
 
 

@@ -1,7 +1,8 @@
 """Status conditions: `Ready` for people and Argo CD, `Reconciling`/`Stalled` for kstatus (Flux, kpt, cli-utils).
 
 Reasons separate what needs a spec change (terminal: InvalidSpec, Conflict; Stalled=True) from what the operator keeps
-retrying on its own (BrokerUnreachable, PartiallyApplied, Progressing; Reconciling=True). Reconciling and Stalled
+retrying on its own (BrokerUnreachable, AclSecretUnavailable, PartiallyApplied, Progressing; Reconciling=True). A
+missing ACL Secret is retryable: it is a separate object, often created after the policy. Reconciling and Stalled
 have "abnormal-true" polarity and, as Flux does, are present only while True. Every condition carries the
 generation it describes, set on every outcome, failures included, so a GitOps tool never mistakes an old Ready=True
 for the current spec.
@@ -27,6 +28,7 @@ class Reason(StrEnum):
     PROGRESSING = "Progressing"
     PARTIALLY_APPLIED = "PartiallyApplied"
     BROKER_UNREACHABLE = "BrokerUnreachable"
+    ACL_SECRET_UNAVAILABLE = "AclSecretUnavailable"  # noqa: S105 - a condition reason, not a secret
     INVALID_SPEC = "InvalidSpec"
     CONFLICT = "Conflict"
     PAUSED = "ReconciliationPaused"
@@ -34,7 +36,8 @@ class Reason(StrEnum):
 
 
 TERMINAL_REASONS: Final = frozenset({Reason.INVALID_SPEC, Reason.CONFLICT})
-RETRYABLE_REASONS: Final = frozenset({Reason.PROGRESSING, Reason.PARTIALLY_APPLIED, Reason.BROKER_UNREACHABLE})
+RETRYABLE_REASONS: Final = frozenset({Reason.PROGRESSING, Reason.PARTIALLY_APPLIED, Reason.BROKER_UNREACHABLE,
+                                      Reason.ACL_SECRET_UNAVAILABLE})
 _OWNED_TYPES: Final = frozenset({READY, RECONCILING, STALLED})
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from rocketmq_retry.domain.conditions import Reason
 from rocketmq_retry.domain.desired import desired_fields, reset_fields
 from rocketmq_retry.domain.diff import GroupPlan, plan_group
 from rocketmq_retry.domain.effective import BrokerSample, EffectiveView, effective_view
@@ -47,6 +48,7 @@ class PolicyResult:
     brokers: tuple[BrokerStatus, ...]
     view: EffectiveView
     error: str | None = None  # why no master could be reached at all (name servers down, credentials missing)
+    error_reason: Reason = Reason.BROKER_UNREACHABLE  # the Ready reason `error` is reported under
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The operator's decisions and status, with an in-memory cluster: conflicts, annotations, deletion, errors."""
 
+import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -229,7 +231,7 @@ async def test_acl_credentials_come_from_the_policys_secret_or_the_reason_says_w
     class Secrets:
         async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
             if ref.name == "missing":
-                raise SecretUnavailable(f"Secret {namespace}/{ref.name}: 404 Not Found")
+                raise SecretUnavailable(f"Secret {namespace}/{ref.name} not found")
             return Credentials("ak", "sk")
 
     def admins(cluster: ClusterRef, credentials: Credentials | None) -> FakeAdmin:
@@ -245,6 +247,36 @@ async def test_acl_credentials_come_from_the_policys_secret_or_the_reason_says_w
     unsigned = record("unsigned", {"cluster": {**NAMESRV, "aclSecretRef": {"name": "missing"}},
                                    "consumerGroup": "other", "maxRetries": 3})
     result = await reconcile_record(runtime, unsigned, [unsigned], NOW)
-    assert ready(result.status)[1:] == (
-        "BrokerUnreachable", "cannot read the ACL Secret: Secret ns/missing: 404 Not Found")
+    assert ready(result.status) == ("False", "AclSecretUnavailable",
+                                    "cannot read the ACL Secret: Secret ns/missing not found")
+    assert {c["type"] for c in result.status["conditions"]} == {"Ready", "Reconciling"}  # retried: it may appear later
     assert result.retry
+    assert result.event is not None
+    assert (result.event.type, result.event.reason) == ("Warning", "AclSecretUnavailable")
+    assert len(seen) == 1  # no admin was built for the policy without credentials
+
+
+async def test_secret_values_reach_no_status_event_or_log(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "s3cr3t-value-never-shown"
+    admin = two_masters()
+    admin.broker("broker-b").down = True  # a failing pass, so failure messages are checked too
+
+    class Secrets:
+        async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
+            return Credentials("ak", secret, security_token=secret)
+
+    def admins(cluster: ClusterRef, credentials: Credentials | None) -> FakeAdmin:
+        logging.getLogger("test").info("admin for %s with %s", cluster.key, credentials)
+        return admin
+
+    runtime = Runtime(OperatorConfig(), admins, Secrets())
+    policy = record("orders", {"cluster": {**NAMESRV, "aclSecretRef": {"name": "acl"}}, "consumerGroup": "orders"})
+
+    with caplog.at_level(logging.DEBUG):
+        result = await reconcile_record(runtime, policy, [policy], NOW)
+
+    assert result.retry
+    assert "with Credentials(access_key='ak')" in caplog.text
+    # The status (also the requeue error's text) and the Event are all the operator writes or posts.
+    shown = [json.dumps(result.status), repr(result.event), caplog.text]
+    assert not [text for text in shown if secret in text]

@@ -20,6 +20,7 @@ def by_type(conditions: list[JsonObject]) -> dict[str, JsonObject]:
         (Reason.PROGRESSING, {"Ready": "Unknown", "Reconciling": "True"}),
         (Reason.PARTIALLY_APPLIED, {"Ready": "False", "Reconciling": "True"}),
         (Reason.BROKER_UNREACHABLE, {"Ready": "False", "Reconciling": "True"}),
+        (Reason.ACL_SECRET_UNAVAILABLE, {"Ready": "False", "Reconciling": "True"}),
         (Reason.INVALID_SPEC, {"Ready": "False", "Stalled": "True"}),
         (Reason.CONFLICT, {"Ready": "False", "Stalled": "True"}),
         (Reason.PAUSED, {"Ready": "Unknown"}),
