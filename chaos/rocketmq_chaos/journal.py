@@ -1,0 +1,121 @@
+"""What happened during an experiment, one JSON line per event, in wall-clock seconds.
+
+Wall clock rather than monotonic time, because broker store timestamps (the moment a retry really arrived)
+are wall-clock milliseconds of the same machine and the verdicts compare the two.
+"""
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+
+@dataclass(frozen=True)
+class Attempt:
+    broker: str
+    started: float
+    latency: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    """One synchronous send as the application saw it: acknowledged or failed after all its attempts."""
+
+    t: float
+    msg_id: str
+    ok: bool
+    latency: float
+    attempts: tuple[Attempt, ...] = ()
+    error: str | None = None
+    kind: Literal["send"] = "send"
+
+    @property
+    def broker(self) -> str | None:
+        """Where the message was stored (the last attempt's broker) when acknowledged."""
+        return self.attempts[-1].broker if self.ok and self.attempts else None
+
+
+@dataclass(frozen=True)
+class Receive:
+    """A delivery to the consumer probe; `reconsume_times` 0 is the first delivery, n the n-th retry."""
+
+    t: float
+    msg_id: str
+    topic: str
+    broker: str
+    reconsume_times: int
+    stored_at: float  # when the broker stored this copy (a retry's arrival)
+    origin_msg_id: str | None = None
+    kind: Literal["receive"] = "receive"
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """The consumer failed a delivery on purpose and handed it back (send-back) at `t`."""
+
+    t: float
+    msg_id: str
+    reconsume_times: int
+    kind: Literal["hand_back"] = "hand_back"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    t: float
+    msg_id: str
+    broker: str
+    reconsume_times: int
+    stored_at: float
+    kind: Literal["dead_letter"] = "dead_letter"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """An injected fault (`kill`, `pause`, ...) or its end (`resume`, `restart`), on `target`."""
+
+    t: float
+    action: str
+    target: str
+    kind: Literal["fault"] = "fault"
+
+
+Event: TypeAlias = Send | Receive | HandBack | DeadLetter | Fault
+_TYPES: dict[str, type[Any]] = {"send": Send, "receive": Receive, "hand_back": HandBack, "dead_letter": DeadLetter,
+                                "fault": Fault}
+
+
+@dataclass
+class Journal:
+    events: list[Event] = field(default_factory=list)
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type[Any]) -> list[Any]:
+        return [event for event in self.events if isinstance(event, kind)]
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w") as out:
+            for event in sorted(self.events, key=lambda e: e.t):
+                out.write(json.dumps(dataclasses.asdict(event), separators=(",", ":")) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> "Journal":
+        return cls(list(_parse(path.read_text().splitlines())))
+
+
+def _parse(lines: Iterable[str]) -> Iterator[Event]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        raw = json.loads(line)
+        kind = raw.get("kind")
+        if kind not in _TYPES:
+            raise ValueError(f"journal line {number}: unknown event kind {kind!r}")
+        if kind == "send":
+            raw["attempts"] = tuple(Attempt(**attempt) for attempt in raw.get("attempts", ()))
+        yield _TYPES[kind](**raw)

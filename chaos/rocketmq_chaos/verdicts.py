@@ -1,0 +1,196 @@
+"""Verdicts over a journal, pure: were acknowledged messages lost, how long was failover, was the ladder kept.
+
+Every verdict carries the numbers it was judged on and, when it fails, the reasons in words, so a report can
+show why; the checker is tested to fail as well as to pass.
+"""
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .journal import DeadLetter, Fault, HandBack, Journal, Receive, Send
+
+FAULT_ACTIONS = frozenset({"kill", "pause", "stop", "wipe"})
+RECOVERY_ACTIONS = frozenset({"restart", "resume", "start"})
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (0 < q <= 100); 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class Latency:
+    count: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> "Latency":
+        millis = [s * 1000 for s in seconds]
+        return cls(len(millis), percentile(millis, 50), percentile(millis, 99), max(millis, default=0.0))
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    start: float
+    end: float | None  # None: not recovered before the journal ended
+
+    def contains(self, t: float) -> bool:
+        return self.start <= t and (self.end is None or t <= self.end)
+
+
+def fault_window(journal: Journal) -> FaultWindow | None:
+    """From the first injected fault to the first recovery after it."""
+    faults: list[Fault] = sorted(journal.of(Fault), key=lambda f: f.t)
+    start = next((f.t for f in faults if f.action in FAULT_ACTIONS), None)
+    if start is None:
+        return None
+    return FaultWindow(start, next((f.t for f in faults if f.action in RECOVERY_ACTIONS and f.t >= start), None))
+
+
+@dataclass(frozen=True)
+class DeliveryVerdict:
+    sent: int
+    acknowledged: int
+    failed_sends: int
+    failed_attempts: int
+    lost: tuple[str, ...]
+    duplicates: int
+    failover_window_s: float | None
+    latency: Latency
+    latency_in_fault: Latency
+    latency_outside_fault: Latency
+    max_failed_sends: int
+    reasons: tuple[str, ...] = field(default=())
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def judge_delivery(journal: Journal, *, max_failed_sends: int = 0) -> DeliveryVerdict:
+    """Acknowledged messages must all arrive (first deliveries); failed sends are allowed up to the expectation."""
+    sends: list[Send] = journal.of(Send)
+    firsts = Counter(r.msg_id for r in journal.of(Receive) if r.reconsume_times == 0)
+    acknowledged = [s for s in sends if s.ok]
+    lost = tuple(sorted(s.msg_id for s in acknowledged if s.msg_id not in firsts))
+    failed = sum(not s.ok for s in sends)
+    window = fault_window(journal)
+    inside = [s.latency for s in sends if window is not None and window.contains(s.t)]
+    outside = [s.latency for s in sends if window is None or not window.contains(s.t)]
+    reasons = []
+    if lost:
+        reasons.append(f"{len(lost)} acknowledged message(s) never arrived, e.g. {lost[0]}")
+    if failed > max_failed_sends:
+        reasons.append(f"{failed} send(s) failed after all retries (allowed: {max_failed_sends})")
+    return DeliveryVerdict(
+        sent=len(sends), acknowledged=len(acknowledged), failed_sends=failed,
+        failed_attempts=sum(a.error is not None for s in sends for a in s.attempts), lost=lost,
+        duplicates=sum(count - 1 for count in firsts.values()), failover_window_s=failover_window(sends),
+        latency=Latency.of([s.latency for s in sends]), latency_in_fault=Latency.of(inside),
+        latency_outside_fault=Latency.of(outside), max_failed_sends=max_failed_sends, reasons=tuple(reasons))
+
+
+def failover_window(sends: Sequence[Send]) -> float | None:
+    """Seconds from the first failed attempt to the first acknowledgement by another broker after it."""
+    failures = sorted((a.started, a.broker) for s in sends for a in s.attempts if a.error is not None)
+    if not failures:
+        return None
+    failed_at, failed_broker = failures[0]
+    recovered = [s.t + s.latency for s in sends
+                 if s.ok and s.broker != failed_broker and s.t + s.latency >= failed_at]
+    return min(recovered) - failed_at if recovered else None
+
+
+def tolerance_ms(expected_ms: float) -> float:
+    """How far a redelivery may be from its ladder step: the broker's delay timers tick in whole seconds."""
+    return max(1000.0, 0.05 * expected_ms)
+
+
+@dataclass(frozen=True)
+class Step:
+    retry: int
+    expected_ms: int
+    observed_ms: int | None
+
+    @property
+    def on_time(self) -> bool:
+        return self.observed_ms is not None and abs(self.observed_ms - self.expected_ms) <= tolerance_ms(
+            self.expected_ms)
+
+
+@dataclass(frozen=True)
+class MessageLadder:
+    msg_id: str
+    steps: tuple[Step, ...]
+    retries_seen: int
+    dead_letters: int
+    reasons: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+@dataclass(frozen=True)
+class LadderVerdict:
+    expected_delays_ms: tuple[int, ...]
+    messages: tuple[MessageLadder, ...]
+    strangers: int  # retries of ids the probe never failed: the message id did not survive the retry
+    reasons: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def judge_ladder(journal: Journal, expected_delays_ms: Sequence[int]) -> LadderVerdict:
+    """Each failed message: retry n arrives `expected[n-1]` ms after hand-back n-1, exactly len(expected) times,
+    then exactly one dead letter, under the same message id."""
+    handed: dict[str, dict[int, float]] = defaultdict(dict)
+    for hand_back in journal.of(HandBack):
+        handed[hand_back.msg_id][hand_back.reconsume_times] = hand_back.t
+    arrivals: dict[str, dict[int, float]] = defaultdict(dict)
+    strangers = 0
+    for receive in journal.of(Receive):
+        if receive.reconsume_times == 0:
+            continue
+        if receive.msg_id not in handed:
+            strangers += 1
+        arrivals[receive.msg_id].setdefault(receive.reconsume_times, receive.stored_at)
+    dead = Counter(d.msg_id for d in journal.of(DeadLetter))
+    messages = tuple(_judge_message(msg_id, handed[msg_id], arrivals[msg_id], dead[msg_id], expected_delays_ms)
+                     for msg_id in sorted(handed))
+    reasons = [f"{m.msg_id}: {reason}" for m in messages for reason in m.reasons]
+    if not messages:
+        reasons.append("no message was failed on purpose, so no ladder was observed")
+    if strangers:
+        reasons.append(f"{strangers} retried deliveries carry an id the probe never failed (the id changed)")
+    return LadderVerdict(tuple(expected_delays_ms), messages, strangers, tuple(reasons))
+
+
+def _judge_message(msg_id: str, handed: dict[int, float], arrivals: dict[int, float], dead_letters: int,
+                   expected: Sequence[int]) -> MessageLadder:
+    steps = tuple(
+        Step(retry, expected_ms, _elapsed_ms(handed.get(retry - 1), arrivals.get(retry)))
+        for retry, expected_ms in enumerate(expected, start=1))
+    reasons = [f"retry {s.retry} came {s.observed_ms} ms after its hand-back, ladder says {s.expected_ms} ms "
+               f"(tolerance {tolerance_ms(s.expected_ms):.0f} ms)" if s.observed_ms is not None
+               else f"retry {s.retry} never arrived" for s in steps if not s.on_time]
+    if len(arrivals) != len(expected):
+        reasons.append(f"{len(arrivals)} retries, expected exactly {len(expected)}")
+    if dead_letters != 1:
+        reasons.append(f"{dead_letters} dead letters, expected exactly 1")
+    return MessageLadder(msg_id, steps, len(arrivals), dead_letters, tuple(reasons))
+
+
+def _elapsed_ms(handed_at: float | None, arrived_at: float | None) -> int | None:
+    if handed_at is None or arrived_at is None:
+        return None
+    return round((arrived_at - handed_at) * 1000)
