@@ -1,4 +1,4 @@
-"""Checks for the three things the bed cannot install itself: Java, Maven and Go."""
+"""Checks for what the bed cannot install itself: a JDK (java, javac), Maven and Go."""
 
 import re
 import shutil
@@ -21,6 +21,8 @@ class Tool:
 
 JAVA = Tool("java", ("-version",), r'version "(\d+)(?:\.(\d+))?', (17, 0),
             "install a JDK 17 or newer (Debian: apt-get install openjdk-17-jdk-headless)")
+JAVAC = Tool("javac", ("-version",), r"javac (\d+)(?:\.(\d+))?", (17, 0),
+             "install a JDK 17 or newer, not only a JRE (Debian: apt-get install openjdk-17-jdk-headless)")
 MAVEN = Tool("mvn", ("-v",), r"Apache Maven (\d+)\.(\d+)", (3, 6),
              "install Apache Maven 3.6 or newer (Debian: apt-get install maven)")
 GO = Tool("go", ("version",), r"go(\d+)\.(\d+)", (1, 26),

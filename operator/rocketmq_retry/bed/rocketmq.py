@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from ..remoting.acl import Credentials
-from . import classdata, maven, paths, ports, prerequisites
+from . import classdata, jvm, maven, paths, ports, prerequisites
 from .classdata import ClassArchives
 from .probe import create_topic, registered_masters, routed_brokers
 from .processes import ManagedProcess, wait_until
@@ -27,11 +27,6 @@ log = logging.getLogger(__name__)
 COMPRESSED_DELAY_LEVELS = "1s 1s 1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 15s 16s"
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 
-_JDK17_OPENS = [
-    "--add-opens", "java.base/java.nio=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
-    "--add-opens", "java.base/java.util=ALL-UNNAMED", "--add-opens", "java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
-]
 # Sized for a 2-core, 24 GiB machine running two brokers, a name server, a proxy and a Kubernetes API server.
 _HEAP = {"namesrv": ["-Xms64m", "-Xmx192m"], "broker": ["-Xms256m", "-Xmx512m", "-XX:MaxDirectMemorySize=512m"],
          "proxy": ["-Xms128m", "-Xmx384m"], "tools": ["-Xmx256m"]}
@@ -39,10 +34,6 @@ _MAIN = {"namesrv": "org.apache.rocketmq.namesrv.NamesrvStartup",
          "broker": "org.apache.rocketmq.broker.BrokerStartup",
          "proxy": "org.apache.rocketmq.proxy.ProxyStartup",
          "tools": "org.apache.rocketmq.tools.command.MQAdminStartup"}
-# C1 only and no TLS: a cold start otherwise spends most of its CPU in the JIT and in generating the RSA key of
-# a self-signed certificate for the permissive TLS mode (BigInteger.passesMillerRabin in jstack), several seconds
-# per remoting server on two cores. Loopback-only test processes need neither.
-_JVM_STARTUP = ["-XX:TieredStopAtLevel=1", "-Dtls.server.mode=disabled", "-Dtls.enable=false"]
 _START_TIMEOUT = 300.0  # a cold JVM on a busy 2-core machine
 _AUTH_PROVIDERS = "org.apache.rocketmq.auth.authentication.provider."  # rocketmq-auth, 5.3.0+
 # The 5.x proxy creates this broadcast topic at start and checks the route three times without pausing,
@@ -283,11 +274,9 @@ class RocketMQCluster:
         return {"ROCKETMQ_HOME": str(self.rocketmq_home)}
 
     def _java_argv(self, role: str, home: Path, lib: Path) -> list[str]:
-        java = shutil.which("java") or "java"
-        return [java, "-server", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-XX:ActiveProcessorCount=2",
-                *_HEAP[role], *_JVM_STARTUP, *self._class_data_options(role), *_JDK17_OPENS,
-                f"-Duser.home={home}", f"-Drocketmq.home.dir={self.rocketmq_home}",
-                "-Drocketmq.broker.diskSpaceWarningLevelRatio=0.98", "-cp", f"{lib}/*", _MAIN[role]]
+        options = [*_HEAP[role], *jvm.FAST_START, *self._class_data_options(role),
+                   f"-Drocketmq.home.dir={self.rocketmq_home}", "-Drocketmq.broker.diskSpaceWarningLevelRatio=0.98"]
+        return jvm.java_argv([f"{lib}/*"], _MAIN[role], home=home, options=options)
 
     def _write_acl_files(self, admin: Credentials) -> None:
         """conf/tools.yml for mqadmin (both lines) and, on 4.x, the broker's accounts in conf/plain_acl.yml.

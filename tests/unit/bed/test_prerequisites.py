@@ -15,7 +15,8 @@ def _fake_tool(directory: Path, name: str, output: str) -> None:
     script.chmod(0o755)
 
 
-@pytest.mark.parametrize("tool", [prerequisites.JAVA, prerequisites.MAVEN, prerequisites.GO],
+@pytest.mark.parametrize("tool", [prerequisites.JAVA, prerequisites.JAVAC, prerequisites.MAVEN,
+                                  prerequisites.GO],
                          ids=lambda tool: tool.command)
 def test_absent_tool_names_what_to_install(tool: prerequisites.Tool, monkeypatch: pytest.MonkeyPatch,
                                            tmp_path: Path) -> None:
