@@ -1,0 +1,134 @@
+"""Experiments on the local bed: a fault while probes run, then a verdict over what the journal recorded.
+
+Each experiment uses a topic and consumer groups of its own, so runs never see each other's messages.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.remoting import (
+    Admin,
+    BrokerError,
+    ConnectionPool,
+    Message,
+    Producer,
+    PullConsumer,
+    SendFailed,
+    SubscriptionGroupConfig,
+    TopicConfig,
+)
+
+from .injectors import LocalInjector
+from .journal import HandBack, Journal
+from .probes import FailingConsumer, ProducerProbe, drain
+from .verdicts import DeliveryVerdict, LadderVerdict, judge_delivery, judge_ladder
+
+ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+async def create_topic(admin: Admin, cluster: RocketMQCluster, *, queues: int) -> str:
+    """A new topic on every master, returned once the name server routes it to all of them."""
+    topic = unique("chaos")
+    config = TopicConfig(topic, read_queue_nums=queues, write_queue_nums=queues)
+    await asyncio.gather(*(admin.create_or_update_topic(b.addr, config) for b in cluster.brokers))
+    wanted = {b.name for b in cluster.brokers}
+    async with asyncio.timeout(ROUTE_WAIT):
+        while True:
+            try:
+                if {q.broker_name for q in (await admin.topic_route(topic)).queues} == wanted:
+                    return topic
+            except BrokerError:
+                pass
+            await asyncio.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class BrokerKill:
+    """SIGKILL one master while a producer sends at `rate` msg/s; restart it after the load to drain its store."""
+
+    rate: float = 200.0
+    duration: float = 20.0
+    kill_at: float = 5.0
+    victim: str | None = None  # default: the last master
+    retries: int = 2  # retryTimesWhenSendFailed; 0 shows what applications without retries see
+    latency_fault_enabled: bool = False
+
+
+async def broker_kill_under_load(cluster: RocketMQCluster, journal: Journal, plan: BrokerKill) -> DeliveryVerdict:
+    victim = plan.victim or cluster.brokers[-1].name
+    injector = LocalInjector(cluster, journal)
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+        topic = await create_topic(admin, cluster, queues=2)
+        producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
+                            latency_fault_enabled=plan.latency_fault_enabled)
+        load = asyncio.create_task(ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration))
+        await asyncio.sleep(plan.kill_at)
+        await injector.kill(victim)
+        await load
+        await injector.restart(victim)
+        await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
+    return judge_delivery(journal)
+
+
+@dataclass(frozen=True)
+class RetryLadder:
+    """Fail `messages` messages every time; each must climb the ladder and be dead-lettered once."""
+
+    expected_delays_ms: Sequence[int]
+    messages: int = 3
+    group: str | None = None  # a group whose retryMaxTimes someone (the operator) already set
+    kill_mid_ladder: bool = False  # SIGKILL the broker holding the retries after the first retry, then restart
+    within: float = 180.0
+
+
+async def retry_ladder(cluster: RocketMQCluster, journal: Journal, plan: RetryLadder) -> LadderVerdict:
+    group = plan.group or unique("chaos_ladder")
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+        if plan.group is None:
+            for broker in cluster.brokers:
+                await admin.update_subscription_group(
+                    broker.addr, SubscriptionGroupConfig(group, retry_max_times=len(plan.expected_delays_ms)))
+        topic = await create_topic(admin, cluster, queues=1)
+        producer = Producer(pool, [cluster.namesrv_addr])
+        for index in range(plan.messages):
+            await _send_once_routed(producer, Message(topic, f"ladder-{index}".encode()))
+        consumer = PullConsumer(pool, [cluster.namesrv_addr], group)  # no client limit: the group's applies
+        failing = asyncio.create_task(FailingConsumer(consumer, topic, journal).run(plan.messages,
+                                                                                    within=plan.within))
+        if plan.kill_mid_ladder:
+            await _kill_after_first_retries(cluster, journal, plan.messages, failing)
+        await failing
+    return judge_ladder(journal, plan.expected_delays_ms)
+
+
+async def _send_once_routed(producer: Producer, message: Message) -> None:
+    async with asyncio.timeout(ROUTE_WAIT):
+        while True:
+            try:
+                await producer.send(message)
+                return
+            except SendFailed:
+                await asyncio.sleep(0.5)
+
+
+async def _kill_after_first_retries(cluster: RocketMQCluster, journal: Journal, messages: int,
+                                    failing: asyncio.Task[None]) -> None:
+    """Once every message was handed back at least twice, kill the first master for 3 s."""
+    while sum(isinstance(e, HandBack) and e.reconsume_times >= 1 for e in journal.events) < messages:
+        if failing.done():
+            return
+        await asyncio.sleep(0.1)
+    injector = LocalInjector(cluster, journal)
+    victim = cluster.brokers[0].name
+    await injector.kill(victim)
+    await asyncio.sleep(3.0)
+    await injector.restart(victim)

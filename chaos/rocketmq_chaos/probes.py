@@ -1,0 +1,145 @@
+"""Probe clients that load the brokers during an experiment and write what they see to the journal.
+
+The producer is open-loop (sends start on a fixed schedule whether or not earlier ones finished), so a
+broker that stalls shows up as latency and failures instead of silently slowing the load down.
+"""
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from rocketmq_retry.remoting import (
+    BrokerError,
+    Message,
+    MessageExt,
+    MessageQueue,
+    Producer,
+    PullConsumer,
+    PullStatus,
+    RemotingError,
+    SendAttempt,
+    SendFailed,
+    dlq_topic,
+    retry_topic,
+)
+
+from .journal import Attempt, DeadLetter, HandBack, Journal, Receive, Send
+
+Clock = Callable[[], float]
+
+
+class ProducerProbe:
+    def __init__(self, producer: Producer, topic: str, journal: Journal, *, rate: float, max_in_flight: int = 256,
+                 clock: Clock = time.time) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.journal = journal
+        self.rate = rate
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._clock = clock
+
+    async def run(self, duration: float) -> int:
+        """Send for `duration` seconds at `rate` messages/s; returns how many sends were started."""
+        loop = asyncio.get_running_loop()
+        begun = loop.time()
+        tasks: set[asyncio.Task[None]] = set()
+        started = 0
+        while (due := begun + started / self.rate) < begun + duration:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            await self._slots.acquire()
+            task = asyncio.create_task(self._send(started))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            started += 1
+        await asyncio.gather(*tasks)
+        return started
+
+    async def _send(self, sequence: int) -> None:
+        t = self._clock()
+        begun = time.monotonic()
+        try:
+            result = await self.producer.send(Message(self.topic, f"probe-{sequence}".encode(), keys=[str(sequence)]))
+        except SendFailed as failed:
+            self.journal.record(Send(t, failed.msg_id, False, time.monotonic() - begun,
+                                     _attempts(failed.attempts, t, begun), str(failed)))
+        else:
+            self.journal.record(Send(t, result.msg_id, True, time.monotonic() - begun,
+                                     _attempts(result.attempts, t, begun)))
+        finally:
+            self._slots.release()
+
+
+def _attempts(attempts: Sequence[SendAttempt], wall: float, monotonic: float) -> tuple[Attempt, ...]:
+    """The producer's attempts (monotonic start times) on the journal's wall clock."""
+    return tuple(Attempt(a.broker_name, wall + (a.started - monotonic), a.latency, a.error) for a in attempts)
+
+
+async def drain(consumer: PullConsumer, topic: str, journal: Journal, *, clock: Clock = time.time) -> int:
+    """Read every message currently stored in `topic` from offset 0 and record it; returns how many."""
+    count = 0
+    for queue in await consumer.queues(topic):
+        offset = 0
+        while True:
+            result = await consumer.pull(queue, offset)
+            for message in result.messages:
+                journal.record(_receive(clock(), queue, message))
+            count += len(result.messages)
+            if result.status is not PullStatus.FOUND:
+                break
+            offset = result.next_begin_offset
+    return count
+
+
+def _receive(t: float, queue: MessageQueue, message: MessageExt) -> Receive:
+    return Receive(t, message.msg_id, queue.topic, queue.broker_name, message.reconsume_times,
+                   message.store_timestamp / 1000, message.properties.get("ORIGIN_MESSAGE_ID"))
+
+
+class FailingConsumer:
+    """Fails every delivery of `topic` on purpose and follows each message through its retries to the DLQ.
+
+    Reads the topic, the group's retry topic and its DLQ; retry and DLQ topics have no route until the
+    broker creates them on the first hand-back, which is waited out.
+    """
+
+    def __init__(self, consumer: PullConsumer, topic: str, journal: Journal, *, clock: Clock = time.time) -> None:
+        self.consumer = consumer
+        self.topic = topic
+        self.journal = journal
+        self._clock = clock
+        self._offsets: dict[MessageQueue, int] = {}
+
+    async def run(self, dead_letters: int, *, within: float, poll_interval: float = 0.1) -> None:
+        """Until `dead_letters` messages reached the DLQ; TimeoutError after `within` seconds."""
+        group = self.consumer.group
+        async with asyncio.timeout(within):
+            while len(self.journal.of(DeadLetter)) < dead_letters:
+                for topic in (self.topic, retry_topic(group), dlq_topic(group)):
+                    await self._poll(topic)
+                await asyncio.sleep(poll_interval)
+
+    async def _poll(self, topic: str) -> None:
+        try:
+            queues = await self.consumer.queues(topic)
+        except BrokerError:  # no route yet
+            return
+        for queue in queues:
+            try:
+                result = await self.consumer.pull(queue, self._offsets.get(queue, 0))
+                for message in result.messages:
+                    await self._handle(queue, message)
+                    self._offsets[queue] = message.queue_offset + 1
+                self._offsets[queue] = result.next_begin_offset
+            except RemotingError:  # a broker killed mid-ladder: read on from the last handled message when it is back
+                continue
+
+    async def _handle(self, queue: MessageQueue, message: MessageExt) -> None:
+        now = self._clock()
+        if queue.topic == dlq_topic(self.consumer.group):
+            self.journal.record(DeadLetter(now, message.msg_id, queue.broker_name, message.reconsume_times,
+                                           message.store_timestamp / 1000))
+            return
+        self.journal.record(_receive(now, queue, message))
+        await self.consumer.send_back(queue, message)
+        self.journal.record(HandBack(self._clock(), message.msg_id, message.reconsume_times))
+
