@@ -4,27 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from rocketmq_chaos.journal import Attempt, DeadLetter, Fault, HandBack, Journal, Receive, Send
+from rocketmq_chaos.journal import Fault, Journal, Receive
 from rocketmq_chaos.verdicts import fault_window, judge_delivery, judge_ladder, percentile, tolerance_ms
 
-LADDER = (1000, 2000, 3000)
-
-
-def _send(t: float, msg_id: str, *brokers: str, failed: tuple[str, ...] = (), ok: bool = True) -> Send:
-    attempts = [Attempt(b, t, 0.001, "connect failed") for b in failed] + [Attempt(b, t, 0.002) for b in brokers]
-    return Send(t, msg_id, ok, 0.003 if ok else 0.01, tuple(attempts), None if ok else "every attempt failed")
-
-
-def _receive(t: float, msg_id: str, reconsume_times: int = 0, broker: str = "a") -> Receive:
-    return Receive(t, msg_id, "T", broker, reconsume_times, t)
-
-
-def _delivered(*msg_ids: str) -> list[Receive]:
-    return [_receive(100.0, msg_id) for msg_id in msg_ids]
+from .journals import LADDER, delivered, ladder_journal, send
 
 
 def test_a_clean_run_passes_with_its_numbers() -> None:
-    journal = Journal([_send(1.0, "m1", "a"), _send(2.0, "m2", "b"), *_delivered("m1", "m2")])
+    journal = Journal([send(1.0, "m1", "a"), send(2.0, "m2", "b"), *delivered("m1", "m2")])
     verdict = judge_delivery(journal)
     assert verdict.passed
     assert (verdict.sent, verdict.acknowledged, verdict.lost, verdict.duplicates) == (2, 2, (), 0)
@@ -33,7 +20,7 @@ def test_a_clean_run_passes_with_its_numbers() -> None:
 
 
 def test_a_lost_acknowledged_message_fails_the_run() -> None:
-    journal = Journal([_send(1.0, "m1", "a"), _send(2.0, "m2", "b"), *_delivered("m1")])
+    journal = Journal([send(1.0, "m1", "a"), send(2.0, "m2", "b"), *delivered("m1")])
     verdict = judge_delivery(journal)
     assert not verdict.passed
     assert verdict.lost == ("m2",)
@@ -41,20 +28,20 @@ def test_a_lost_acknowledged_message_fails_the_run() -> None:
 
 
 def test_failed_sends_fail_the_run_beyond_what_is_allowed() -> None:
-    journal = Journal([_send(1.0, "m1", "a"), _send(2.0, "m2", "b", ok=False), *_delivered("m1")])
+    journal = Journal([send(1.0, "m1", "a"), send(2.0, "m2", "b", ok=False), *delivered("m1")])
     assert judge_delivery(journal).reasons == ("1 send(s) failed after all retries (allowed: 0)",)
     assert judge_delivery(journal, max_failed_sends=1).passed  # a failed send is not lost: it was never acked
 
 
 def test_duplicates_are_counted_not_failed() -> None:
-    journal = Journal([_send(1.0, "m1", "a"), *_delivered("m1", "m1")])
+    journal = Journal([send(1.0, "m1", "a"), *delivered("m1", "m1")])
     verdict = judge_delivery(journal)
     assert (verdict.passed, verdict.duplicates) == (True, 1)
 
 
 def test_failover_window_runs_from_the_first_failed_attempt_to_the_next_ack_elsewhere() -> None:
-    sends = [_send(1.0, "m1", "a"), _send(5.0, "m2", "b", failed=("a",)), _send(6.0, "m3", "b")]
-    journal = Journal([Fault(4.9, "kill", "a"), *sends, Fault(30.0, "restart", "a"), *_delivered("m1", "m2", "m3")])
+    sends = [send(1.0, "m1", "a"), send(5.0, "m2", "b", failed=("a",)), send(6.0, "m3", "b")]
+    journal = Journal([Fault(4.9, "kill", "a"), *sends, Fault(30.0, "restart", "a"), *delivered("m1", "m2", "m3")])
     verdict = judge_delivery(journal)
     assert verdict.failover_window_s == pytest.approx(0.003)
     assert verdict.failed_attempts == 1
@@ -67,47 +54,35 @@ def test_percentiles_use_nearest_rank() -> None:
     assert (percentile(values, 50), percentile(values, 99), percentile([], 99)) == (50.0, 99.0, 0.0)
 
 
-def _ladder_journal(delays_ms: list[int], *, dead_letters: int = 1, msg_id: str = "m1") -> Journal:
-    events: list[object] = [_receive(10.0, msg_id)]
-    handed_at = 10.0
-    for retry, delay in enumerate(delays_ms, start=1):
-        events.append(HandBack(handed_at, msg_id, retry - 1))
-        handed_at += delay / 1000
-        events.append(Receive(handed_at + 0.05, msg_id, "%RETRY%G", "a", retry, handed_at))
-    events.append(HandBack(handed_at, msg_id, len(delays_ms)))
-    events += [DeadLetter(handed_at + 0.1, msg_id, "a", len(delays_ms) + 1, handed_at + 0.05)] * dead_letters
-    return Journal(events)  # type: ignore[arg-type]
-
-
 def test_a_ladder_kept_within_tolerance_passes() -> None:
-    verdict = judge_ladder(_ladder_journal([1400, 2000, 2100]), LADDER)
+    verdict = judge_ladder(ladder_journal([1400, 2000, 2100]), LADDER)
     assert verdict.passed, verdict.reasons
     assert [s.observed_ms for s in verdict.messages[0].steps] == [1400, 2000, 2100]
 
 
 def test_a_ladder_off_by_one_step_fails() -> None:
     default_ladder = (10_000, 30_000, 60_000)  # RocketMQ's first three retries
-    verdict = judge_ladder(_ladder_journal([30_000, 60_000, 120_000]), default_ladder)  # each one level too late
+    verdict = judge_ladder(ladder_journal([30_000, 60_000, 120_000]), default_ladder)  # each one level too late
     assert not verdict.passed
     assert "m1: retry 2 came 60000 ms after its hand-back, ladder says 30000 ms (tolerance 1500 ms)" in verdict.reasons
-    assert not judge_ladder(_ladder_journal([1000, 2000, 4100]), LADDER).passed  # one step 1.1 s late
+    assert not judge_ladder(ladder_journal([1000, 2000, 4100]), LADDER).passed  # one step 1.1 s late
 
 
 def test_one_retry_too_many_or_too_few_fails() -> None:
-    assert "m1: 4 retries, expected exactly 3" in judge_ladder(_ladder_journal([1000] * 4), LADDER).reasons
-    too_few = judge_ladder(_ladder_journal([1000, 2000]), LADDER)
+    assert "m1: 4 retries, expected exactly 3" in judge_ladder(ladder_journal([1000] * 4), LADDER).reasons
+    too_few = judge_ladder(ladder_journal([1000, 2000]), LADDER)
     assert "m1: retry 3 never arrived" in too_few.reasons
 
 
 def test_the_dead_letter_must_arrive_exactly_once() -> None:
     assert "m1: 0 dead letters, expected exactly 1" in judge_ladder(
-        _ladder_journal([1000, 2000, 3000], dead_letters=0), LADDER).reasons
+        ladder_journal([1000, 2000, 3000], dead_letters=0), LADDER).reasons
     assert "m1: 2 dead letters, expected exactly 1" in judge_ladder(
-        _ladder_journal([1000, 2000, 3000], dead_letters=2), LADDER).reasons
+        ladder_journal([1000, 2000, 3000], dead_letters=2), LADDER).reasons
 
 
 def test_retries_under_a_new_id_are_strangers() -> None:
-    journal = _ladder_journal([1000, 2000, 3000])
+    journal = ladder_journal([1000, 2000, 3000])
     journal.record(Receive(20.0, "other-id", "%RETRY%G", "a", 1, 20.0))
     verdict = judge_ladder(journal, LADDER)
     assert verdict.strangers == 1
@@ -123,8 +98,8 @@ def test_tolerance_is_a_second_or_five_percent() -> None:
 
 
 def test_the_journal_round_trips_through_its_file(tmp_path: Path) -> None:
-    journal = _ladder_journal([1000, 2000, 3000])
-    journal.record(_send(1.0, "m1", "b", failed=("a",)))
+    journal = ladder_journal([1000, 2000, 3000])
+    journal.record(send(1.0, "m1", "b", failed=("a",)))
     journal.record(Fault(0.5, "kill", "broker-a"))
     journal.write(tmp_path / "journal.jsonl")
     again = Journal.read(tmp_path / "journal.jsonl")
