@@ -12,14 +12,13 @@ from typing import ParamSpec, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.table import Table
 
 from .bed import gobuild, maven, versions
 from .bed.artifacts import BuildFailed
 from .bed.prerequisites import MissingPrerequisite
 from .bed.processes import ProcessFailed
 from .bed.stack import LocalStack
-from .demo import verify
+from .demo import Demo
 from .reconcile import config
 
 P = ParamSpec("P")
@@ -123,25 +122,23 @@ def status(state_dir: Path | None) -> None:
 
 @main.command()
 @_state_option
+@click.option("--short", is_flag=True, help="Shorter chaos runs (what CI runs).")
 @_friendly_errors
-def demo(state_dir: Path | None) -> None:
-    """Run the main job on the embedded default and end with a report."""
-    started = time.monotonic()
+def demo(state_dir: Path | None, short: bool) -> None:
+    """Run the main job on the embedded default and end with a report.
+
+    Local stack, operator, a sample RetryPolicy, a broker killed under load and the retry ladder walked, then
+    the verdicts, plots and journal. The stack keeps running afterwards; Ctrl-C tears it down.
+    """
     stack = LocalStack.at(state_dir)
-    stack.up()
-    checks = verify(stack)
+    console = Console()
+    runner = Demo(stack, console, short=short)
+    passed = runner.run()
     status = stack.status()
-    table = Table(title="rocketmq-retry demo")
-    for column in ("check", "result", "detail", "seconds"):
-        table.add_column(column)
-    for check in checks:
-        table.add_row(check.name, "[green]PASS[/]" if check.passed else "[red]FAIL[/]", check.detail,
-                      f"{check.seconds:.1f}")
-    Console().print(table)
-    click.echo(f"kubeconfig:  {status['kubeconfig']}\nname server: {status['nameServer']}\n"
-               f"gRPC proxy:  {status['proxy']}\ntotal: {time.monotonic() - started:.0f} s; "
-               "the stack keeps running: `make down` (or `rocketmq-retry local down`) tears it down")
-    if not all(check.passed for check in checks):
+    console.print(f"kubeconfig:  {status['kubeconfig']}\nname server: {status['nameServer']}\n"
+                  f"total: {time.monotonic() - runner.started:.0f} s; the stack keeps running: "
+                  "`make down` (or `rocketmq-retry local down`) tears it down", highlight=False)
+    if not passed:
         sys.exit(1)
 
 

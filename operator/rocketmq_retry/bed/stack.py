@@ -66,7 +66,7 @@ class LocalStack:
             if kubernetes:
                 self.control_plane = ControlPlane(self.root / "kubernetes")
                 self.control_plane.start()
-                self._save()
+                self.save()
                 if crds is not None:
                     self.control_plane.install_crds(crds)
             self.rocketmq = RocketMQCluster(rocketmq_version, self.root / "rocketmq", broker_count=brokers)
@@ -77,7 +77,7 @@ class LocalStack:
                 process.stop()
             raise
         finally:
-            self._save()
+            self.save()
 
     def down(self) -> None:
         """Stop every process this stack started, then forget it (stores and logs are removed)."""
@@ -98,7 +98,7 @@ class LocalStack:
                           for p in self.processes},
         }
 
-    def _save(self) -> None:
+    def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         record = {"control_plane": self.control_plane.to_record() if self.control_plane else None,
                   "rocketmq": self.rocketmq.to_record() if self.rocketmq else None}

@@ -60,6 +60,10 @@ class PullConsumer:
         timeout = self.pool.request_timeout + (suspend + _LONG_POLL_GRACE if suspend > 0 else 0)
         return pull_result(await self.pool.invoke(addr, request, timeout=timeout), addr)
 
+    async def max_offset(self, queue: MessageQueue) -> int:
+        """Where the next message stored in `queue` will be."""
+        return await self.admin.max_offset(await self._master(queue), queue.topic, queue.queue_id)
+
     async def committed_offset(self, queue: MessageQueue) -> int | None:
         return await self.admin.query_consumer_offset(await self._master(queue), self.group, queue.topic,
                                                       queue.queue_id)
