@@ -188,6 +188,9 @@ def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_n
             metrics.serve(metrics_port)
         except OSError as error:
             raise click.BadParameter(f"cannot serve metrics: {error}", param_hint="--metrics-port") from None
+    # Plain namespace names need no namespace or CRD observation, so a namespaced install needs no cluster-wide
+    # list/watch rights (kopf would otherwise retry the forbidden calls for about a minute before falling back).
+    fixed_namespaces = not all_namespaces and not any(set(ns) & set("*?!,") for ns in namespaces)
     kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering_name is None,
              peering_name=peering_name, priority=priority, liveness_endpoint=liveness_endpoint,
-             memo=kopf.Memo(config=settings, metrics=metrics))
+             memo=kopf.Memo(config=settings, metrics=metrics, fixed_namespaces=fixed_namespaces))

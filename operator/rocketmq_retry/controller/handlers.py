@@ -41,6 +41,7 @@ def policy_index(body: kopf.Body, **_: Any) -> dict[str, PolicyRecord]:
 async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
     config: OperatorConfig = memo.config
     settings.persistence.finalizer = FINALIZER
+    settings.scanning.disabled = memo.fixed_namespaces
     settings.posting.level = _KOPF_EVENTS_OFF
     kube = KubeApi.from_environment()
     admins = Admins(config.broker_timeout)

@@ -34,5 +34,6 @@ def test_a_report_holds_journal_verdict_and_plots(tmp_path: Path) -> None:
     console = Console(record=True, width=200)
     console.print(summary(verdicts))
     text = console.export_text()
-    assert "FAIL" in text and "PASS" in text
+    assert "FAIL" in text
+    assert "PASS" in text
     assert "1 acknowledged message(s) never arrived, e.g. m2" in text
