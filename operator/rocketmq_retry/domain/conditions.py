@@ -66,19 +66,24 @@ def build_conditions(outcome: Outcome, previous: Sequence[Mapping[str, JsonValue
         wanted.append((RECONCILING, "True"))
     if outcome.reason in TERMINAL_REASONS:
         wanted.append((STALLED, "True"))
-    conditions: list[JsonObject] = [
-        {
-            "type": kind,
-            "status": status,
-            "observedGeneration": generation,
-            "lastTransitionTime": _transition_time(earlier.get(kind), status, now),
-            "reason": str(outcome.reason),
-            "message": outcome.message[:MAX_MESSAGE_LENGTH],
-        }
-        for kind, status in wanted
-    ]
-    conditions += [dict(condition) for kind, condition in earlier.items() if kind not in _OWNED_TYPES]
+    conditions = [condition(kind, status, str(outcome.reason), outcome.message, generation=generation,
+                            earlier=earlier.get(kind), now=now)
+                  for kind, status in wanted]
+    conditions += [dict(entry) for kind, entry in earlier.items() if kind not in _OWNED_TYPES]
     return conditions
+
+
+def condition(kind: str, status: str, reason: str, message: str, *, generation: int,
+              earlier: Mapping[str, JsonValue] | None, now: datetime) -> JsonObject:
+    """One condition in the metav1.Condition shape; `earlier` is the same type's previous entry, if any."""
+    return {
+        "type": kind,
+        "status": status,
+        "observedGeneration": generation,
+        "lastTransitionTime": _transition_time(earlier, status, now),
+        "reason": reason,
+        "message": message[:MAX_MESSAGE_LENGTH],
+    }
 
 
 def _transition_time(earlier: Mapping[str, JsonValue] | None, status: str, now: datetime) -> str:

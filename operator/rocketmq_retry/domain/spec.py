@@ -96,7 +96,7 @@ class RetryPolicySpec:
     deletion_policy: DeletionPolicy = DeletionPolicy.RETAIN
 
 
-class _Problems:
+class Problems:
     """Collects problems while reading, so one pass reports them all."""
 
     def __init__(self) -> None:
@@ -149,8 +149,8 @@ def parse_name_servers(text: str) -> tuple[NameServer, ...]:
 
 def parse_cluster(raw: object, path: str = "spec.cluster") -> ClusterRef:
     """A cluster reference, from a RetryPolicy or from the operator's default-cluster setting."""
-    problems = _Problems()
-    cluster = _cluster(raw, path, problems)
+    problems = Problems()
+    cluster = read_cluster(raw, path, problems)
     if cluster is None or problems.items:
         raise SpecError(problems.items)
     return cluster
@@ -158,14 +158,14 @@ def parse_cluster(raw: object, path: str = "spec.cluster") -> ClusterRef:
 
 def parse_spec(raw: object) -> RetryPolicySpec:
     """The typed spec of a RetryPolicy object's `spec`, or SpecError naming every problem."""
-    problems = _Problems()
+    problems = Problems()
     spec = problems.mapping(raw, "spec")
     if spec is None:
         raise SpecError(problems.items)
-    group = _group(spec.get("consumerGroup"), problems)
+    group = read_group(spec.get("consumerGroup"), problems)
     cluster = max_retries = retry_queues = backoff = deletion = None
     if (raw := spec.get("cluster")) is not None:
-        cluster = _cluster(raw, "spec.cluster", problems)
+        cluster = read_cluster(raw, "spec.cluster", problems)
     if (raw := spec.get("maxRetries")) is not None:
         max_retries = problems.integer(raw, "spec.maxRetries", 0, MAX_RETRIES_LIMIT)
     if (raw := spec.get("retryQueues")) is not None:
@@ -186,7 +186,8 @@ def parse_spec(raw: object) -> RetryPolicySpec:
     )
 
 
-def _group(value: object, problems: _Problems) -> str | None:
+def read_group(value: object, problems: Problems, max_length: int = GROUP_MAX_LENGTH) -> str | None:
+    """`spec.consumerGroup`; `max_length` is lower where the operator derives longer names from the group."""
     path = "spec.consumerGroup"
     if value is None:
         problems.add(path, "is required")
@@ -194,14 +195,14 @@ def _group(value: object, problems: _Problems) -> str | None:
     group = problems.typed(value, str, path, "a string")
     if group is None:
         return None
-    if not _GROUP.fullmatch(group) or len(group) > GROUP_MAX_LENGTH:
+    if not _GROUP.fullmatch(group) or len(group) > max_length:
         problems.add(path, f"{group!r} is not a RocketMQ group name: use letters, digits and %|_- "
-                           f"(at most {GROUP_MAX_LENGTH} characters)")
+                           f"(at most {max_length} characters)")
         return None
     return group
 
 
-def _cluster(raw: object, path: str, problems: _Problems) -> ClusterRef | None:
+def read_cluster(raw: object, path: str, problems: Problems) -> ClusterRef | None:
     cluster = problems.mapping(raw, path)
     if cluster is None:
         return None
@@ -219,7 +220,7 @@ def _cluster(raw: object, path: str, problems: _Problems) -> ClusterRef | None:
     return ClusterRef(servers, name or None, acl_ref) if servers else None
 
 
-def _acl_secret_ref(raw: object, path: str, problems: _Problems) -> AclSecretRef | None:
+def _acl_secret_ref(raw: object, path: str, problems: Problems) -> AclSecretRef | None:
     ref = problems.mapping(raw, path)
     if ref is None:
         return None
@@ -240,14 +241,14 @@ def _acl_secret_ref(raw: object, path: str, problems: _Problems) -> AclSecretRef
     return AclSecretRef(name, access, secret)
 
 
-def _retry_queues(value: object, path: str, problems: _Problems) -> int | None:
+def _retry_queues(value: object, path: str, problems: Problems) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value < 1:
         problems.add(path, "must be at least 1: with 0 the broker acknowledges failed messages and discards them")
         return None
     return problems.integer(value, path, 1, RETRY_QUEUES_LIMIT)
 
 
-def _backoff(raw: object, path: str, problems: _Problems) -> Backoff | None:
+def _backoff(raw: object, path: str, problems: Problems) -> Backoff | None:
     backoff = problems.mapping(raw, path)
     if backoff is None:
         return None
@@ -260,7 +261,7 @@ def _backoff(raw: object, path: str, problems: _Problems) -> Backoff | None:
     return _exponential(exponential, f"{path}.exponential", problems)
 
 
-def _customized(raw: object, path: str, problems: _Problems) -> CustomizedBackoff | None:
+def _customized(raw: object, path: str, problems: Problems) -> CustomizedBackoff | None:
     customized = problems.mapping(raw, path)
     if customized is None:
         return None
@@ -275,7 +276,7 @@ def _customized(raw: object, path: str, problems: _Problems) -> CustomizedBackof
     return CustomizedBackoff(tuple(values)) if len(values) == len(parsed) else None
 
 
-def _exponential(raw: object, path: str, problems: _Problems) -> ExponentialBackoff | None:
+def _exponential(raw: object, path: str, problems: Problems) -> ExponentialBackoff | None:
     exponential = problems.mapping(raw, path)
     if exponential is None:
         return None
@@ -291,7 +292,7 @@ def _exponential(raw: object, path: str, problems: _Problems) -> ExponentialBack
     return ExponentialBackoff(initial, longest, multiplier)
 
 
-def _deletion_policy(value: object, path: str, problems: _Problems) -> DeletionPolicy | None:
+def _deletion_policy(value: object, path: str, problems: Problems) -> DeletionPolicy | None:
     if value in set(DeletionPolicy):
         return DeletionPolicy(str(value))
     problems.add(path, f"must be one of {', '.join(DeletionPolicy)}, not {value!r}")

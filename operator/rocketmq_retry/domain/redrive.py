@@ -1,0 +1,153 @@
+"""A redrive run's pure parts: the send schedule that enforces its rate, and its progress as status keeps it.
+
+The run's end offsets are fixed when it starts, so messages that fail again and return to the dead-letter queue are
+not redriven a second time by the same run. Progress separates `moved` (distinct messages acknowledged by the
+target) from `duplicates` (re-sends of messages an interrupted attempt had already delivered), which is what
+at-least-once delivery costs when a run resumes from the last committed offset.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
+from rocketmq_retry.domain.timestamps import format_timestamp, parse_timestamp
+
+
+class RedriveState(StrEnum):
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+class Pacer:
+    """Spaces sends `1/rate` seconds apart, so a run never exceeds its rate by more than `burst` messages.
+
+    After a stall (a slow broker, a pause between retries) at most `burst` sends go out back to back to catch up;
+    the rest of the lost time is not made up, because a backlog flushed at full speed is what the rate guards against.
+    """
+
+    def __init__(self, rate: float, *, burst: int = 1) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self._next: float | None = None
+
+    def delay(self, now: float) -> float:
+        """Seconds to wait before the next send, for a caller asking at monotonic time `now`; reserves that slot."""
+        earliest = now - (self.burst - 1) * self.interval
+        slot = earliest if self._next is None else max(self._next, earliest)
+        self._next = slot + self.interval
+        return max(0.0, slot - now)
+
+
+@dataclass
+class QueueProgress:
+    """One dead-letter queue's part of a run: from `start_offset` up to, not including, `end_offset`."""
+
+    broker: str
+    queue_id: int
+    start_offset: int
+    end_offset: int
+    sent_offset: int  # every message below it has been acknowledged by the target at least once
+    blocked: str | None = None  # why the run stopped on this queue before end_offset
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.end_offset - self.sent_offset)
+
+    def to_json(self) -> JsonObject:
+        entry: JsonObject = {"broker": self.broker, "queueId": self.queue_id, "startOffset": self.start_offset,
+                             "endOffset": self.end_offset, "sentOffset": self.sent_offset}
+        if self.blocked:
+            entry["blocked"] = self.blocked
+        return entry
+
+
+@dataclass
+class RedriveProgress:
+    """A run's parameters, counters and per-queue positions; mutated by the engine, written to status."""
+
+    request_id: str
+    rate: int
+    started: datetime
+    max_messages: int | None = None
+    target_topic: str | None = None
+    state: RedriveState = RedriveState.RUNNING
+    queues: list[QueueProgress] = field(default_factory=list)
+    moved: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    finished: datetime | None = None
+    message: str | None = None
+    rejected_request_id: str | None = None  # a later request refused while this run was active
+
+    @property
+    def active(self) -> bool:
+        return self.state is RedriveState.RUNNING
+
+    @property
+    def quota(self) -> int | None:
+        """Messages the run may still move, None without maxMessages."""
+        return None if self.max_messages is None else max(0, self.max_messages - self.moved)
+
+    @property
+    def remaining(self) -> int:
+        """Messages the run has yet to move: 0 once it succeeded, what was left when it failed or was cancelled."""
+        if self.state is RedriveState.SUCCEEDED:
+            return 0
+        left = sum(queue.remaining for queue in self.queues)
+        quota = self.quota
+        return left if quota is None else min(left, quota)
+
+    def acknowledged(self, queue: QueueProgress, offset: int) -> bool:
+        """Count the target's acknowledgement of the message at `offset`; True when it was a duplicate."""
+        if offset < queue.sent_offset:
+            self.duplicates += 1
+            return True
+        queue.sent_offset = offset + 1
+        self.moved += 1
+        return False
+
+    def finish(self, state: RedriveState, now: datetime, message: str | None = None) -> None:
+        self.state, self.finished, self.message = state, now, message
+
+    def to_json(self) -> JsonObject:
+        entry: JsonObject = {"requestId": self.request_id, "state": str(self.state), "rate": self.rate,
+                             "moved": self.moved, "failed": self.failed, "duplicates": self.duplicates,
+                             "remaining": self.remaining, "startTime": format_timestamp(self.started),
+                             "queues": [queue.to_json() for queue in self.queues]}
+        optional: dict[str, JsonValue] = {
+            "maxMessages": self.max_messages, "targetTopic": self.target_topic, "message": self.message,
+            "finishTime": None if self.finished is None else format_timestamp(self.finished),
+            "rejectedRequestId": self.rejected_request_id}
+        entry |= {key: value for key, value in optional.items() if value is not None}
+        return entry
+
+    @classmethod
+    def from_json(cls, raw: Any) -> "RedriveProgress":
+        """The run a status stanza describes; ValueError when it is not one the operator wrote."""
+        try:
+            queues = [QueueProgress(str(q["broker"]), _int(q["queueId"]), _int(q["startOffset"]),
+                                    _int(q["endOffset"]), _int(q["sentOffset"]), q.get("blocked"))
+                      for q in raw.get("queues", [])]
+            finished = raw.get("finishTime")
+            return cls(request_id=str(raw["requestId"]), rate=_int(raw["rate"]),
+                       started=parse_timestamp(str(raw["startTime"])),
+                       max_messages=None if raw.get("maxMessages") is None else _int(raw["maxMessages"]),
+                       target_topic=raw.get("targetTopic"), state=RedriveState(raw["state"]), queues=queues,
+                       moved=_int(raw.get("moved", 0)), failed=_int(raw.get("failed", 0)),
+                       duplicates=_int(raw.get("duplicates", 0)),
+                       finished=None if finished is None else parse_timestamp(str(finished)),
+                       message=raw.get("message"), rejected_request_id=raw.get("rejectedRequestId"))
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not a redrive status: {error}") from None
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"not an integer: {value!r}")
+    return value

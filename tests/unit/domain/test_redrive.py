@@ -1,0 +1,100 @@
+"""The redrive's send schedule and progress bookkeeping."""
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rocketmq_retry.domain.redrive import Pacer, QueueProgress, RedriveProgress, RedriveState
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def send_times(pacer: Pacer, count: int, *, start: float = 100.0, cost: float = 0.0,
+               stall_at: int | None = None, stall: float = 0.0) -> list[float]:
+    """When each of `count` sends goes out, for a sender that waits as told and spends `cost` per send."""
+    now, times = start, []
+    for index in range(count):
+        if index == stall_at:
+            now += stall
+        now += pacer.delay(now)
+        times.append(now)
+        now += cost
+    return times
+
+
+def test_sends_are_spaced_at_the_rate() -> None:
+    times = send_times(Pacer(200), 1000)
+    assert times[0] == 100.0
+    assert times[-1] - times[0] == pytest.approx(999 / 200)
+
+
+@given(rate=st.integers(1, 10000), burst=st.integers(1, 50), cost=st.floats(0, 0.01),
+       stall_at=st.integers(0, 300), stall=st.floats(0, 5))
+def test_no_window_of_one_second_exceeds_the_rate_plus_the_burst(rate: int, burst: int, cost: float, stall_at: int,
+                                                                 stall: float) -> None:
+    times = send_times(Pacer(rate, burst=burst), 300, cost=cost, stall_at=stall_at, stall=stall)
+    first = 0
+    for last, moment in enumerate(times):
+        while times[first] <= moment - 1.0:
+            first += 1
+        assert last - first + 1 <= rate + burst
+
+
+def test_a_stall_is_made_up_only_by_the_burst() -> None:
+    times = send_times(Pacer(10, burst=3), 20, stall_at=10, stall=5.0)
+    after = times[10:]
+    back_to_back = sum(1 for a, b in itertools.pairwise(after) if b - a < 1e-9)
+    assert back_to_back == 2  # three sends at once, then the rate again
+    assert after[-1] - after[2] == pytest.approx(7 * 0.1)
+
+
+def test_rate_and_burst_must_make_sense() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        Pacer(0)
+    with pytest.raises(ValueError, match="burst"):
+        Pacer(1, burst=0)
+
+
+def progress(*queues: QueueProgress, max_messages: int | None = None) -> RedriveProgress:
+    return RedriveProgress("r1", 100, NOW, max_messages=max_messages, queues=list(queues))
+
+
+def test_acknowledgements_count_moves_and_duplicates() -> None:
+    queue = QueueProgress("broker-a", 0, start_offset=10, end_offset=20, sent_offset=15)
+    run = progress(queue)
+    assert run.acknowledged(queue, 12) is True  # already delivered before an interruption
+    assert run.acknowledged(queue, 15) is False
+    assert (run.moved, run.duplicates, queue.sent_offset, run.remaining) == (1, 1, 16, 4)
+
+
+def test_remaining_honours_max_messages_and_success() -> None:
+    a = QueueProgress("broker-a", 0, 0, 30, 0)
+    b = QueueProgress("broker-b", 0, 5, 10, 5)
+    run = progress(a, b, max_messages=12)
+    assert run.remaining == 12
+    for offset in range(10):
+        run.acknowledged(a, offset)
+    assert (run.quota, run.remaining) == (2, 2)
+    run.finish(RedriveState.SUCCEEDED, NOW)
+    assert run.remaining == 0
+    assert not run.active
+
+
+def test_status_round_trip() -> None:
+    run = progress(QueueProgress("broker-a", 0, 0, 30, 7, blocked="send failed"), max_messages=12)
+    run.target_topic, run.rejected_request_id, run.failed = "replay", "r2", 1
+    run.finish(RedriveState.FAILED, NOW, "broker-a#0 stopped at offset 7")
+    raw = run.to_json()
+    assert raw["remaining"] == 12
+    assert raw["finishTime"] == "2026-01-02T03:04:05Z"
+    assert RedriveProgress.from_json(raw) == run
+
+
+@pytest.mark.parametrize("raw", [{}, {"requestId": "r", "rate": "fast", "startTime": "2026-01-02T03:04:05Z",
+                                       "state": "Running"}, {"requestId": "r", "rate": 1, "state": "Running"}, None])
+def test_a_foreign_status_is_not_taken_for_a_run(raw: object) -> None:
+    with pytest.raises(ValueError, match=r"redrive|integer"):
+        RedriveProgress.from_json(raw)
