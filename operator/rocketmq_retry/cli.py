@@ -142,6 +142,66 @@ def demo(state_dir: Path | None, short: bool) -> None:
         sys.exit(1)
 
 
+@main.group(name="chaos")
+def chaos_group() -> None:
+    """Chaos experiments: broker faults while probes run, judged by a checker (needs the `chaos` extra)."""
+
+
+@chaos_group.command(name="run")
+@click.argument("experiment")
+@_state_option
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to write the journal, verdict and plots (default: under the stack's state dir).")
+@_friendly_errors
+def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) -> None:
+    """Run EXPERIMENT on the running local stack and print the verdict; exit 1 when the checker fails it.
+
+    Experiments: broker-kill, broker-kill-without-retries, retry-ladder, retry-ladder-broker-killed (the same ones
+    chaos/experiments/*.json run under Chaos Toolkit's `chaos run`).
+    """
+    from rocketmq_chaos.runner import EXPERIMENTS, run_experiment  # noqa: PLC0415 - the chaos extra loads here only
+
+    if experiment not in EXPERIMENTS:
+        raise click.BadParameter(f"choose one of {', '.join(EXPERIMENTS)}", param_hint="EXPERIMENT")
+    report = run_experiment(experiment, stack=LocalStack.at(state_dir), report_dir=report_dir)
+    verdicts = json.loads(report.verdict.read_text())
+    console = Console()
+    console.print(f"verdict: {'PASS' if verdicts['passed'] else 'FAIL'}; report in {report.directory}", highlight=False)
+    for reason in (r for v in verdicts["experiments"].values() for r in v["reasons"]):
+        console.print(f"  - {reason}", highlight=False)
+    if not report.passed:
+        sys.exit(1)
+
+
+@chaos_group.command(name="kill-pods")
+@click.option("-n", "--namespace", required=True, help="Namespace of the brokers; must be annotated "
+              "rocketmq-retry.io/chaos=allowed.")
+@click.option("-l", "--selector", required=True, help="Equality label selector of the broker pods, e.g. "
+              "app=rocketmq,role=broker.")
+@click.option("--mode", type=click.Choice(["one", "all", "fixed"]), default="one", show_default=True)
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True, help="Pods to delete in fixed mode.")
+@click.option("--grace-period", type=click.IntRange(min=0), default=0, show_default=True)
+@_friendly_errors
+def chaos_kill_pods(namespace: str, selector: str, mode: str, count: int, grace_period: int) -> None:
+    """Delete broker pods (in-cluster Job, or with the current kubeconfig) and print which."""
+    import kubernetes  # noqa: PLC0415
+
+    from rocketmq_chaos.injectors import TargetNotAllowed  # noqa: PLC0415
+    from rocketmq_chaos.journal import Journal  # noqa: PLC0415
+    from rocketmq_chaos.pods import Mode, PodKiller  # noqa: PLC0415
+
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    try:
+        deleted = PodKiller(kubernetes.client.CoreV1Api(), Journal()).kill(
+            namespace, selector, mode=Mode(mode), count=count, grace_period_seconds=grace_period)
+    except (TargetNotAllowed, ValueError) as refused:
+        raise click.UsageError(str(refused)) from None
+    click.echo(f"deleted: {', '.join(deleted) or 'no pod matched'}")
+
+
 @main.group(name="operator")
 def operator_group() -> None:
     """The kopf operator that applies RetryPolicy objects to RocketMQ brokers."""

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from rocketmq_retry.bed.stack import LocalStack
 
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "chaos" / "experiments"
+
 
 def cli(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rocketmq_retry", *args], capture_output=True, text=True,
@@ -56,7 +58,20 @@ def test_up_is_idempotent_the_demo_passes_on_it_and_down_leaves_nothing_running(
     assert sorted(p.name for p in report.glob("*.png")) == ["retry-ladder-ladder.png", "send-latency.png"]
     assert (report / "journal.jsonl").stat().st_size > 0
     assert "broker-kill-under-load" in demo.stdout
-    restarted = _pids(state)  # the demo restarted the killed broker: `down` must know its new PID
+
+    # The same experiments under Chaos Toolkit, and our checker failing a run that must fail.
+    chaos_toolkit = str(Path(sys.executable).parent / "chaos")
+    toolkit = subprocess.run([chaos_toolkit, "run", str(EXPERIMENTS / "retry-ladder.json")],
+                             capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,
+                             env={**os.environ, "ROCKETMQ_RETRY_STATE_DIR": state}, stdin=subprocess.DEVNULL)
+    assert toolkit.returncode == 0, toolkit.stdout[-3000:] + toolkit.stderr[-3000:]
+    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "completed"
+    without_retries = cli("chaos", "run", "broker-kill-without-retries", "--state-dir", state)
+    assert without_retries.returncode == 1, without_retries.stdout + without_retries.stderr
+    assert "verdict: FAIL" in without_retries.stdout
+    assert "failed after all retries" in without_retries.stdout
+
+    restarted = _pids(state)  # the experiments restarted the killed broker: `down` must know its new PID
     assert restarted["broker-b"] != pids["broker-b"]
 
     down = cli("local", "down", "--state-dir", state)

@@ -104,3 +104,11 @@ def test_the_journal_round_trips_through_its_file(tmp_path: Path) -> None:
     journal.write(tmp_path / "journal.jsonl")
     again = Journal.read(tmp_path / "journal.jsonl")
     assert sorted(again.events, key=repr) == sorted(journal.events, key=repr)
+
+
+def test_after_a_broker_kill_only_reaching_the_dlq_counts() -> None:
+    late_and_doubled = ladder_journal([1000, 6000, 3000], dead_letters=2)
+    assert not judge_ladder(late_and_doubled, LADDER).passed
+    assert judge_ladder(late_and_doubled, LADDER, strict=False).passed
+    lost = judge_ladder(ladder_journal([1000, 2000, 3000], dead_letters=0), LADDER, strict=False)
+    assert lost.reasons == ("m1: never reached the dead-letter queue: lost",)

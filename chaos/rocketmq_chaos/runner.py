@@ -1,0 +1,62 @@
+"""Named experiments against the running local stack, for our CLI and for Chaos Toolkit files alike.
+
+Both entry points go through `run_experiment`, so `rocketmq-retry chaos run broker-kill` and
+`chaos run chaos/experiments/broker-kill.json` do the same thing and write the same report.
+"""
+
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.bed.stack import LocalStack
+from rocketmq_retry.domain.durations import parse_delay_levels
+from rocketmq_retry.domain.ladder import remoting_ladder
+
+from .experiments import BrokerKill, RetryLadder, broker_kill_under_load, retry_ladder
+from .journal import Journal
+from .report import Report, Verdict, write_report
+
+Run = Coroutine[Any, Any, Verdict]
+Experiment = Callable[[RocketMQCluster, Journal, Mapping[str, Any]], Run]
+
+
+def _broker_kill(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
+    return broker_kill_under_load(cluster, journal, BrokerKill(**options))
+
+
+def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
+    """The broker's own ladder for `retries` (default 3) retries, unless `expected_delays_ms` is given."""
+    settings = dict(options)
+    retries = int(settings.pop("retries", 3))
+    expected = settings.pop("expected_delays_ms", None) or remoting_ladder(
+        parse_delay_levels(cluster.delay_levels), retries).delays_ms
+    return retry_ladder(cluster, journal, RetryLadder(expected, **settings))
+
+
+EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
+    "broker-kill": (_broker_kill, {}),
+    "broker-kill-without-retries": (_broker_kill, {"retries": 0}),
+    "retry-ladder": (_ladder, {}),
+    "retry-ladder-broker-killed": (_ladder, {"kill_mid_ladder": True}),
+}
+
+
+def run_experiment(name: str, *, stack: LocalStack | None = None, report_dir: Path | None = None,
+                   **options: Any) -> Report:
+    """Run `name` on the local stack and write its report; options override the experiment's defaults."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    stack = stack or LocalStack.at()
+    if stack.rocketmq is None or not stack.healthy:
+        raise RuntimeError("the local stack is not running: start it with `rocketmq-retry local up`")
+    experiment, defaults = EXPERIMENTS[name]
+    journal = Journal()
+    try:
+        verdict = asyncio.run(experiment(stack.rocketmq, journal, {**defaults, **options}))
+    finally:
+        stack.save()  # brokers the experiment restarted have new PIDs
+    directory = report_dir or stack.root / "reports" / f"{datetime.now():%Y%m%d-%H%M%S}-{name}"
+    return write_report(directory, journal, {name: verdict})
