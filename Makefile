@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo down clean
+.PHONY: setup test lint demo down clean kind
 
 $(BIN)/rocketmq-retry: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,7 @@ down: $(BIN)/rocketmq-retry
 
 clean: down
 	rm -rf $(VENV)
+
+# Needs Docker, kind, kubectl and helm on a machine with registry access (not the CI bed): see README.
+kind:
+	examples/kind/up.sh
