@@ -1,5 +1,6 @@
 """The RetryPolicy CRD as the real API server enforces it: valid objects pass, bad ones get a clear reason."""
 
+import json
 import uuid
 from typing import Any
 
@@ -44,23 +45,65 @@ def test_unset_fields_get_no_defaults(kube: Kube, namespace: str) -> None:
     assert created["spec"]["deletionPolicy"] == "Retain"
 
 
-@pytest.mark.parametrize(("spec", "reason"), [
-    ({"consumerGroup": "bad group!"}, "spec.consumerGroup"),
-    ({"consumerGroup": "g", "maxRetries": -1}, "spec.maxRetries"),
-    ({"consumerGroup": "g", "retryQueues": 0}, "silently discards"),
-    ({"consumerGroup": "g", "backoff": {"customized": {"delays": ["1s"]},
-                                         "exponential": {"initial": "1s", "max": "2s"}}}, "exactly one"),
-    ({"consumerGroup": "g", "backoff": {"exponential": {"initial": "1m", "max": "1s"}}}, "must not be shorter"),
-    ({"consumerGroup": "g", "backoff": {"customized": {"delays": ["soon"]}}}, "spec.backoff.customized.delays"),
-    ({"consumerGroup": "g", "deletionPolicy": "Delete"}, "spec.deletionPolicy"),
-], ids=["group-name", "negative-retries", "zero-retry-queues", "two-backoffs", "max-below-initial",
-        "bad-duration", "unknown-deletion-policy"])
+G = {"consumerGroup": "g"}
+EXPONENTIAL = {"initial": "1s", "max": "1m"}
+INVALID = {  # name -> (spec, what the API server's message must contain)
+    "group-missing": ({"maxRetries": 1}, "spec.consumerGroup: Required value"),
+    "group-name": ({"consumerGroup": "bad group!"}, "spec.consumerGroup"),
+    "group-empty": ({"consumerGroup": ""}, "spec.consumerGroup"),
+    "group-too-long": ({"consumerGroup": "g" * 121}, "spec.consumerGroup"),
+    "group-dot": ({"consumerGroup": "orders.v2"}, "spec.consumerGroup"),
+    "negative-retries": ({**G, "maxRetries": -1}, "spec.maxRetries"),
+    "too-many-retries": ({**G, "maxRetries": 1001}, "spec.maxRetries"),
+    "retries-as-text": ({**G, "maxRetries": "three"}, "spec.maxRetries"),
+    "zero-retry-queues": ({**G, "retryQueues": 0}, "silently discards"),
+    "too-many-retry-queues": ({**G, "retryQueues": 65}, "spec.retryQueues"),
+    "two-backoffs": ({**G, "backoff": {"customized": {"delays": ["1s"]}, "exponential": EXPONENTIAL}},
+                     "exactly one"),
+    "empty-backoff": ({**G, "backoff": {}}, "exactly one"),
+    "max-below-initial": ({**G, "backoff": {"exponential": {"initial": "1m", "max": "1s"}}}, "must not be shorter"),
+    "exponential-without-max": ({**G, "backoff": {"exponential": {"initial": "1s"}}},
+                                "spec.backoff.exponential.max: Required value"),
+    "bad-duration": ({**G, "backoff": {"customized": {"delays": ["soon"]}}}, "spec.backoff.customized.delays"),
+    "duration-with-space": ({**G, "backoff": {"customized": {"delays": ["1 s"]}}},
+                            "spec.backoff.customized.delays"),
+    "no-delays": ({**G, "backoff": {"customized": {"delays": []}}}, "spec.backoff.customized.delays"),
+    "bad-initial": ({**G, "backoff": {"exponential": {"initial": "1d", "max": "2d"}}},
+                    "spec.backoff.exponential.initial"),
+    "multiplier-zero": ({**G, "backoff": {"exponential": {**EXPONENTIAL, "multiplier": 0}}},
+                        "spec.backoff.exponential.multiplier"),
+    "unknown-deletion-policy": ({**G, "deletionPolicy": "Delete"}, "spec.deletionPolicy"),
+    "cluster-without-name-servers": ({**G, "cluster": {"brokerClusterName": "c"}},
+                                     "spec.cluster.nameServers: Required value"),
+    "name-server-without-port": ({**G, "cluster": {"nameServers": "namesrv"}}, "spec.cluster.nameServers"),
+    "name-servers-comma-separated": ({**G, "cluster": {"nameServers": "a:9876,b:9876"}},
+                                     "spec.cluster.nameServers"),
+    "empty-broker-cluster": ({**G, "cluster": {"nameServers": "a:9876", "brokerClusterName": ""}},
+                             "spec.cluster.brokerClusterName"),
+    "secret-name": ({**G, "cluster": {"nameServers": "a:9876", "aclSecretRef": {"name": "Not_A_Secret"}}},
+                    "spec.cluster.aclSecretRef.name"),
+    "secret-without-name": ({**G, "cluster": {"nameServers": "a:9876", "aclSecretRef": {}}},
+                            "spec.cluster.aclSecretRef.name: Required value"),
+    "unknown-field": ({**G, "maxRetrys": 3}, 'unknown field "spec.maxRetrys"'),
+    "unknown-nested-field": ({**G, "backoff": {"exponential": {**EXPONENTIAL, "jitter": True}}},
+                             'unknown field "spec.backoff.exponential.jitter"'),
+}
+
+
+@pytest.mark.parametrize(("spec", "reason"), INVALID.values(), ids=INVALID.keys())
 def test_invalid_policies_are_rejected_with_a_readable_reason(kube: Kube, namespace: str, spec: dict[str, Any],
                                                               reason: str) -> None:
+    """Strict field validation, as `kubectl apply` uses by default, so misspelt fields are errors, not dropped."""
     with pytest.raises(ApiException) as rejected:
-        _create(kube, namespace, _policy(spec))
-    assert rejected.value.status == 422
-    assert reason in rejected.value.body
+        kubernetes.client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, _policy(spec), field_validation="Strict")
+    assert rejected.value.status in (400, 422)
+    message = json.loads(rejected.value.body)["message"]
+    assert reason in message, message
+
+
+def test_there_are_at_least_25_rejected_shapes() -> None:
+    assert len(INVALID) >= 25
 
 
 def test_consumer_group_is_immutable(kube: Kube, namespace: str) -> None:
