@@ -14,12 +14,9 @@ Prints one JSON document on stdout; progress goes to stderr. Not a test: it stat
 """
 
 import asyncio
-import importlib.metadata
 import json
 import logging
-import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -31,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from benchlib import configure_logging, machine, nearest_rank, software
 
 from rocketmq_retry.bed import javaprograms, versions
 from rocketmq_retry.bed.probe import create_topic
@@ -52,7 +50,7 @@ def summary(latencies_ns: Sequence[int], elapsed_ns: int, operations: int | None
     ordered = sorted(latencies_ns)
 
     def percentile(q: float) -> float:
-        return ordered[max(math.ceil(q * len(ordered)), 1) - 1] / 1e6
+        return nearest_rank(ordered, q) / 1e6
 
     return {"count": len(ordered), "p50_ms": round(percentile(0.50), 3), "p99_ms": round(percentile(0.99), 3),
             "mean_ms": round(statistics.fmean(ordered) / 1e6, 3),
@@ -145,7 +143,7 @@ def run_java(cluster: RocketMQCluster, group_prefix: str, topic: str, *, calls: 
 def main(*, rocketmq_version: str, calls: int, messages: int, message_bytes: int, warmup: int,
          batch_rounds: int) -> None:
     """Update-subgroup p50/p99 and send throughput, ours vs the official Java clients, as one JSON document."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     workdir = Path(tempfile.mkdtemp(prefix="bench-protocol-"))
     cluster = RocketMQCluster(rocketmq_version, workdir / "bed")
     group_prefix, topic = f"bench_{uuid.uuid4().hex[:8]}_", f"bench_send_{uuid.uuid4().hex[:8]}"
@@ -164,10 +162,8 @@ def main(*, rocketmq_version: str, calls: int, messages: int, message_bytes: int
     batch = ours["update_subgroups_batch"]
     report = {
         "benchmark": "protocol-client",
-        "machine": {"cores": os.cpu_count(), "load_average_1m_at_start": round(load, 2),
-                    "platform": platform.platform()},
-        "versions": {"rocketmq": rocketmq_version, "python": platform.python_version(), "java": java["java"],
-                     "rocketmq_retry_operator": importlib.metadata.version("rocketmq-retry-operator")},
+        "machine": machine(load),
+        "versions": software(rocketmq_version, java=java["java"]),
         "settings": {"brokers": len(cluster.brokers), "calls": calls, "messages": messages,
                      "message_bytes": message_bytes, "warmup": warmup, "batch_rounds": batch_rounds},
         "update_subgroup": {"ours": ours["update_subgroup"], "java": java["update_subgroup"],

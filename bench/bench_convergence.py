@@ -1,0 +1,533 @@
+"""Convergence benchmark: N RetryPolicies through the operator against the `mqadmin` loop a user scripts today.
+
+Starts its own control plane (etcd, kube-apiserver, controller-manager) and a two-master RocketMQ bed. Per size it
+installs the chart in a fresh namespace and starts a fresh operator with the chart's ServiceAccount token, so each
+size's peak memory is its own. Then, per size:
+
+1. N policies created at once through the API (a thread pool): time until every one is Ready on all masters, and
+   each policy's apply -> Ready;
+2. (first size only) `mqadmin updateSubGroup` per group per broker for a sample of the same groups and values,
+   extrapolated to N where the sample is smaller;
+3. one group edited out of band on the first broker: time until the operator has put it back;
+4. the last broker restarted with an empty store: time until all N groups are back on it;
+5. the operator's peak resident memory (VmHWM) and its own metrics.
+
+Prints one JSON document on stdout; progress goes to stderr. Not a test: it states no goals.
+
+    .venv/bin/python bench/bench_convergence.py --sizes 100,1000
+"""
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import click
+import kubernetes
+from benchlib import configure_logging, machine, nearest_rank, software
+from kubernetes.client import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+from rocketmq_retry.bed import helm, versions
+from rocketmq_retry.bed.kube import ControlPlane
+from rocketmq_retry.bed.ports import free_port
+from rocketmq_retry.bed.processes import ManagedProcess, wait_until
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.bed.stack import REPO_CRDS
+from rocketmq_retry.controller import GROUP, PLURAL, VERSION
+from rocketmq_retry.reconcile.config import DEFAULT_SWEEP_INTERVAL
+from rocketmq_retry.remoting import Admin, ConnectionPool, RemotingError
+
+log = logging.getLogger("bench_convergence")
+
+Json = dict[str, Any]
+
+ACCOUNT = "rocketmq-retry-operator"
+MAX_RETRIES, RETRY_QUEUES = 5, 1  # what every policy asks and every mqadmin call writes
+DRIFTED_RETRIES = 9  # the out-of-band edit
+POLL_INTERVAL = 0.1
+WATCH_SECONDS = 30  # one watch request's server-side timeout; the watcher resumes from the last version it saw
+
+METHOD = {
+    "convergence": "The clock starts before the first create. Policies are created concurrently by a thread pool "
+                   "through the admin client; each policy's send time is taken just before its own create call. "
+                   "A watch (list, then watch from the list's resourceVersion) records when each policy is first "
+                   "seen with Ready=True, status.synced n/n and observedGeneration == generation. Converged = last "
+                   "policy seen Ready; a list call then confirms every policy is Ready. apply_to_ready = first seen "
+                   "Ready - send time, per policy (creationTimestamp has 1 s resolution, so it is not used).",
+    "mqadmin_loop": "What a user scripts today: one `mqadmin updateSubGroup -b <broker> -g <group> -r -q` per group "
+                    "per master, one after the other, each a fresh JVM, with the same values; a call counts only if "
+                    "mqadmin printed success (it exits 0 on failure). Run once, after the first size converged, on "
+                    "a sample of its groups; seconds for N = per-group time x N, marked extrapolated when the sample "
+                    "is smaller than N. The JVM is the bed's (class-data archive, C1 only), which starts faster than "
+                    "a stock bin/mqadmin, so the ratio is conservative. jvm_start_ms: mqadmin with a sub-command it "
+                    "does not know (JVM start and its command table, no network).",
+    "drift": "retryMaxTimes of one group rewritten on the first master with our admin client; the clock starts "
+             "when that write returns; the broker is polled every 0.1 s until the policy's value is back. The edit "
+             "lands at a random point of the sweep cycle, so the time is between one sweep pass and one interval "
+             "plus one pass.",
+    "store_wipe": "The last master stopped, its store directory deleted, started again; restart_s runs until the "
+                  "name server lists it as a master again (polled every 0.5 s). reapplied_s runs from then until "
+                  "every policy's group is on that broker with the policy's retryMaxTimes (polled every 0.1 s).",
+    "operator_memory": "VmHWM (peak resident set) and VmRSS of the operator process from /proc/<pid>/status, after "
+                       "convergence and at the end of the size (after drift and the store wipe). One operator per "
+                       "size.",
+    "operator_metrics": "The operator's own Prometheus series at the end of the size: event reconciles and their "
+                        "mean time, completed sweep passes (one per cluster) and their mean time.",
+}
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def stats_ms(values_s: Sequence[float]) -> Json:
+    ordered = sorted(values_s)
+    return {"count": len(ordered), "p50_ms": ms(nearest_rank(ordered, 0.50)), "p99_ms": ms(nearest_rank(ordered, 0.99)),
+            "mean_ms": ms(statistics.fmean(ordered)), "max_ms": ms(ordered[-1])}
+
+
+def start_bed(plane: ControlPlane, cluster: RocketMQCluster) -> None:
+    """Both at once: each spends its start mostly waiting for its own servers, and CI time matters."""
+    with ThreadPoolExecutor(2) as pool:
+        started = [pool.submit(plane.start), pool.submit(cluster.start)]
+    for future in started:
+        future.result()
+    plane.install_crds(REPO_CRDS)
+
+
+def admin_client(kubeconfig: Path, connections: int) -> Any:
+    """The admin (system:masters) API client, with a connection per creating thread."""
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=configuration)
+    configuration.connection_pool_maxsize = connections
+    return kubernetes.client.ApiClient(configuration)
+
+
+def ready(policy: Json, masters: int) -> bool:
+    status = policy.get("status") or {}
+    return (status.get("synced") == f"{masters}/{masters}"
+            and status.get("observedGeneration") == policy["metadata"]["generation"]
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])))
+
+
+@dataclass
+class Operator:
+    """`rocketmq-retry operator run` for one namespace, with the chart's ServiceAccount token."""
+
+    process: ManagedProcess
+    metrics_port: int
+
+    @classmethod
+    def start(cls, plane: ControlPlane, namespace: str, *, sweep_interval: float, workdir: Path,
+              profile: Path | None) -> "Operator":
+        created = plane.kubectl("create", "namespace", namespace)
+        if created.returncode != 0:
+            raise RuntimeError(f"cannot create namespace {namespace}: {created.stderr.strip()}")
+        rendered = helm.render(release=namespace, namespace=namespace,
+                               values={"watchNamespaces": [namespace], "serviceAccount": {"name": ACCOUNT}})
+        if rendered.returncode != 0:
+            raise RuntimeError(f"helm template failed: {rendered.stderr.strip()}")
+        applied = plane.kubectl("apply", "--server-side", "-f", "-", input_text=rendered.stdout)
+        if applied.returncode != 0:
+            raise RuntimeError(f"applying the chart failed: {applied.stderr.strip()}")
+        kubeconfig = plane.service_account_kubeconfig(namespace, ACCOUNT, workdir / f"{namespace}.kubeconfig")
+        port = free_port()
+        # cProfile writes its file when kopf has shut down on SIGTERM, so `stop` must let it exit on its own.
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        process = ManagedProcess(
+            name="operator",
+            argv=[sys.executable, *profiler, "-m", "rocketmq_retry", "operator", "run", "--namespace", namespace,
+                  "--sweep-interval", f"{sweep_interval:g}", "--metrics-port", str(port)],
+            log_path=workdir / f"{namespace}-operator.log",
+            env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"})
+        process.start()
+        log.info("operator for %s running (pid %s, log %s)", namespace, process.pid, process.log_path)
+        return cls(process, port)
+
+    def stop(self) -> None:
+        self.process.stop(timeout=120.0)
+
+    def memory_mib(self) -> Json:
+        """Peak and current resident set of the operator process, from the kernel's own accounting."""
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines())
+        return {name: round(int(fields[key].split()[0]) / 1024, 1)
+                for name, key in (("peak_rss_mib", "VmHWM"), ("rss_mib", "VmRSS"))}
+
+    def metrics(self) -> Json:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        found: dict[tuple[str, str], float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                key = (sample.name, sample.labels.get("trigger", ""))
+                found[key] = found.get(key, 0.0) + sample.value
+
+        def mean(trigger: str) -> float:
+            count = found[("rocketmq_retry_reconcile_duration_seconds_count", trigger)]
+            return found[("rocketmq_retry_reconcile_duration_seconds_sum", trigger)] / count if count else 0.0
+
+        return {"event_reconciles": int(found[("rocketmq_retry_reconciles_total", "event")]),
+                "event_reconcile_mean_ms": ms(mean("event")),
+                "sweep_passes": int(found[("rocketmq_retry_reconcile_duration_seconds_count", "sweep")]),
+                "sweep_pass_mean_ms": ms(mean("sweep"))}
+
+
+class Policies:
+    """The RetryPolicy objects of one namespace, through the admin client."""
+
+    def __init__(self, client: Any, namespace: str, namesrv: str, masters: int) -> None:
+        self.custom = kubernetes.client.CustomObjectsApi(client)
+        self.namespace = namespace
+        self.namesrv = namesrv
+        self.masters = masters
+
+    def create(self, name: str, group: str) -> None:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": name},
+                "spec": {"cluster": {"nameServers": self.namesrv}, "consumerGroup": group,
+                         "maxRetries": MAX_RETRIES, "retryQueues": RETRY_QUEUES}}
+        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
+
+    def list(self) -> tuple[list[Json], str]:
+        """Every policy and the list's resourceVersion (where a watch continues)."""
+        listed = cast(Json, self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL))
+        return listed["items"], listed["metadata"]["resourceVersion"]
+
+    def ready(self, policy: Json) -> bool:
+        return ready(policy, self.masters)
+
+
+class ReadyWatch(threading.Thread):
+    """When each wanted policy was first seen Ready: list, then watch on from there; relist if the watch expires."""
+
+    def __init__(self, policies: Policies, wanted: set[str]) -> None:
+        super().__init__(name="ready-watch", daemon=True)
+        self.first_ready: dict[str, float] = {}
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self._policies = policies
+        self._wanted = wanted
+        self._watch = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
+        self._stopping = False
+
+    def run(self) -> None:
+        try:
+            while not self._stopping:
+                items, version = self._policies.list()
+                for item in items:
+                    self._see(item)
+                self._follow(version)
+        except Exception as error:  # handed to the waiting thread, which reports it
+            if not self._stopping:
+                self.error = error
+        finally:
+            self.done.set()
+
+    def _follow(self, version: str) -> None:
+        """Watch from `version`, one bounded request after the other, until stopped or the version expired (410)."""
+        policies = self._policies
+        while not self._stopping:
+            try:
+                for event in self._watch.stream(  # type: ignore[no-untyped-call]
+                        policies.custom.list_namespaced_custom_object, GROUP, VERSION, policies.namespace, PLURAL,
+                        resource_version=version, allow_watch_bookmarks=True, timeout_seconds=WATCH_SECONDS,
+                        deserialize=False):
+                    version = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] in {"ADDED", "MODIFIED"}:
+                        self._see(event["object"])
+            except ApiException as error:
+                if error.status == 410:
+                    return
+                raise
+
+    def _see(self, policy: Json) -> None:
+        name = policy["metadata"]["name"]
+        if name in self._wanted and name not in self.first_ready and self._policies.ready(policy):
+            self.first_ready[name] = time.monotonic()
+            if len(self.first_ready) == len(self._wanted):
+                self.done.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._watch.stop()  # type: ignore[no-untyped-call]
+
+
+def warm_up(policies: Policies, operator: Operator, group: str, timeout: float) -> None:
+    """One policy through the whole path, then gone, so that no size pays for the operator's start."""
+    policies.create("warm-up", group)
+    wait_until(lambda: any(policies.ready(p) for p in policies.list()[0]), timeout=timeout, interval=0.5,
+               process=operator.process, what="the warm-up policy Ready")
+    policies.delete("warm-up")
+    wait_until(lambda: not policies.list()[0], timeout=timeout, interval=0.5, process=operator.process,
+               what="the warm-up policy finalized")
+
+
+def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, workers: int,
+             timeout: float) -> Json:
+    """Create every policy at once and time until all are Ready (see METHOD['convergence'])."""
+    watch = ReadyWatch(policies, set(groups))
+    watch.start()
+    sent: dict[str, float] = {}
+
+    def create(name: str) -> None:
+        sent[name] = time.monotonic()
+        policies.create(name, groups[name])
+
+    try:
+        started = time.monotonic()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(create, groups))
+        created = time.monotonic() - started
+        wait_until(watch.done.is_set, timeout=timeout, interval=POLL_INTERVAL, process=operator.process,
+                   what=f"all {len(groups)} policies Ready")
+    finally:
+        watch.stop()
+    if watch.error is not None:
+        raise RuntimeError(f"watching the policies failed: {watch.error}") from watch.error
+    converged = max(watch.first_ready.values()) - started
+    items, _ = policies.list()
+    not_ready = [p["metadata"]["name"] for p in items if not policies.ready(p)]
+    if not_ready or len(items) != len(groups):
+        raise RuntimeError(f"the watch saw all Ready, the list has {len(items)} with these not Ready: {not_ready[:10]}")
+    return {"policies": len(groups), "seconds": round(converged, 3),
+            "policies_per_s": round(len(groups) / converged, 1), "created_in_s": round(created, 3),
+            "apply_to_ready": stats_ms([watch.first_ready[name] - sent[name] for name in groups])}
+
+
+def mqadmin_loop(cluster: RocketMQCluster, groups: Sequence[str]) -> Json:
+    """`mqadmin updateSubGroup` per group per master, one after the other (see METHOD['mqadmin_loop'])."""
+    floor = []
+    for _ in range(3):
+        begun = time.monotonic()
+        result = cluster.mqadmin("noSuchSubCommand")
+        floor.append(time.monotonic() - begun)
+        if "not exist" not in result.stdout:
+            raise RuntimeError(f"mqadmin with an unknown sub-command did not say so: {result.stdout[-500:]}")
+    calls = []
+    started = time.monotonic()
+    for index, group in enumerate(groups):
+        log.info("mqadmin loop: group %d/%d", index + 1, len(groups))
+        for broker in cluster.brokers:
+            begun = time.monotonic()
+            result = cluster.mqadmin("updateSubGroup", "-b", broker.addr, "-g", group, "-r", str(MAX_RETRIES),
+                                     "-q", str(RETRY_QUEUES))
+            calls.append(time.monotonic() - begun)
+            if "success" not in result.stdout:
+                raise RuntimeError(f"mqadmin updateSubGroup {group} on {broker.name} failed:\n"
+                                   f"{result.stdout[-1000:]}{result.stderr[-2000:]}")
+    elapsed = time.monotonic() - started
+    return {"groups_timed": len(groups), "calls_timed": len(calls), "seconds_timed": round(elapsed, 3),
+            "seconds_per_group": round(elapsed / len(groups), 3), "per_call": stats_ms(calls),
+            "jvm_start": stats_ms(floor)}
+
+
+def against_mqadmin(measured: Json, size: int, converged_s: float) -> Json:
+    """The loop's time for `size` groups, from the measured sample, and how many times longer it takes."""
+    extrapolated = measured["groups_timed"] < size
+    seconds = measured["seconds_per_group"] * size if extrapolated else measured["seconds_timed"]
+    return {"seconds": round(seconds, 1), "extrapolated": extrapolated,
+            "extrapolated_from_groups": measured["groups_timed"] if extrapolated else None,
+            "operator_speedup": round(seconds / converged_s, 1)}
+
+
+async def poll(check: Callable[[], Awaitable[bool]], operator: Operator, what: str) -> float:
+    """Seconds until `check` holds, polled every POLL_INTERVAL; fails with the operator's log if it exits."""
+    started = time.monotonic()
+    while not await check():
+        if not operator.process.running:
+            raise operator.process.failure(f"exited while waiting for {what}")
+        await asyncio.sleep(POLL_INTERVAL)
+    return time.monotonic() - started
+
+
+def bounded(phase: Coroutine[Any, Any, Json], operator: Operator, timeout: float, what: str) -> Json:
+    """Run one timed phase to its end, or fail with the operator's log after `timeout` seconds."""
+
+    async def run() -> Json:
+        try:
+            return await asyncio.wait_for(phase, timeout)
+        except TimeoutError:
+            raise operator.process.failure(f"no {what} within {timeout:g} s") from None
+
+    return asyncio.run(run())
+
+
+async def repair_drift(cluster: RocketMQCluster, operator: Operator, group: str, sweep_interval: float) -> Json:
+    """Edit one group out of band on the first master and time until the operator put it back."""
+    broker = cluster.brokers[0]
+    async with ConnectionPool(request_timeout=15.0) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+        config = await admin.get_subscription_group(broker.addr, group)
+        if config is None or config.retry_max_times != MAX_RETRIES:
+            raise RuntimeError(f"{group} on {broker.name} is not as the policy asks before the edit: {config}")
+        config.retry_max_times = DRIFTED_RETRIES
+        await admin.update_subscription_group(broker.addr, config)
+
+        async def reverted() -> bool:
+            found = await admin.get_subscription_group(broker.addr, group)
+            return found is not None and found.retry_max_times == MAX_RETRIES
+
+        seconds = await poll(reverted, operator, f"drift of {group} repaired")
+    return {"broker": broker.name, "repaired_s": round(seconds, 3), "sweep_interval_s": sweep_interval}
+
+
+async def reapply_after_wipe(cluster: RocketMQCluster, operator: Operator, groups: Sequence[str]) -> Json:
+    """Restart the last master with an empty store and time until every policy's group is back on it."""
+    broker = cluster.brokers[-1]
+    log.info("restarting %s with an empty store", broker.name)
+    started = time.monotonic()
+    await asyncio.to_thread(cluster.restart_broker, broker.name, wipe_store=True)
+    restarted = time.monotonic() - started
+    log.info("%s registered again after %.1f s; waiting for %d groups", broker.name, restarted, len(groups))
+    async with ConnectionPool(request_timeout=15.0) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+
+        async def all_back() -> bool:
+            try:
+                found = await admin.get_all_subscription_groups(broker.addr)
+            except (RemotingError, OSError):
+                return False  # the broker may refuse requests for a moment after it registered
+            return all(g in found and found[g].retry_max_times == MAX_RETRIES for g in groups)
+
+        reapplied = await poll(all_back, operator, f"all groups back on {broker.name}")
+    return {"broker": broker.name, "groups": len(groups), "restart_s": round(restarted, 3),
+            "reapplied_s": round(reapplied, 3)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    sweep_interval: float
+    workers: int
+    timeout: float
+    profile_dir: Path | None
+
+
+@dataclass(frozen=True)
+class Bed:
+    plane: ControlPlane
+    cluster: RocketMQCluster
+    client: Any  # the admin API client
+    workdir: Path
+    run_id: str  # in namespaces and group names, so runs never meet on a reused broker
+
+
+def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tuple[Json, Json | None]:
+    """Every measurement of one size with its own namespace and operator; the mqadmin sample when asked for one."""
+    cluster = bed.cluster
+    namespace = f"bench-{size}-{bed.run_id}"
+    profile = settings.profile_dir / f"operator-{size}.prof" if settings.profile_dir else None
+    operator = Operator.start(bed.plane, namespace, sweep_interval=settings.sweep_interval, workdir=bed.workdir,
+                              profile=profile)
+    try:
+        policies = Policies(bed.client, namespace, cluster.namesrv_addr, len(cluster.brokers))
+        prefix = f"bench_{bed.run_id}_{size}_"
+        warm_up(policies, operator, f"{prefix}warm_up", settings.timeout)
+        groups = {f"p-{index:05d}": f"{prefix}{index:05d}" for index in range(size)}
+        log.info("size %d: creating %d policies with %d threads", size, size, settings.workers)
+        convergence = converge(policies, operator, groups, workers=settings.workers, timeout=settings.timeout)
+        log.info("size %d: all Ready after %.2f s", size, convergence["seconds"])
+        memory_converged = operator.memory_mib()
+        names = list(groups.values())
+        mqadmin = mqadmin_loop(cluster, names[:mqadmin_groups]) if mqadmin_groups else None
+        log.info("size %d: drift repair (sweep interval %g s)", size, settings.sweep_interval)
+        drift = bounded(repair_drift(cluster, operator, names[len(names) // 2], settings.sweep_interval), operator,
+                        settings.timeout, "drift repaired")
+        wipe = bounded(reapply_after_wipe(cluster, operator, names), operator, settings.timeout,
+                       "re-apply after the store wipe")
+        result = {"policies": size, "namespace": namespace, "convergence": convergence, "drift": drift,
+                  "store_wipe": wipe,
+                  "operator": {"pid": operator.process.pid, "after_convergence": memory_converged,
+                               "at_end": operator.memory_mib(), "metrics": operator.metrics()}}
+    finally:
+        operator.stop()
+    return result, mqadmin
+
+
+def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter("a comma-separated list of policy counts, e.g. 100,1000") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("at least one size, each at least 1")
+    return sizes
+
+
+@click.command()
+@click.option("--sizes", default="100,1000", show_default=True, callback=parse_sizes,
+              help="Policy counts, comma-separated (e.g. 100,1000,10000); each runs in its own namespace.")
+@click.option("--sweep-interval", default=DEFAULT_SWEEP_INTERVAL, show_default=True, type=click.FloatRange(min=0.1),
+              help="The operator's drift-sweep interval in seconds (the chart's default as shipped).")
+@click.option("--mqadmin-groups", default=20, show_default=True, type=click.IntRange(1),
+              help="Groups of the first size the mqadmin loop is timed on (2 JVMs each); extrapolated to larger "
+                   "sizes.")
+@click.option("--skip-mqadmin", is_flag=True, help="Do not time the mqadmin loop.")
+@click.option("--create-workers", default=16, show_default=True, type=click.IntRange(1),
+              help="Threads creating the policies.")
+@click.option("--timeout", default=1800.0, show_default=True, type=click.FloatRange(min=1),
+              help="Bound of each wait (convergence, drift, re-apply), in seconds.")
+@click.option("--profile-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run the operator under cProfile and keep operator-<size>.prof here (slows it down: numbers of "
+                   "such a run are for finding hot spots, not for reporting).")
+def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_mqadmin: bool, create_workers: int,
+         timeout: float, profile_dir: Path | None) -> None:
+    """Convergence, apply->Ready, the mqadmin loop, drift repair, store-wipe re-apply and memory, as one JSON."""
+    configure_logging()
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(sweep_interval, create_workers, timeout, profile_dir and profile_dir.resolve())
+    workdir = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
+    plane = ControlPlane(workdir / "kubernetes")
+    cluster = RocketMQCluster(versions.ROCKETMQ_5, workdir / "rocketmq")
+    load = os.getloadavg()[0]
+    results: list[Json] = []
+    mqadmin: Json | None = None
+    try:
+        log.info("starting the control plane and RocketMQ %s (2 masters)", cluster.version)
+        start_bed(plane, cluster)
+        bed = Bed(plane, cluster, admin_client(plane.kubeconfig, create_workers), workdir, uuid.uuid4().hex[:6])
+        for index, size in enumerate(sizes):
+            sample = min(mqadmin_groups, size) if index == 0 and not skip_mqadmin else 0
+            result, measured = run_size(bed, size, settings, sample)
+            results.append(result)
+            mqadmin = mqadmin or measured
+    finally:
+        cluster.stop()
+        plane.stop()
+    shutil.rmtree(workdir)  # kept when anything failed: its logs are named in the error
+    for result in results:
+        if mqadmin is not None:
+            result["mqadmin_loop"] = against_mqadmin(mqadmin, result["policies"], result["convergence"]["seconds"])
+    report = {
+        "benchmark": "convergence",
+        "machine": machine(load),
+        "versions": software(cluster.version, kubernetes=versions.KUBERNETES),
+        "settings": {"brokers": len(cluster.brokers), "sizes": sizes, "sweep_interval_s": sweep_interval,
+                     "create_workers": create_workers, "mqadmin_groups": None if skip_mqadmin else mqadmin_groups,
+                     "profiled": profile_dir is not None},
+        "method": METHOD,
+        "mqadmin": mqadmin,
+        "sizes": results,
+    }
+    click.echo(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
