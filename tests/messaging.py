@@ -1,10 +1,33 @@
 """Waiting for messages on real brokers, shared by the integration and e2e tests."""
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 
-from rocketmq_retry.remoting import BrokerError, MessageExt, MessageQueue, Producer, PullConsumer, SendFailed
+from rocketmq_retry.remoting import (
+    BrokerError,
+    MessageExt,
+    MessageQueue,
+    Producer,
+    PullConsumer,
+    SendFailed,
+    retry_topic,
+)
 from rocketmq_retry.remoting.producer import SendResult
 from rocketmq_retry.remoting.sending import Message
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, *, within: float) -> None:
+    """Poll `check` until it holds; a missing route (BrokerError) counts as not yet. AssertionError naming `what`."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                with contextlib.suppress(BrokerError):  # no route yet: what we are waiting out
+                    if await check():
+                        return
+                await asyncio.sleep(0.3)
+    except TimeoutError:
+        raise AssertionError(f"no {what} after {within:.0f} s") from None
 
 
 async def next_message(consumer: PullConsumer, topic: str, offsets: dict[MessageQueue, int], *,
@@ -35,3 +58,45 @@ async def first_send(producer: Producer, message: Message, *, within: float) -> 
                 return await producer.send(message)
             except SendFailed:
                 await asyncio.sleep(0.5)
+
+
+async def collect(consumer: PullConsumer, topic: str, count: int, offsets: dict[MessageQueue, int], *,
+                  within: float) -> list[tuple[MessageQueue, MessageExt]]:
+    """Pull every queue of `topic` from `offsets` (advanced in place) until `count` messages arrived."""
+    found: list[tuple[MessageQueue, MessageExt]] = []
+    async with asyncio.timeout(within):
+        while len(found) < count:
+            try:
+                queues = await consumer.queues(topic)
+            except BrokerError:
+                queues = []
+            before = len(found)
+            for queue in queues:
+                result = await consumer.pull(queue, offsets.get(queue, 0))
+                offsets[queue] = result.next_begin_offset
+                found += [(queue, message) for message in result.messages]
+            if len(found) == before:
+                await asyncio.sleep(0.3)
+    return found
+
+
+async def dead_letter(producer: Producer, consumer: PullConsumer, topic: str, count: int, *, retries: int,
+                      within: float) -> list[MessageExt]:
+    """Send `count` messages to `topic` and fail each until the broker dead-letters it after `retries` retries.
+
+    `consumer` must dead-letter after `retries` (its max_reconsume_times, or its group's retryMaxTimes). Returns the
+    messages as first consumed from `topic`, i.e. as the producer stored them.
+    """
+    for index in range(count):
+        await producer.send(Message(topic, f"dead letter {index}".encode(), tags="failing",
+                                    keys=[f"key-{index}", "dlq-test"], properties={"index": str(index)}))
+    originals = await collect(consumer, topic, count, {}, within=within)
+    failing = originals
+    retry_offsets: dict[MessageQueue, int] = {}
+    for _ in range(retries):
+        for queue, message in failing:
+            await consumer.send_back(queue, message)
+        failing = await collect(consumer, retry_topic(consumer.group), count, retry_offsets, within=within)
+    for queue, message in failing:
+        await consumer.send_back(queue, message)  # retries are spent: the broker dead-letters it
+    return [message for _, message in originals]

@@ -5,17 +5,15 @@ own judge. The bed's compressed ladder makes retry n wait level 3+n: 1 s, 2 s, 3
 """
 
 import asyncio
-import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
-    BrokerError,
     ConnectionFailed,
     ConnectionPool,
     Message,
@@ -31,7 +29,7 @@ from rocketmq_retry.remoting import (
     original_topic,
     retry_topic,
 )
-from tests.messaging import next_message
+from tests.messaging import next_message, until
 
 ARRIVAL = 60.0  # bound for a retry or dead letter to show up; the ladder's own steps are 1-2 s
 
@@ -51,25 +49,13 @@ async def _topic_on_every_master(admin: Admin, cluster: RocketMQCluster, queues:
     for broker in cluster.brokers:
         await admin.create_or_update_topic(broker.addr, TopicConfig(topic, read_queue_nums=queues,
                                                                     write_queue_nums=queues))
-    await _until(lambda: _routed_to_all(admin, topic, cluster), f"route of {topic} to every master")
+    await until(lambda: _routed_to_all(admin, topic, cluster), f"route of {topic} to every master", within=ARRIVAL)
     return topic
 
 
 async def _routed_to_all(admin: Admin, topic: str, cluster: RocketMQCluster) -> bool:
     route = await admin.topic_route(topic)
     return {q.broker_name for q in route.queues} == {b.name for b in cluster.brokers}
-
-
-async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    try:
-        async with asyncio.timeout(ARRIVAL):
-            while True:
-                with contextlib.suppress(BrokerError):  # no route yet: what we are waiting out
-                    if await check():
-                        return
-                await asyncio.sleep(0.3)
-    except TimeoutError:
-        raise AssertionError(f"no {what} after {ARRIVAL:.0f} s") from None
 
 
 async def _drain(consumer: PullConsumer, queues: list[MessageQueue]) -> list[tuple[MessageQueue, MessageExt]]:

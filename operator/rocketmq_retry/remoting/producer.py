@@ -86,8 +86,9 @@ class Producer:
         return cached[1]
 
     async def send(self, message: Message, *, reconsume_times: int | None = None,
-                   max_reconsume_times: int | None = None) -> SendResult:
-        msg_id = self._ids.next_id()
+                   max_reconsume_times: int | None = None, msg_id: str | None = None) -> SendResult:
+        """Send with the Java client's retries; `msg_id` keeps a known id (a redriven message's), else a new one."""
+        msg_id = msg_id or self._ids.next_id()
         begun = self._clock()
         attempts: list[SendAttempt] = []
         last_error: RemotingError | None = None

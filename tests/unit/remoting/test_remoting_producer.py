@@ -71,6 +71,15 @@ async def test_request_carries_topic_queue_body_and_a_stable_client_id(fake_peer
     assert (result.status, result.receipt.queue_offset, result.brokers_tried) == (SendStatus.SEND_OK, 41, ["a"])
 
 
+async def test_a_given_message_id_is_kept(fake_peer: PeerFactory) -> None:
+    broker = await fake_peer(_broker())
+    async with ConnectionPool() as pool:
+        producer = await _producer(pool, fake_peer, {"a": broker.addr})
+        result = await producer.send(Message("T", b"again"), msg_id="7F0000010001000000000000000A0001")
+    assert result.msg_id == "7F0000010001000000000000000A0001"
+    assert decode_properties(broker.received[0].ext_fields["i"])["UNIQ_KEY"] == result.msg_id
+
+
 async def test_a_dead_broker_costs_one_attempt_then_the_send_lands_on_another(fake_peer: PeerFactory) -> None:
     live = await fake_peer(_broker())
     async with ConnectionPool(connect_timeout=1) as pool:
