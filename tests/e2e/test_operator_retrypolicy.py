@@ -39,6 +39,7 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from tests.conftest import Kube
+from tests.gitops import observed
 from tests.messaging import first_send, next_message
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
@@ -193,9 +194,11 @@ def test_policy_reaches_every_master_and_survives_drift_update_and_reset(
         policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
     group = _unique("e2e_group").replace("-", "_")
     backoff = {"exponential": {"initial": "1s", "max": "1m", "multiplier": 3}}
-    policies.create("orders", {"consumerGroup": group, "maxRetries": 3, "retryQueues": 2, "backoff": backoff})
+    observed("created", policies.create("orders", {"consumerGroup": group, "maxRetries": 3, "retryQueues": 2,
+                                                   "backoff": backoff}))
 
     found = policies.wait_ready("orders")
+    observed("ready", found)
     assert _retry_fields(rocketmq_cluster, group) == {(3, 2)}
     if rocketmq_cluster.is5:
         for config in _groups(rocketmq_cluster, group).values():
@@ -258,6 +261,7 @@ def test_the_older_policy_wins_and_the_newer_takes_over_when_it_goes(
         "second", "Ready=False reason Conflict",
         lambda found: _ready(found) == ("False", "Conflict") and found["status"].get("conflictWith"))
     assert second["status"]["conflictWith"] == f"{policies.namespace}/first"
+    observed("conflict", second)
     assert f"{policies.namespace}/first" in next(
         c["message"] for c in second["status"]["conditions"] if c["type"] == "Ready")
     assert {b["state"] for b in second["status"]["brokers"]} == {"Unmanaged"}
@@ -282,6 +286,7 @@ def test_paused_policy_writes_nothing(policies: Policies, rocketmq_cluster: Rock
     found = policies.wait(name, "Ready=Unknown reason ReconciliationPaused",
                           lambda found: _ready(found) == ("Unknown", "ReconciliationPaused"))
     assert found["status"]["synced"] == "0/2"
+    observed("paused", found)
     assert _retry_fields(rocketmq_cluster, group) == {None}
     policies.api.patch_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, name, {
         "metadata": {"annotations": {"rocketmq-retry.io/pause-reconciliation": None}}})
@@ -340,8 +345,8 @@ def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies,
     policies.wait_ready("unmanaged")
     policies.api.patch_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, "unmanaged", {
         "metadata": {"annotations": {"rocketmq-retry.io/managed": "false"}}, "spec": {"maxRetries": 8}})
-    policies.wait("unmanaged", "Ready=Unknown reason Unmanaged",
-                  lambda found: _ready(found) == ("Unknown", "Unmanaged"))
+    observed("unmanaged", policies.wait("unmanaged", "Ready=Unknown reason Unmanaged",
+                                        lambda found: _ready(found) == ("Unknown", "Unmanaged")))
     edited = _groups(rocketmq_cluster, group)[rocketmq_cluster.brokers[0].name]
     assert edited is not None
     edited.retry_max_times = 11
@@ -382,6 +387,7 @@ def test_an_unreachable_name_server_is_a_condition_not_a_crash(policies: Policie
     message = next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
     assert "name server" in message
     assert {c["type"] for c in found["status"]["conditions"]} >= {"Ready", "Reconciling"}
+    observed("broker-unreachable", found)
     policies.patch_spec("nowhere", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr}})
     policies.wait_ready("nowhere")
     assert _retry_fields(rocketmq_cluster, group) == {(2, 1)}
@@ -403,9 +409,27 @@ def test_a_frozen_broker_is_named_and_the_policy_converges_when_it_thaws(
     assert brokers[frozen.name]["state"] == "Failed"
     assert frozen.name in next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
     assert found["status"]["synced"] == "1/2"
+    observed("partially-applied", found)
     policies.wait_ready("frozen")
     assert _retry_fields(rocketmq_cluster, group) == {(5, 1)}
     policies.delete("frozen")
+
+
+def test_a_policy_without_a_cluster_is_stalled_until_it_names_one(policies: Policies,
+                                                                  rocketmq_cluster: RocketMQCluster) -> None:
+    group = _unique("e2e_nocluster").replace("-", "_")
+    policies.api.create_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": "nocluster"},
+        "spec": {"consumerGroup": group, "maxRetries": 2}})  # and the operator has no default cluster
+    found = policies.wait("nocluster", "Ready=False reason InvalidSpec",
+                          lambda found: _ready(found) == ("False", "InvalidSpec"))
+    assert "spec.cluster" in next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
+    assert {(c["type"], c["status"]) for c in found["status"]["conditions"]} >= {("Stalled", "True")}
+    observed("invalid-spec", found)
+    policies.patch_spec("nocluster", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr}})
+    found = policies.wait_ready("nocluster")
+    assert "Stalled" not in {c["type"] for c in found["status"]["conditions"]}
+    policies.delete("nocluster")
 
 
 def test_the_official_tools_read_the_applied_config_on_every_master(policies: Policies,
@@ -460,3 +484,20 @@ async def _live_ladder(cluster: RocketMQCluster, group: str, *, retries: int) ->
         assert (dead.msg_id, dead.reconsume_times) == (sent.msg_id, retries + 1)
         return delays
 
+
+def test_an_operator_killed_mid_reconcile_loses_no_policy(policies: Policies,
+                                                          rocketmq_cluster: RocketMQCluster) -> None:
+    """SIGKILL the operator while it works through a burst of policies; its successor finishes every one."""
+    groups = {f"burst-{index}": _unique(f"e2e_burst{index}").replace("-", "_") for index in range(20)}
+    for name, group in groups.items():
+        policies.create(name, {"consumerGroup": group, "maxRetries": 2})
+    time.sleep(1.0)  # some handlers have run, some are in flight, most have not started
+    policies.operator.kill()
+    policies.operator.start()
+    for name in groups:
+        found = policies.wait_ready(name)
+        assert found["status"]["observedGeneration"] == 1
+    assert {group: _retry_fields(rocketmq_cluster, group) for group in groups.values()} == {
+        group: {(2, 1)} for group in groups.values()}
+    for name in groups:
+        policies.delete(name)
