@@ -1,5 +1,6 @@
 """The `rocketmq-retry` command line."""
 
+import copy
 import json
 import logging
 import sys
@@ -18,12 +19,26 @@ from .bed.artifacts import BuildFailed
 from .bed.prerequisites import MissingPrerequisite
 from .bed.processes import ProcessFailed
 from .bed.stack import LocalStack
+from .controller.peering import DEFAULT_LIFETIME, Peering, own_identity, random_priority
 from .demo import Demo
 from .reconcile import config
 
 P = ParamSpec("P")
 R = TypeVar("R")
 _stderr = Console(stderr=True)
+log = logging.getLogger(__name__)
+
+
+class KopfObjectFormatter(logging.Formatter):
+    """Names the object of kopf's per-object lines (`[namespace/name] Handler 'reconcile' succeeded.`), as kopf's own
+    formatter does: kopf carries it only in the record's `k8s_ref`, which a plain format drops."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict) and ref.get("name"):
+            record = copy.copy(record)
+            record.msg = f"[{'/'.join(str(part) for part in (ref.get('namespace'), ref['name']) if part)}] {record.msg}"
+        return super().format(record)
 
 
 def _friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
@@ -49,9 +64,12 @@ def main(verbose: bool) -> None:
     """Kubernetes API for RocketMQ consumer retries and dead letters, and its local test bed."""
     level = logging.DEBUG if verbose else logging.INFO
     if _stderr.is_terminal:
-        logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=_stderr, show_path=False)])
+        handler: logging.Handler = RichHandler(console=_stderr, show_path=False)
+        handler.setFormatter(KopfObjectFormatter("%(message)s"))
     else:  # CI logs and pipes: one plain, greppable line per record
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(KopfObjectFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 @main.command()
@@ -207,12 +225,26 @@ def operator_group() -> None:
     """The kopf operator that applies RetryPolicy objects to RocketMQ brokers."""
 
 
+def _priority(_context: click.Context, _parameter: click.Parameter, value: str) -> int:
+    """An integer, or `random` for identical pods (the chart's replicas): kopf pauses every peer on equal priorities."""
+    if value == "random":
+        return random_priority()
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither an integer nor `random`") from None
+
+
 @operator_group.command(name="run")
 @click.option("-n", "--namespace", "namespaces", multiple=True, help="Watch this namespace (repeatable; globs ok).")
 @click.option("-A", "--all-namespaces", is_flag=True, help="Watch the whole cluster.")
 @click.option("--peering", "peering_name", default=None,
               help="Run in this kopf peering (highest --priority is active); standalone without it.")
-@click.option("--priority", type=int, default=0, show_default=True, help="Peering priority.")
+@click.option("--priority", default="0", show_default=True, callback=_priority, metavar="INTEGER|random",
+              help="Peering priority; `random` gives each of several identical replicas its own.")
+@click.option("--peering-lifetime", type=click.IntRange(min=10), default=DEFAULT_LIFETIME, show_default=True,
+              help="Seconds a peer counts as alive after its last keep-alive: a killed leader's successor takes "
+                   "over within this time.")
 @click.option("--liveness", "liveness_endpoint", default=None, help="Liveness URL, e.g. http://0.0.0.0:8080/healthz.")
 @click.option("--default-namesrv", envvar=config.ENV_DEFAULT_NAMESRV, default=None,
               help="Name servers (host:port;host:port) for policies without spec.cluster.", show_envvar=True)
@@ -228,8 +260,9 @@ def operator_group() -> None:
               default=config.DEFAULT_METRICS_PORT, show_default=True,
               help="Serve Prometheus metrics at :PORT/metrics on every interface; 0 disables.", show_envvar=True)
 def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_name: str | None, priority: int,
-                 liveness_endpoint: str | None, default_namesrv: str | None, default_broker_cluster: str | None,
-                 sweep_interval: float, broker_timeout: float, metrics_port: int) -> None:
+                 peering_lifetime: int, liveness_endpoint: str | None, default_namesrv: str | None,
+                 default_broker_cluster: str | None, sweep_interval: float, broker_timeout: float,
+                 metrics_port: int) -> None:
     """Run the operator in this process against the current kubeconfig (or in-cluster credentials)."""
     if bool(namespaces) == all_namespaces:
         raise click.UsageError("give either --namespace (one or more) or --all-namespaces")
@@ -251,6 +284,11 @@ def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_n
     # Plain namespace names need no namespace or CRD observation, so a namespaced install needs no cluster-wide
     # list/watch rights (kopf would otherwise retry the forbidden calls for about a minute before falling back).
     fixed_namespaces = not all_namespaces and not any(set(ns) & set("*?!,") for ns in namespaces)
-    kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering_name is None,
+    peering = None
+    if peering_name is not None:
+        peering = Peering(peering_name, own_identity(), priority, peering_lifetime, clusterwide=all_namespaces)
+        log.info("kopf peering %s: this replica is %s with priority %d", peering.name, peering.identity, priority)
+    kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering is None,
              peering_name=peering_name, priority=priority, liveness_endpoint=liveness_endpoint,
-             memo=kopf.Memo(config=settings, metrics=metrics, fixed_namespaces=fixed_namespaces))
+             identity=peering.identity if peering else None,  # type: ignore[arg-type] # kopf's unexported NewType of str
+             memo=kopf.Memo(config=settings, metrics=metrics, fixed_namespaces=fixed_namespaces, peering=peering))

@@ -81,9 +81,57 @@ def test_rendered_chart_applies_with_strict_field_validation(kube: Kube, custom:
     ({"watchNamespaces": ["Not_A_Namespace"]}, "/watchNamespaces/0"),
     ({"defaultCluster": {"nameServers": "no-port-here"}}, "/defaultCluster/nameServers"),
     ({"sweepIntervalSeconds": 0}, "/sweepIntervalSeconds"),
-    ({"replicas": 2}, "replicas"),
-], ids=["port-range", "log-level", "namespace-name", "name-servers", "sweep-interval", "unknown-key"])
+    ({"replicas": 0}, "/replicas"),
+    ({"replicas": 2, "peeringLifetimeSeconds": 5}, "/peeringLifetimeSeconds"),
+    ({"replica": 2}, "replica"),
+], ids=["port-range", "log-level", "namespace-name", "name-servers", "sweep-interval", "replicas", "peering-lifetime",
+        "unknown-key"])
 def test_values_that_break_the_schema_are_rejected(values: dict[str, Any], complaint: str) -> None:
     rendered = render(release="rro", namespace="default", values=values)
     assert rendered.returncode != 0
     assert complaint in rendered.stderr, rendered.stderr
+
+
+@pytest.mark.parametrize("namespaced", [True, False], ids=["namespaced", "cluster-wide"])
+def test_replicas_run_in_a_kopf_peering_that_applies(kube: Kube, namespaced: bool) -> None:
+    namespace = _namespace(kube)
+    release = f"rro-{uuid.uuid4().hex[:6]}"
+    values: dict[str, Any] = {"replicas": 2, "peeringLifetimeSeconds": 20}
+    if namespaced:
+        values["watchNamespaces"] = [namespace]
+    rendered = render(release=release, namespace=namespace, values=values)
+    assert rendered.returncode == 0, rendered.stderr
+    objects = manifests(rendered.stdout)
+
+    [deployment] = _by_kind(objects, "Deployment")
+    name = deployment["metadata"]["name"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert (deployment["spec"]["replicas"], deployment["spec"]["strategy"]["type"]) == (2, "RollingUpdate")
+    assert container["args"][-3:] == [f"--peering={name}", "--priority=random", "--peering-lifetime=20"]
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in container["env"]
+    [peering] = _by_kind(objects, "KopfPeering" if namespaced else "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == name
+    assert peering["metadata"].get("namespace") == (namespace if namespaced else None)
+    [role] = _by_kind(objects, "ClusterRole")
+    [rule] = [rule for rule in role["rules"] if rule["apiGroups"] == ["kopf.dev"]]
+    assert rule == {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings" if namespaced else "clusterkopfpeerings"],
+                    "verbs": ["get", "list", "watch", "patch"]}
+
+    applied = kube.plane.kubectl("apply", "--server-side", "--field-manager=chart-test", "--validate=strict",
+                                 "-f", "-", input_text=rendered.stdout)
+    try:
+        assert applied.returncode == 0, applied.stderr
+    finally:
+        kube.plane.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=rendered.stdout)
+
+
+def test_a_single_replica_has_no_peering() -> None:
+    rendered = render(release="rro", namespace="default")
+    assert rendered.returncode == 0, rendered.stderr
+    objects = manifests(rendered.stdout)
+    [deployment] = _by_kind(objects, "Deployment")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert not any("peering" in arg for arg in deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+    assert not [o for o in objects if o["apiVersion"].startswith("kopf.dev/")]
+    [role] = _by_kind(objects, "ClusterRole")
+    assert all("kopf.dev" not in rule["apiGroups"] for rule in role["rules"])

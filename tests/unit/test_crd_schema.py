@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 import yaml
+from kopf._cogs.structs import references  # kopf's own selectors of its peering resources
 
+from rocketmq_retry.controller import peering
 from rocketmq_retry.domain.durations import DURATION_PATTERN, parse_duration
 from rocketmq_retry.domain.ladder import ClientProtocol, LadderSource
 from rocketmq_retry.domain.spec import (
@@ -26,7 +28,7 @@ from rocketmq_retry.domain.spec import (
 from rocketmq_retry.domain.status import BrokerState
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
-ALL_CRDS = sorted(CRDS.glob("*.yaml"))
+ALL_CRDS = sorted(CRDS.glob("*.rocketmq-retry.io.yaml"))  # the API; crds/ also ships kopf's peering CRDs
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -188,3 +190,19 @@ def test_duration_pattern_accepts_what_the_domain_parses(text: str) -> None:
 def test_name_server_pattern_agrees_with_the_domain(text: str) -> None:
     pattern = RP_NODES[".spec.cluster.nameServers"]["pattern"]
     assert bool(re.fullmatch(pattern, text)) == accepts(parse_name_servers, text)
+
+
+@pytest.mark.parametrize(("selector", "ours"), [(references.CLUSTER_PEERINGS_K, peering.CLUSTER_PEERINGS),
+                                               (references.NAMESPACED_PEERINGS_K, peering.NAMESPACED_PEERINGS)],
+                         ids=["cluster", "namespaced"])
+def test_the_shipped_peering_crds_serve_what_kopf_and_the_sweep_look_up(selector: references.Selector,
+                                                                        ours: str) -> None:
+    assert (selector.group, selector.version, selector.any_name) == (peering.PEERING_GROUP, peering.PEERING_VERSION,
+                                                                     ours)
+    crd = load(CRDS / f"{ours}.{selector.group}.yaml")
+    (version,) = crd["spec"]["versions"]
+    assert (crd["spec"]["group"], version["name"], crd["spec"]["names"]["plural"]) == (
+        selector.group, selector.version, ours)
+    assert crd["spec"]["scope"] == ("Cluster" if selector is references.CLUSTER_PEERINGS_K else "Namespaced")
+    # kopf keeps the peers in the status of the object itself, so it must not be pruned
+    assert version["schema"]["openAPIV3Schema"]["properties"]["status"]["x-kubernetes-preserve-unknown-fields"]

@@ -1,7 +1,8 @@
 """kopf registrations for RetryPolicy: thin adapters from events to the engine, and from its results to status.
 
 Importing this module registers the handlers with kopf's default registry; `rocketmq-retry operator run` does so.
-The operator's config and metrics arrive in the memo (`memo.config`, `memo.metrics`), set by the command line.
+The operator's config, metrics and kopf peering (None when standalone) arrive in the memo (`memo.config`,
+`memo.metrics`, `memo.peering`), set by the command line.
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import kopf
 from rocketmq_retry.controller import FINALIZER, GROUP, PLURAL, VERSION
 from rocketmq_retry.controller.engine import Runtime, finalize_record, reconcile_record
 from rocketmq_retry.controller.kubeapi import KubeApi
+from rocketmq_retry.controller.peering import Peering, PeeringGate
 from rocketmq_retry.controller.records import PolicyRecord, record_from_body
 from rocketmq_retry.controller.statuses import ready_message
 from rocketmq_retry.controller.sweep import Sweeper, live_records
@@ -43,10 +45,14 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> No
     settings.persistence.finalizer = FINALIZER
     settings.scanning.disabled = memo.fixed_namespaces
     settings.posting.level = _KOPF_EVENTS_OFF
+    peering: Peering | None = memo.peering
     kube = KubeApi.from_environment()
+    if peering is not None:
+        settings.peering.lifetime = peering.lifetime
     admins = Admins(config.broker_timeout)
     runtime = Runtime(config, admins.admin, kube, metrics=memo.metrics)
-    sweeper = Sweeper(runtime, lambda: _known(kwargs), kube)
+    leads = PeeringGate(peering, kube).leads if peering is not None else None
+    sweeper = Sweeper(runtime, lambda: _known(kwargs), kube, leads=leads)
     memo.admins = admins
     memo.runtime = runtime
     memo.sweep = asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep")

@@ -1,4 +1,5 @@
-"""Kubernetes calls the operator makes outside kopf's handler context: status and Events from the sweep, Secrets.
+"""Kubernetes calls the operator makes outside kopf's handler context: status and Events from the sweep, Secrets,
+and the kopf peering object the sweep consults before each pass.
 
 kopf's `patch` and event poster exist only inside a handler, and the sweep is not one. The official client is
 synchronous, so every call runs in a worker thread.
@@ -16,9 +17,10 @@ from kubernetes.client import ApiException
 
 from rocketmq_retry.controller import GROUP, KIND, PLURAL, VERSION
 from rocketmq_retry.controller.engine import SecretUnavailable
+from rocketmq_retry.controller.peering import CLUSTER_PEERINGS, NAMESPACED_PEERINGS, PEERING_GROUP, PEERING_VERSION
 from rocketmq_retry.controller.records import PolicyRecord
 from rocketmq_retry.controller.statuses import PolicyEvent
-from rocketmq_retry.domain.jsontypes import JsonObject
+from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
 
@@ -62,6 +64,23 @@ class KubeApi:
             count=1,
         )
         await asyncio.to_thread(self._core.create_namespaced_event, record.namespace, body)
+
+    async def peering_status(self, name: str, namespace: str | None) -> Mapping[str, JsonValue] | None:
+        """The peers kopf recorded in a peering object (cluster-wide without a namespace); None when it is absent."""
+        found: Any
+        try:
+            if namespace is None:
+                found = await asyncio.to_thread(self._custom.get_cluster_custom_object, PEERING_GROUP,
+                                                PEERING_VERSION, CLUSTER_PEERINGS, name)
+            else:
+                found = await asyncio.to_thread(self._custom.get_namespaced_custom_object, PEERING_GROUP,
+                                                PEERING_VERSION, namespace, NAMESPACED_PEERINGS, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        status: Mapping[str, JsonValue] = found.get("status") or {}
+        return status
 
     async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
         """The ACL credentials `ref` names, read fresh each pass so a rotated or late-created Secret is picked up."""

@@ -2,12 +2,13 @@
 
 Per cluster it reads each master once and writes, in one batch per broker, only the groups that drifted (edited
 by hand, or lost with a broker's store); per-object kopf timers would cost a task and a broker read per policy.
-Status is written only when it changed, and an Event only when the Ready reason changed.
+Status is written only when it changed, and an Event only when the Ready reason changed. With kopf peering, a
+pass runs only on the replica that leads the peering (`leads`), as kopf's own handlers do.
 """
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 RecordSource = Callable[[], list[PolicyRecord]]
 Member = tuple[str, str]  # (namespace/name, consumer group) of a policy swept in a cluster
 Clock = Callable[[], datetime]
+Leadership = Callable[[Collection[str]], Awaitable[bool]]  # namespaces a pass would touch -> this replica leads
 
 
 class StatusSink(Protocol):
@@ -34,11 +36,13 @@ class StatusSink(Protocol):
 
 class Sweeper:
     def __init__(self, runtime: Runtime, source: RecordSource, sink: StatusSink,
-                 clock: Clock = lambda: datetime.now(UTC)) -> None:
+                 clock: Clock = lambda: datetime.now(UTC), leads: Leadership | None = None) -> None:
         self._runtime = runtime
         self._source = source
         self._sink = sink
         self._clock = clock
+        self._leads = leads  # None: standalone, always leads
+        self._following = False
 
     async def run_forever(self) -> None:
         while True:
@@ -51,6 +55,8 @@ class Sweeper:
     async def sweep_once(self) -> None:
         """One pass over every cluster that live policies target, clusters concurrently."""
         records = self._source()
+        if not await self._leading(records):
+            return
         decisions = decide_all(records, self._runtime.config)
         clusters: dict[str, ClusterRef] = {}
         members: dict[str, set[Member]] = {}
@@ -63,6 +69,15 @@ class Sweeper:
         await asyncio.gather(*(self._sweep_cluster(clusters[key], members[key]) for key in clusters))
         self._runtime.metrics.keep_clusters(clusters)
         self._runtime.metrics.count_policies(self._runtime.memory.current(r).status for r in self._source())
+
+    async def _leading(self, records: list[PolicyRecord]) -> bool:
+        if self._leads is None:
+            return True
+        following = not await self._leads({record.namespace for record in records})
+        if following != self._following:
+            log.info("drift sweep %s", "paused: another replica leads the kopf peering" if following else "resumed")
+            self._following = following
+        return not following
 
     async def _sweep_cluster(self, cluster: ClusterRef, members: set[Member]) -> None:
         locks: set[GroupKey] = {(cluster.key, group) for _, group in members}
