@@ -8,7 +8,6 @@ assertions.
 
 import asyncio
 import os
-import re
 import sys
 import time
 import urllib.request
@@ -41,6 +40,7 @@ from rocketmq_retry.remoting import (
 from tests.conftest import Kube
 from tests.gitops import observed
 from tests.messaging import first_send, next_message
+from tests.official import consumer_configs
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
 SWEEP_INTERVAL = 3
@@ -437,11 +437,8 @@ def test_the_official_tools_read_the_applied_config_on_every_master(policies: Po
     group = _unique("e2e_official").replace("-", "_")
     policies.create("official", {"consumerGroup": group, "maxRetries": 7, "retryQueues": 3})
     policies.wait_ready("official")
-    shown = rocketmq_cluster.mqadmin("getConsumerConfig", "-g", group)
-    sections = re.split(r"^=+[^:\n]*:(\S+?)=+$", shown.stdout, flags=re.M)[1:]
-    per_broker = {name: dict(re.findall(r"^(\w+)\s+=\s+(.*)$", text, re.M))
-                  for name, text in zip(sections[::2], sections[1::2], strict=True)}
-    assert set(per_broker) == {b.name for b in rocketmq_cluster.brokers}, shown.stdout + shown.stderr
+    per_broker = consumer_configs(rocketmq_cluster, group)
+    assert set(per_broker) == {b.name for b in rocketmq_cluster.brokers}, per_broker
     assert {(c["retryMaxTimes"], c["retryQueueNums"]) for c in per_broker.values()} == {("7", "3")}
     policies.delete("official")
 

@@ -1,5 +1,6 @@
 """The remoting admin client against real name servers and brokers (every bed version)."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,6 +21,7 @@ from rocketmq_retry.remoting import (
     SubscriptionGroupConfig,
     TopicConfig,
 )
+from tests.official import consumer_configs
 
 
 def _unique(prefix: str) -> str:
@@ -65,6 +67,10 @@ async def test_group_lifecycle_on_every_master(admin: Admin, rocketmq_cluster: R
         again = await admin.get_subscription_group(broker.addr, name)
         assert again == stored
 
+    official = await asyncio.to_thread(consumer_configs, rocketmq_cluster, name)
+    assert {broker: (c["retryMaxTimes"], c["retryQueueNums"]) for broker, c in official.items()} == {
+        b.name: ("5", "2") for b in rocketmq_cluster.brokers}
+    for broker in rocketmq_cluster.brokers:
         await admin.delete_subscription_group(broker.addr, name, clean_offsets=True)
         assert await admin.get_subscription_group(broker.addr, name) is None
 

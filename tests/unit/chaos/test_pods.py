@@ -10,7 +10,7 @@ from rocketmq_chaos.pods import Mode, choose, matches, parse_selector
 def test_selectors_are_exact_labels_and_never_empty() -> None:
     assert parse_selector("app=rocketmq, role=broker") == {"app": "rocketmq", "role": "broker"}
     for bad in ("", " , ", "app", "app==x", "app!=x"):
-        with pytest.raises(ValueError, match="key=value|empty selector"):
+        with pytest.raises(ValueError, match=r"key=value|empty selector"):
             parse_selector(bad)
 
 
