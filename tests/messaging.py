@@ -14,6 +14,7 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from rocketmq_retry.remoting.producer import SendResult
+from rocketmq_retry.remoting.routing import master_addresses, readable_queues
 from rocketmq_retry.remoting.sending import Message
 
 
@@ -80,6 +81,17 @@ async def collect(consumer: PullConsumer, topic: str, count: int, offsets: dict[
     return found
 
 
+async def end_offsets(consumer: PullConsumer, topic: str) -> dict[MessageQueue, int]:
+    """Where each queue of `topic` ends now (empty without a route): `collect` from here sees only later messages."""
+    try:
+        route = await consumer.admin.topic_route(topic)
+    except BrokerError:
+        return {}
+    masters = master_addresses(route)
+    return {queue: await consumer.admin.max_offset(masters[queue.broker_name], topic, queue.queue_id)
+            for queue in readable_queues(topic, route)}
+
+
 async def dead_letter(producer: Producer, consumer: PullConsumer, topic: str, count: int, *, retries: int,
                       within: float) -> list[MessageExt]:
     """Send `count` messages to `topic` and fail each until the broker dead-letters it after `retries` retries.
@@ -87,12 +99,13 @@ async def dead_letter(producer: Producer, consumer: PullConsumer, topic: str, co
     `consumer` must dead-letter after `retries` (its max_reconsume_times, or its group's retryMaxTimes). Returns the
     messages as first consumed from `topic`, i.e. as the producer stored them.
     """
+    offsets = await end_offsets(consumer, topic)
+    retry_offsets = await end_offsets(consumer, retry_topic(consumer.group))
     for index in range(count):
         await producer.send(Message(topic, f"dead letter {index}".encode(), tags="failing",
                                     keys=[f"key-{index}", "dlq-test"], properties={"index": str(index)}))
-    originals = await collect(consumer, topic, count, {}, within=within)
+    originals = await collect(consumer, topic, count, offsets, within=within)
     failing = originals
-    retry_offsets: dict[MessageQueue, int] = {}
     for _ in range(retries):
         for queue, message in failing:
             await consumer.send_back(queue, message)
