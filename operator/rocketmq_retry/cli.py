@@ -256,22 +256,28 @@ def _priority(_context: click.Context, _parameter: click.Parameter, value: str) 
 @click.option("--broker-timeout", type=click.FloatRange(min=0.1), envvar=config.ENV_BROKER_TIMEOUT,
               default=config.DEFAULT_BROKER_TIMEOUT, show_default=True,
               help="Seconds each name-server or broker call may take.", show_envvar=True)
+@click.option("--dlq-interval", "dead_letter_interval", type=click.FloatRange(min=0.1),
+              envvar=config.ENV_DEAD_LETTER_INTERVAL, default=config.DEFAULT_DEAD_LETTER_INTERVAL, show_default=True,
+              help="Seconds between reads of a DeadLetterQueue's brokers (depth, age, redrive progress).",
+              show_envvar=True)
 @click.option("--metrics-port", type=click.IntRange(0, 65535), envvar=config.ENV_METRICS_PORT,
               default=config.DEFAULT_METRICS_PORT, show_default=True,
               help="Serve Prometheus metrics at :PORT/metrics on every interface; 0 disables.", show_envvar=True)
 def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_name: str | None, priority: int,
                  peering_lifetime: int, liveness_endpoint: str | None, default_namesrv: str | None,
                  default_broker_cluster: str | None, sweep_interval: float, broker_timeout: float,
-                 metrics_port: int) -> None:
+                 dead_letter_interval: float, metrics_port: int) -> None:
     """Run the operator in this process against the current kubeconfig (or in-cluster credentials)."""
     if bool(namespaces) == all_namespaces:
         raise click.UsageError("give either --namespace (one or more) or --all-namespaces")
     try:
-        settings = config.OperatorConfig.build(default_namesrv, default_broker_cluster, sweep_interval, broker_timeout)
+        settings = config.OperatorConfig.build(default_namesrv, default_broker_cluster, sweep_interval, broker_timeout,
+                                               dead_letter_interval)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--default-namesrv") from None
     import kopf  # noqa: PLC0415 - kopf and the handlers load only for this verb
 
+    import rocketmq_retry.controller.dlq_handlers  # noqa: PLC0415 - registers the DeadLetterQueue daemon
     import rocketmq_retry.controller.handlers  # noqa: F401, PLC0415 - registers the handlers with kopf
     from rocketmq_retry.controller.metrics import Metrics  # noqa: PLC0415 - loads only for this verb, too
 

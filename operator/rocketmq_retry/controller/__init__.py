@@ -1,7 +1,10 @@
-"""The kopf operator for RetryPolicy objects: handlers, status, the drift sweep and the Kubernetes I/O they need."""
+"""The kopf operator for RetryPolicy and DeadLetterQueue objects: handlers, status, the drift sweep, redrives and the
+Kubernetes I/O they need."""
 
 GROUP = "rocketmq-retry.io"
 VERSION = "v1alpha1"
 PLURAL = "retrypolicies"
 KIND = "RetryPolicy"
+DLQ_PLURAL = "deadletterqueues"
+DLQ_KIND = "DeadLetterQueue"
 FINALIZER = "rocketmq-retry.io/finalizer"

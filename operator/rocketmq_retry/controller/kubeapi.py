@@ -9,6 +9,7 @@ import asyncio
 import base64
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -42,17 +43,17 @@ class KubeApi:
         except kubernetes.config.ConfigException:
             return cls(kubernetes.config.new_client_from_config())  # type: ignore[no-untyped-call]
 
-    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None:
+    async def patch_status(self, record: PolicyRecord, status: JsonObject, *, plural: str = PLURAL) -> None:
         await asyncio.to_thread(self._custom.patch_namespaced_custom_object_status, GROUP, VERSION, record.namespace,
-                                PLURAL, record.name, {"status": status}, _content_type=_MERGE_PATCH)
+                                plural, record.name, {"status": status}, _content_type=_MERGE_PATCH)
 
-    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None:
+    async def post_event(self, record: PolicyRecord, event: PolicyEvent, *, kind: str = KIND) -> None:
         now = datetime.now(UTC).replace(microsecond=0)
         body = kubernetes.client.CoreV1Event(
             metadata=kubernetes.client.V1ObjectMeta(name=f"{record.name}.{uuid.uuid4().hex[:16]}",
                                                     namespace=record.namespace),
             involved_object=kubernetes.client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}", kind=KIND, namespace=record.namespace, name=record.name,
+                api_version=f"{GROUP}/{VERSION}", kind=kind, namespace=record.namespace, name=record.name,
                 uid=record.uid),
             type=event.type,
             reason=event.reason,
@@ -92,6 +93,21 @@ class KubeApi:
                 raise SecretUnavailable(f"Secret {name} not found") from None
             raise SecretUnavailable(f"Secret {name} cannot be read: {error.status} {error.reason}") from None
         return credentials_from_secret(name, secret.data or {}, ref)
+
+
+@dataclass(frozen=True)
+class KindSink:
+    """KubeApi's status and Event calls for another kind, in the shape of the sweep's StatusSink."""
+
+    kube: KubeApi
+    plural: str
+    kind: str
+
+    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None:
+        await self.kube.patch_status(record, status, plural=self.plural)
+
+    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None:
+        await self.kube.post_event(record, event, kind=self.kind)
 
 
 def credentials_from_secret(name: str, data: Mapping[str, str | bytes], ref: AclSecretRef) -> Credentials:

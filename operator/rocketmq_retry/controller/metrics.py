@@ -1,7 +1,8 @@
 """The operator's Prometheus metrics, on a registry of their own rather than prometheus-client's global one.
 
 Each Runtime owns a `Metrics`, so a test sees exact values and the endpoint serves only the operator's series. Label
-values are bounded by design: trigger, Ready reason, cluster key, condition type and status; never a policy or a group.
+values are bounded by design: trigger, Ready reason, cluster key, condition type and status, redrive result; never a
+policy, a dead-letter queue or a group (the objects' status and Events name those).
 """
 
 from collections import Counter as Tally
@@ -21,6 +22,12 @@ DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 CONDITION_STATES: Final = ((READY, "True"), (READY, "False"), (READY, "Unknown"), (RECONCILING, "True"),
                            (STALLED, "True"))
 _NOT_IN_SYNC: Final = frozenset({BrokerState.FAILED, BrokerState.PENDING})
+
+
+class RedriveResult(StrEnum):
+    MOVED = "moved"  # acknowledged by the target topic
+    FAILED = "failed"  # given up after retries; the message stays pending
+    DUPLICATE = "duplicate"  # re-sent after an interrupted run had delivered it already
 
 
 class Trigger(StrEnum):
@@ -48,12 +55,25 @@ class Metrics:
         self.policies = Gauge(
             "rocketmq_retry_policies", "Known RetryPolicy objects by condition and status, as of the last sweep.",
             ["condition", "status"], registry=self.registry)
+        self.dead_letters = Gauge(
+            "rocketmq_retry_dead_letters",
+            "Dead letters not yet redriven, summed over a cluster's DeadLetterQueue objects as of their last read.",
+            ["cluster"], registry=self.registry)
+        self.dead_letter_backlogs_high = Gauge(
+            "rocketmq_retry_dead_letter_backlogs_high",
+            "DeadLetterQueue objects of a cluster whose pending dead letters exceed their alertThreshold.",
+            ["cluster"], registry=self.registry)
+        self.redrive_messages = Counter(
+            "rocketmq_retry_redrive_messages", "Dead letters handled by redrives, by result.",
+            ["cluster", "result"], registry=self.registry)
         # Every known series exists from the start at zero, so rate() and absent() work from the first scrape.
         for trigger in Trigger:
             self.reconcile_duration.labels(trigger)
             for reason in Reason:
                 self.reconciles.labels(trigger, reason)
         self._clusters: set[str] = set()
+        self._dead_letter_queues: dict[str, tuple[str, int, bool]] = {}  # uid -> (cluster, depth, backlog high)
+        self._dead_letter_clusters: set[str] = set()
 
     def serve(self, port: int) -> None:
         """Serve /metrics on every interface from a daemon thread, as a Service in front of the pod needs."""
@@ -79,3 +99,32 @@ class Metrics:
         tally = Tally(state for status in statuses for state in condition_states(status))
         for condition, status in CONDITION_STATES:
             self.policies.labels(condition, status).set(tally[(condition, status)])
+
+    def dead_letter_queue_read(self, uid: str, cluster: str, depth: int, backlog_high: bool) -> None:
+        """Record one object's latest read; the gauges are the sums over the objects of each cluster."""
+        self._dead_letter_queues[uid] = (cluster, depth, backlog_high)
+        self._publish_dead_letters()
+
+    def dead_letter_queue_gone(self, uid: str) -> None:
+        """Forget an object this process no longer watches (deleted, or handed to another replica)."""
+        if self._dead_letter_queues.pop(uid, None) is not None:
+            self._publish_dead_letters()
+
+    def redriven(self, cluster: str, moved: int, failed: int, duplicates: int) -> None:
+        for result, count in ((RedriveResult.MOVED, moved), (RedriveResult.FAILED, failed),
+                              (RedriveResult.DUPLICATE, duplicates)):
+            self.redrive_messages.labels(cluster, result).inc(max(0, count))
+
+    def _publish_dead_letters(self) -> None:
+        depth: Tally[str] = Tally()
+        high: Tally[str] = Tally()
+        for cluster, pending, backlog_high in self._dead_letter_queues.values():
+            depth[cluster] += pending
+            high[cluster] += backlog_high
+        for gone in self._dead_letter_clusters.difference(depth):
+            self.dead_letters.remove(gone)
+            self.dead_letter_backlogs_high.remove(gone)
+        for cluster in depth:
+            self.dead_letters.labels(cluster).set(depth[cluster])
+            self.dead_letter_backlogs_high.labels(cluster).set(high[cluster])
+        self._dead_letter_clusters = set(depth)

@@ -16,7 +16,9 @@ ENV_DEFAULT_BROKER_CLUSTER: Final = "ROCKETMQ_RETRY_DEFAULT_BROKER_CLUSTER"
 ENV_SWEEP_INTERVAL: Final = "ROCKETMQ_RETRY_SWEEP_INTERVAL"
 ENV_BROKER_TIMEOUT: Final = "ROCKETMQ_RETRY_BROKER_TIMEOUT"
 ENV_METRICS_PORT: Final = "ROCKETMQ_RETRY_METRICS_PORT"
+ENV_DEAD_LETTER_INTERVAL: Final = "ROCKETMQ_RETRY_DLQ_INTERVAL"
 DEFAULT_SWEEP_INTERVAL: Final = 30.0
+DEFAULT_DEAD_LETTER_INTERVAL: Final = 30.0
 DEFAULT_BROKER_TIMEOUT: Final = 5.0
 DEFAULT_METRICS_PORT: Final = 9090  # clear of 8080, the usual liveness port
 
@@ -26,15 +28,16 @@ class OperatorConfig:
     default_cluster: ClusterRef | None = None
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     broker_timeout: float = DEFAULT_BROKER_TIMEOUT  # bound of every single name-server or broker call
+    dead_letter_interval: float = DEFAULT_DEAD_LETTER_INTERVAL  # between reads of a DeadLetterQueue's brokers
 
     def __post_init__(self) -> None:
-        if self.sweep_interval <= 0 or self.broker_timeout <= 0:
-            raise ValueError("sweep interval and broker timeout must be positive")
+        if self.sweep_interval <= 0 or self.broker_timeout <= 0 or self.dead_letter_interval <= 0:
+            raise ValueError("sweep interval, broker timeout and dead-letter interval must be positive")
 
     @classmethod
     def build(cls, default_namesrv: str | None = None, default_broker_cluster: str | None = None,
-              sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
-              broker_timeout: float = DEFAULT_BROKER_TIMEOUT) -> "OperatorConfig":
+              sweep_interval: float = DEFAULT_SWEEP_INTERVAL, broker_timeout: float = DEFAULT_BROKER_TIMEOUT,
+              dead_letter_interval: float = DEFAULT_DEAD_LETTER_INTERVAL) -> "OperatorConfig":
         """From CLI-style values; an invalid default cluster is an error at start, not on the first policy."""
         cluster = None
         if default_namesrv:
@@ -45,7 +48,7 @@ class OperatorConfig:
                 cluster = parse_cluster(raw, "default cluster")
             except SpecError as error:
                 raise ValueError(str(error)) from None
-        return cls(cluster, sweep_interval, broker_timeout)
+        return cls(cluster, sweep_interval, broker_timeout, dead_letter_interval)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "OperatorConfig":
@@ -55,6 +58,7 @@ class OperatorConfig:
             found.get(ENV_DEFAULT_BROKER_CLUSTER) or None,
             float(found.get(ENV_SWEEP_INTERVAL) or DEFAULT_SWEEP_INTERVAL),
             float(found.get(ENV_BROKER_TIMEOUT) or DEFAULT_BROKER_TIMEOUT),
+            float(found.get(ENV_DEAD_LETTER_INTERVAL) or DEFAULT_DEAD_LETTER_INTERVAL),
         )
 
     def cluster_for(self, own: ClusterRef | None) -> ClusterRef:

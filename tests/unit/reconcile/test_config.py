@@ -9,10 +9,11 @@ from rocketmq_retry.reconcile.config import OperatorConfig
 def test_environment_sets_the_default_cluster_and_intervals() -> None:
     config = OperatorConfig.from_env({"ROCKETMQ_RETRY_DEFAULT_NAMESRV": "ns-0:9876;ns-1:9876",
                                       "ROCKETMQ_RETRY_DEFAULT_BROKER_CLUSTER": "prod",
-                                      "ROCKETMQ_RETRY_SWEEP_INTERVAL": "3", "ROCKETMQ_RETRY_BROKER_TIMEOUT": "2.5"})
+                                      "ROCKETMQ_RETRY_SWEEP_INTERVAL": "3", "ROCKETMQ_RETRY_BROKER_TIMEOUT": "2.5",
+                                      "ROCKETMQ_RETRY_DLQ_INTERVAL": "7"})
     assert config.default_cluster is not None
     assert config.default_cluster.key == "prod@ns-0:9876;ns-1:9876"
-    assert (config.sweep_interval, config.broker_timeout) == (3.0, 2.5)
+    assert (config.sweep_interval, config.broker_timeout, config.dead_letter_interval) == (3.0, 2.5, 7.0)
     assert OperatorConfig.from_env({}) == OperatorConfig()
 
 
@@ -29,3 +30,5 @@ def test_bad_settings_fail_at_start() -> None:
         OperatorConfig.build("no-port")
     with pytest.raises(ValueError, match="positive"):
         OperatorConfig(sweep_interval=0)
+    with pytest.raises(ValueError, match="positive"):
+        OperatorConfig(dead_letter_interval=0)

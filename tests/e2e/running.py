@@ -1,0 +1,104 @@
+"""The operator as the e2e tests run it: the chart installed for one namespace, `operator run` with the chart's
+ServiceAccount token, its metrics, and the custom objects it handles, waited on with the operator's log at hand."""
+
+import contextlib
+import os
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes
+from kubernetes.client import ApiException
+from prometheus_client.parser import text_string_to_metric_families
+
+from rocketmq_retry.bed.helm import render
+from rocketmq_retry.bed.processes import ManagedProcess, wait_until
+from tests.conftest import Kube
+
+GROUP, VERSION = "rocketmq-retry.io", "v1alpha1"
+OPERATOR_ACCOUNT = "rocketmq-retry-operator"
+
+
+@contextlib.contextmanager
+def chart_installed(kube: Kube, namespace: str) -> Iterator[Path]:
+    """The chart for `namespace` (server-side apply); yields a kubeconfig with its ServiceAccount's token."""
+    rendered = render(release="e2e", namespace=namespace,
+                      values={"watchNamespaces": [namespace], "serviceAccount": {"name": OPERATOR_ACCOUNT}})
+    assert rendered.returncode == 0, rendered.stderr
+    applied = kube.plane.kubectl("apply", "--server-side", "-f", "-", input_text=rendered.stdout)
+    assert applied.returncode == 0, applied.stderr
+    try:
+        yield kube.service_account_kubeconfig(namespace, OPERATOR_ACCOUNT)
+    finally:
+        kube.plane.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=rendered.stdout)
+
+
+def operator_process(kubeconfig: Path, namespace: str, log_dir: Path, *options: str) -> ManagedProcess:
+    """`rocketmq-retry operator run` for `namespace` with `options` (not started)."""
+    return ManagedProcess(
+        name="operator",
+        argv=[str(Path(sys.executable).parent / "rocketmq-retry"), "operator", "run", "--namespace", namespace,
+              *options],
+        log_path=log_dir / "operator.log",
+        env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
+    )
+
+
+def metric(port: int, name: str, **labels: str) -> float:
+    """A sample of the operator's /metrics, 0 when absent."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    found = (sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+             if sample.name == name and sample.labels == labels)
+    return next(found, 0.0)
+
+
+class CustomObjects:
+    """Objects of one kind in one namespace, through the admin client; waits fail with the operator's log tail."""
+
+    def __init__(self, kube: Kube, namespace: str, kind: str, plural: str, operator: ManagedProcess, *,
+                 converge: float) -> None:
+        self.api = kubernetes.client.CustomObjectsApi(kube.api)
+        self.namespace, self.kind, self.plural = namespace, kind, plural
+        self.operator = operator
+        self.converge = converge
+
+    def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": self.kind, "metadata": {"name": name}, "spec": spec}
+        created: dict[str, Any] = self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace,
+                                                                           self.plural, body)
+        return created
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace,
+                                                                          self.plural, name)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural, name, {"spec": spec})
+
+    def delete(self, name: str) -> None:
+        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural, name)
+
+    def wait(self, name: str, what: str, check: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+        """Poll until `check(object)` holds; the last object seen and the log tail explain a failure."""
+        seen: dict[str, Any] = {}
+
+        def holds() -> bool:
+            found = self.get(name)
+            seen["last"] = found
+            return found is not None and bool(check(found))
+
+        try:
+            wait_until(holds, timeout=self.converge, interval=0.5, process=self.operator, what=what)
+        except Exception as error:
+            raise AssertionError(f"{name}: {what}: last seen {seen.get('last')}\n{self.operator.log_tail(40)}") \
+                from error
+        return seen["last"]  # type: ignore[no-any-return]
