@@ -105,10 +105,11 @@ class Journal:
 
     @classmethod
     def read(cls, path: Path) -> "Journal":
-        return cls(list(_parse(path.read_text().splitlines())))
+        return cls(list(parse_lines(path.read_text().splitlines())))
 
 
-def _parse(lines: Iterable[str]) -> Iterator[Event]:
+def parse_lines(lines: Iterable[str]) -> Iterator[Event]:
+    """Events from JSON lines (blank lines skipped): a written journal, or what a probe program printed."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

@@ -1,0 +1,135 @@
+"""The official Java client as chaos probes, on both bed versions: what its users get differs from our Python probes.
+
+One JVM run per test (a cold JVM takes 10-60 s to start on the 2-core machine); each run's journal is written to the
+test's tmp_path for a look at the numbers.
+"""
+
+import asyncio
+import time
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+
+from rocketmq_chaos.experiments import unique
+from rocketmq_chaos.java_probes import ConsumeMode, JavaProbes
+from rocketmq_chaos.journal import Journal, Receive, Send
+from rocketmq_chaos.probes import drain
+from rocketmq_chaos.verdicts import judge_delivery
+from rocketmq_retry.bed.probe import create_topic
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.remoting import (
+    Admin,
+    ConnectionPool,
+    Message,
+    Producer,
+    PullConsumer,
+    SubscriptionGroupConfig,
+    retry_topic,
+)
+from tests.messaging import first_send
+
+RATE, SEND_SECONDS = 50, 5
+GROUP_RETRY_MAX_TIMES = 1
+OVERRIDE_SECONDS = 15.0  # the 2nd retry arrives ~3 s (1 s + 2 s of ladder) after the first delivery; 16 take minutes
+ORDERLY_SECONDS = 8.0
+BROADCAST_SECONDS = 12.0
+QUIET_SECONDS = 5.0  # a clustering consumer would have had the message back after 1 s
+
+
+def _pool() -> ConnectionPool:
+    return ConnectionPool(connect_timeout=1.0, request_timeout=5.0)
+
+
+async def _routed_topic(cluster: RocketMQCluster, topic: str, *, queues: int) -> str:
+    """`topic` on every master, once the name server routes it to all of them."""
+    await asyncio.to_thread(create_topic, cluster.namesrv_addr, [b.addr for b in cluster.brokers], topic, queues)
+    await asyncio.to_thread(cluster.wait_routed, topic)
+    return topic
+
+
+async def _topic_with_one_message(cluster: RocketMQCluster) -> str:
+    """A new topic (one queue per master) holding one message, sent by our producer: no JVM for the set-up."""
+    topic = await _routed_topic(cluster, unique("java_fail"), queues=1)
+    async with _pool() as pool:
+        await first_send(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"), within=60)
+    return topic
+
+
+async def _consume(cluster: RocketMQCluster, topic: str, group: str, tmp_path: Path, *, duration: float,
+                   mode: ConsumeMode) -> list[Receive]:
+    journal = Journal()
+    await JavaProbes.of(cluster).consume(journal, topic, group, duration=duration, mode=mode)
+    journal.write(tmp_path / "journal.jsonl")
+    deliveries: list[Receive] = journal.of(Receive)
+    return sorted(deliveries, key=lambda r: r.t)
+
+
+async def test_java_producer_sends_are_acknowledged_and_all_arrive(rocketmq_cluster: RocketMQCluster,
+                                                                   tmp_path: Path) -> None:
+    topic = await _routed_topic(rocketmq_cluster, unique("java_send"), queues=2)
+    journal = Journal()
+    await JavaProbes.of(rocketmq_cluster).produce(journal, topic, rate=RATE, duration=SEND_SECONDS)
+    async with _pool() as pool:
+        drained = await drain(PullConsumer(pool, [rocketmq_cluster.namesrv_addr], unique("java_drain")), topic,
+                              journal)
+    journal.write(tmp_path / "journal.jsonl")
+
+    verdict = judge_delivery(journal)
+    sends: list[Send] = journal.of(Send)
+    errors = Counter(error[:120] for s in sends for error in [s.error, *(a.error for a in s.attempts)] if error)
+    assert verdict.passed, (verdict.reasons, errors)
+    assert verdict.acknowledged == verdict.sent == drained == RATE * SEND_SECONDS
+    assert verdict.duplicates == 0
+    assert {s.broker for s in sends} == {b.name for b in rocketmq_cluster.brokers}
+    # The send hook saw every attempt that reached a broker: an acknowledged send's last one succeeded.
+    assert all(s.attempts and s.attempts[-1].error is None for s in sends), errors
+
+
+async def test_the_java_consumers_own_max_reconsume_times_overrides_the_groups_retry_max_times(
+        rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    group = unique("java_override")
+    async with _pool() as pool:
+        admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
+        for broker in rocketmq_cluster.brokers:
+            await admin.update_subscription_group(
+                broker.addr, SubscriptionGroupConfig(group, retry_max_times=GROUP_RETRY_MAX_TIMES))
+    # An established group's retry topic: a group's first consumer would see it only at its next route poll (30 s),
+    # as the broker creates it on the consumer's first heartbeat, after the client's first route look-up.
+    await _routed_topic(rocketmq_cluster, retry_topic(group), queues=1)
+    topic = await _topic_with_one_message(rocketmq_cluster)
+
+    deliveries = await _consume(rocketmq_cluster, topic, group, tmp_path, duration=OVERRIDE_SECONDS,
+                                mode=ConsumeMode.CONCURRENT)
+
+    assert len({r.msg_id for r in deliveries}) == 1, deliveries
+    assert [r.reconsume_times for r in deliveries][:3] == [0, 1, 2], deliveries
+    assert max(r.reconsume_times for r in deliveries) > GROUP_RETRY_MAX_TIMES
+    assert deliveries[0].topic == topic
+    assert {r.topic for r in deliveries[1:]} == {retry_topic(group)}  # the broker's retries, not the client's
+
+
+async def test_an_orderly_java_consumer_redelivers_in_place_every_second(rocketmq_cluster: RocketMQCluster,
+                                                                        tmp_path: Path) -> None:
+    topic = await _topic_with_one_message(rocketmq_cluster)
+
+    deliveries = await _consume(rocketmq_cluster, topic, unique("java_orderly"), tmp_path,
+                                duration=ORDERLY_SECONDS, mode=ConsumeMode.ORDERLY)
+
+    assert len(deliveries) >= 4, deliveries
+    assert [r.reconsume_times for r in deliveries] == list(range(len(deliveries)))
+    assert {r.topic for r in deliveries} == {topic}
+    assert len({r.stored_at for r in deliveries}) == 1  # one stored copy: no send-back, no retry topic
+    gaps = [later.t - earlier.t for earlier, later in pairwise(deliveries)]
+    assert all(0.5 <= gap <= 3.0 for gap in gaps), gaps
+
+
+async def test_a_broadcasting_java_consumer_drops_a_failed_message(rocketmq_cluster: RocketMQCluster,
+                                                                  tmp_path: Path) -> None:
+    topic = await _topic_with_one_message(rocketmq_cluster)
+
+    deliveries = await _consume(rocketmq_cluster, topic, unique("java_broadcast"), tmp_path,
+                                duration=BROADCAST_SECONDS, mode=ConsumeMode.BROADCAST)
+    ended = time.time()
+
+    assert [(r.topic, r.reconsume_times) for r in deliveries] == [(topic, 0)], deliveries
+    assert ended - deliveries[0].t >= QUIET_SECONDS
