@@ -220,13 +220,10 @@ def test_policy_reaches_every_master_and_survives_drift_update_and_reset(
         assert any(w.startswith("BackoffIgnoredOn4x") for w in status["warnings"])
     assert any(w.startswith("ClientOverridesMaxRetries") for w in status["warnings"])
 
-    # Out-of-band edit on one master: the sweep puts the policy's values back.
+    # Out-of-band edit on one master with the official tool: the sweep puts the policy's values back.
     first = rocketmq_cluster.brokers[0]
-    edited = _groups(rocketmq_cluster, group)[first.name]
-    assert edited is not None
-    edited.retry_max_times, edited.retry_queue_nums = 9, 1
-    _write_group(rocketmq_cluster, first.addr, edited)
-    assert _groups(rocketmq_cluster, group)[first.name].retry_max_times == 9  # type: ignore[union-attr]
+    edited = rocketmq_cluster.mqadmin("updateSubGroup", "-b", first.addr, "-g", group, "-r", "9", "-q", "1")
+    assert f"create subscription group to {first.addr} success" in edited.stdout, edited.stdout + edited.stderr
     wait_until(lambda: _retry_fields(rocketmq_cluster, group) == {(3, 2)}, timeout=CONVERGE, interval=0.5,
                process=policies.operator, what="drift reverted")
 
@@ -306,6 +303,7 @@ def test_a_broker_restarted_with_an_empty_store_gets_the_config_back(
                timeout=CONVERGE, interval=0.5, what="a Synced Event")
 
     restarted = rocketmq_cluster.brokers[-1]
+    rocketmq_cluster.kill_broker(restarted.name)
     rocketmq_cluster.restart_broker(restarted.name, wipe_store=True)
 
     wait_until(lambda: _retry_fields(rocketmq_cluster, group) == {(6, 1)}, timeout=CONVERGE, interval=0.5,

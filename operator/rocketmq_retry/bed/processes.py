@@ -29,6 +29,13 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19]) if fields else None
 
 
+def _live_threads(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
+
+
 def process_state(pid: int) -> str | None:
     """The kernel's one-letter state of `pid` (R, S, D, T, Z, …); None once it is gone."""
     fields = _stat_fields(pid)
@@ -69,6 +76,10 @@ class ManagedProcess:
         if state is None:
             return False
         if state == "Z":
+            # A JVM's main thread turns zombie before its other threads finish exiting, and those still hold the
+            # listening sockets; the process is gone only once no thread is left (then it can be reaped).
+            if _live_threads(self.pid) > 1:
+                return True
             self._reap()
             return False
         return True

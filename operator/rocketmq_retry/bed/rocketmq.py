@@ -205,6 +205,10 @@ class RocketMQCluster:
             shutil.rmtree(broker.store, ignore_errors=True)
         broker.process.start()
         if wait:
+            # Listening first: the name server may still list the dead process under the same address for a moment,
+            # which would satisfy the registration check before the new broker can answer.
+            wait_until(lambda: _listening(broker.port), timeout=_START_TIMEOUT, process=broker.process,
+                       what="listening")
             self.wait_registered([name])
 
     def kill_namesrv(self) -> None:
