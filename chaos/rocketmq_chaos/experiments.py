@@ -5,8 +5,9 @@ Each experiment uses a topic and consumer groups of its own, so runs never see e
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
@@ -22,11 +23,14 @@ from rocketmq_retry.remoting import (
 )
 
 from .injectors import LocalInjector
+from .java_probes import JavaProbes
 from .journal import HandBack, Journal
 from .probes import FailingConsumer, ProducerProbe, drain
 from .verdicts import DeliveryVerdict, LadderVerdict, judge_delivery, judge_ladder
 
 ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
+JVM_START = 240.0  # a cold JVM client on the busy 2-core machine
+Client = Literal["python", "java"]
 
 
 def unique(prefix: str) -> str:
@@ -55,10 +59,11 @@ class BrokerKill:
 
     rate: float = 200.0
     duration: float = 20.0
-    kill_at: float = 5.0
+    kill_at: float = 5.0  # seconds after the first message is stored
     victim: str | None = None  # default: the last master
-    retries: int = 2  # retryTimesWhenSendFailed; 0 shows what applications without retries see
+    retries: int = 2  # retryTimesWhenSendFailed of our producer; 0 shows what applications without retries see
     latency_fault_enabled: bool = False
+    client: Client = "python"  # "java": the official DefaultMQProducer with its default settings
 
 
 async def broker_kill_under_load(cluster: RocketMQCluster, journal: Journal, plan: BrokerKill) -> DeliveryVerdict:
@@ -67,15 +72,33 @@ async def broker_kill_under_load(cluster: RocketMQCluster, journal: Journal, pla
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         admin = Admin(pool, [cluster.namesrv_addr])
         topic = await create_topic(admin, cluster, queues=2)
-        producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
-                            latency_fault_enabled=plan.latency_fault_enabled)
-        load = asyncio.create_task(ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration))
+        sending: Coroutine[Any, Any, object]
+        if plan.client == "java":
+            sending = JavaProbes.of(cluster).produce(journal, topic, rate=plan.rate, duration=plan.duration)
+        else:
+            producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
+                                latency_fault_enabled=plan.latency_fault_enabled)
+            sending = ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration)
+        load = asyncio.create_task(sending)
+        await _first_message_stored(admin, cluster, topic, load)
         await asyncio.sleep(plan.kill_at)
         await injector.kill(victim)
         await load
         await injector.restart(victim)
         await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
     return judge_delivery(journal)
+
+
+async def _first_message_stored(admin: Admin, cluster: RocketMQCluster, topic: str, load: asyncio.Task[Any]) -> None:
+    """The load has begun (a JVM client takes seconds to start sending): some queue of `topic` holds a message."""
+    async with asyncio.timeout(ROUTE_WAIT + JVM_START):
+        while not load.done():
+            offsets = await asyncio.gather(*(admin.max_offset(b.addr, topic, queue)
+                                             for b in cluster.brokers for queue in range(2)))
+            if any(offsets):
+                return
+            await asyncio.sleep(0.05)
+    await load  # it ended before storing anything: its error, if any, is the news
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, An
 EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
     "broker-kill": (_broker_kill, {}),
     "broker-kill-without-retries": (_broker_kill, {"retries": 0}),
+    "broker-kill-java-producer": (_broker_kill, {"client": "java"}),
     "retry-ladder": (_ladder, {}),
     "retry-ladder-broker-killed": (_ladder, {"kill_mid_ladder": True}),
 }

@@ -174,8 +174,8 @@ def chaos_group() -> None:
 def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) -> None:
     """Run EXPERIMENT on the running local stack and print the verdict; exit 1 when the checker fails it.
 
-    Experiments: broker-kill, broker-kill-without-retries, retry-ladder, retry-ladder-broker-killed (the same ones
-    chaos/experiments/*.json run under Chaos Toolkit's `chaos run`).
+    Experiments: broker-kill, broker-kill-without-retries, broker-kill-java-producer (the official DefaultMQProducer),
+    retry-ladder, retry-ladder-broker-killed (chaos/experiments/*.json run the same ones under Chaos Toolkit).
     """
     from rocketmq_chaos.runner import EXPERIMENTS, run_experiment  # noqa: PLC0415 - the chaos extra loads here only
 

@@ -1,0 +1,83 @@
+"""Producer failover under a broker kill: our producer against the official DefaultMQProducer, same fault, one run.
+
+Starts its own two-broker bed; for each client runs the broker-kill experiment (synchronous sends at `--rate` for
+`--duration` s, SIGKILL of one master `--kill-at` s after the first message is stored, restart, drain) and reports what
+the checker measured: acknowledged and lost messages, failed sends, failed attempts, the failover window (first
+failed attempt to the first acknowledgement by another broker) and latency in and out of the fault. Both clients
+run with the official defaults: 2 retries, no latency fault avoidance.
+
+Prints one JSON document on stdout; progress goes to stderr. Not a test: it states no goals.
+
+    .venv/bin/python bench/bench_failover.py --rate 200 --duration 30
+"""
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+from benchlib import configure_logging, machine, software
+
+from rocketmq_chaos.experiments import BrokerKill, Client, broker_kill_under_load
+from rocketmq_chaos.journal import Journal
+from rocketmq_chaos.verdicts import DeliveryVerdict
+from rocketmq_retry.bed import versions
+from rocketmq_retry.bed.rocketmq import RocketMQCluster
+
+log = logging.getLogger("bench_failover")
+CLIENTS: tuple[Client, ...] = ("python", "java")
+
+
+def figures(verdict: DeliveryVerdict) -> dict[str, Any]:
+    window = verdict.failover_window_s
+    return {
+        "passed": verdict.passed, "sent": verdict.sent, "acknowledged": verdict.acknowledged,
+        "lost": len(verdict.lost), "duplicates": verdict.duplicates, "failed_sends": verdict.failed_sends,
+        "failed_attempts": verdict.failed_attempts,
+        "failover_window_ms": None if window is None else round(window * 1000, 1),
+        "latency_ms": dataclasses.asdict(verdict.latency),
+        "latency_in_fault_ms": dataclasses.asdict(verdict.latency_in_fault),
+        "latency_outside_fault_ms": dataclasses.asdict(verdict.latency_outside_fault),
+    }
+
+
+@click.command()
+@click.option("--rocketmq-version", default=versions.ROCKETMQ_5, show_default=True,
+              type=click.Choice(list(versions.ROCKETMQ_VERSIONS)))
+@click.option("--rate", default=200.0, show_default=True, help="Synchronous sends per second.")
+@click.option("--duration", default=30.0, show_default=True, help="Seconds of load per client.")
+@click.option("--kill-at", default=5.0, show_default=True, help="Seconds after the first stored message.")
+def main(rocketmq_version: str, rate: float, duration: float, kill_at: float) -> None:
+    configure_logging()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-failover-"))
+    cluster = RocketMQCluster(rocketmq_version, workdir)
+    load = os.getloadavg()[0]
+    results = {}
+    try:
+        cluster.start()
+        for client in CLIENTS:
+            log.info("broker kill under %g msg/s with the %s producer", rate, client)
+            plan = BrokerKill(rate=rate, duration=duration, kill_at=kill_at, client=client)
+            results[client] = figures(asyncio.run(broker_kill_under_load(cluster, Journal(), plan)))
+    finally:
+        cluster.stop()
+    shutil.rmtree(workdir)  # kept when anything failed: its logs are named in the error
+    click.echo(json.dumps({
+        "benchmark": "producer-failover",
+        "machine": machine(load),
+        "versions": software(rocketmq_version),
+        "settings": {"brokers": len(cluster.brokers), "rate": rate, "duration_s": duration, "kill_at_s": kill_at,
+                     "retry_times_when_send_failed": 2, "latency_fault_avoidance": False},
+        "ours": results["python"],
+        "java": results["java"],
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
