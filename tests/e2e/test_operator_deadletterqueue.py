@@ -191,6 +191,7 @@ def test_dead_letters_in_status_backlog_alert_and_a_redrive_that_delivers_every_
                        and _conditions(found).get("BacklogHigh", ("",))[0] == "False")
     run = _redrive(done)
     assert (run["moved"], run["failed"], run["duplicates"], run["remaining"]) == (TOTAL - slow_moved, 0, 0, 0)
+    assert "rejectedRequestId" not in run  # the slow run's refusal went with it
     assert done["status"]["storedMessages"] == TOTAL  # the dead letters stay stored; the redrive group passed them
     seconds = (datetime.fromisoformat(run["finishTime"]) - datetime.fromisoformat(run["startTime"])).total_seconds()
     assert seconds >= run["moved"] / 200 - 2  # the rate held (timestamps have whole seconds)

@@ -1,8 +1,9 @@
 """The chart's ClusterRole is minimal: the operator, run with a role missing any one rule, is denied something.
 
 For every rule of the rendered ClusterRole, the operator runs with a copy of the role that lacks that rule; a policy
-that needs every permission (it names an ACL Secret) is applied, and the operator's log must show the API server
-refusing it exactly that resource. With the full role the same policy reaches Ready (the other e2e tests).
+that needs every permission (it names an ACL Secret) and a DeadLetterQueue are applied, and the operator's log must
+show the API server refusing it exactly that resource. With the full role the same objects reach Ready (the other e2e
+tests).
 """
 
 import base64
@@ -80,6 +81,10 @@ def _without_rule(kube: Kube, cluster: RocketMQCluster, index: int, logs: Path) 
             "apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": "needs-all"},
             "spec": {"cluster": {"nameServers": cluster.namesrv_addr, "aclSecretRef": {"name": "acl"}},
                      "consumerGroup": f"rbac_{index}_{uuid.uuid4().hex[:6]}", "maxRetries": 2}})
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "deadletterqueues", {
+            "apiVersion": f"{GROUP}/{VERSION}", "kind": "DeadLetterQueue", "metadata": {"name": "needs-all"},
+            "spec": {"cluster": {"nameServers": cluster.namesrv_addr},
+                     "consumerGroup": f"rbac_dlq_{index}_{uuid.uuid4().hex[:6]}"}})
         wait_until(lambda: _denied(operator.log_path.read_text(errors="replace"), _ready_message(custom, namespace),
                                    rule), timeout=DENIAL_WITHIN, interval=0.5, what=f"a denial of {rule['resources']}")
     except TimeoutError:

@@ -266,8 +266,9 @@ def dead_letter_events(previous: Mapping[str, Any], status: Mapping[str, Any], r
     if after and key != (before.get("requestId"), before.get("state")):
         request, state = key
         if state == RedriveState.RUNNING:
-            events.append(PolicyEvent("Normal", "RedriveStarted", f"redrive {request} started: "
-                                      f"{after.get('remaining')} message(s) at up to {after.get('rate')}/s"))
+            planned = RedriveProgress.from_json(after).planned
+            events.append(PolicyEvent("Normal", "RedriveStarted", f"redrive {request} started: {planned} "
+                                      f"message(s) pending at up to {after.get('rate')}/s"))
         else:
             kind = "Warning" if state == RedriveState.FAILED else "Normal"
             events.append(PolicyEvent(kind, f"Redrive{state}", f"redrive {request}: {after.get('message', '')}"))

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
+from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.timestamps import format_timestamp, parse_timestamp
 
 
@@ -115,17 +115,21 @@ class RedriveProgress:
     def finish(self, state: RedriveState, now: datetime, message: str | None = None) -> None:
         self.state, self.finished, self.message = state, now, message
 
+    @property
+    def planned(self) -> int:
+        """Messages the run set out to move: what was pending on its queues when it started, up to maxMessages."""
+        pending = sum(queue.end_offset - queue.start_offset for queue in self.queues)
+        return pending if self.max_messages is None else min(pending, self.max_messages)
+
     def to_json(self) -> JsonObject:
-        entry: JsonObject = {"requestId": self.request_id, "state": str(self.state), "rate": self.rate,
-                             "moved": self.moved, "failed": self.failed, "duplicates": self.duplicates,
-                             "remaining": self.remaining, "startTime": format_timestamp(self.started),
-                             "queues": [queue.to_json() for queue in self.queues]}
-        optional: dict[str, JsonValue] = {
-            "maxMessages": self.max_messages, "targetTopic": self.target_topic, "message": self.message,
-            "finishTime": None if self.finished is None else format_timestamp(self.finished),
-            "rejectedRequestId": self.rejected_request_id}
-        entry |= {key: value for key, value in optional.items() if value is not None}
-        return entry
+        """The status stanza; unset optional keys are None, which deletes a previous run's value in a merge patch."""
+        return {"requestId": self.request_id, "state": str(self.state), "rate": self.rate,
+                "maxMessages": self.max_messages, "targetTopic": self.target_topic, "moved": self.moved,
+                "failed": self.failed, "duplicates": self.duplicates, "remaining": self.remaining,
+                "startTime": format_timestamp(self.started),
+                "finishTime": None if self.finished is None else format_timestamp(self.finished),
+                "message": self.message, "rejectedRequestId": self.rejected_request_id,
+                "queues": [queue.to_json() for queue in self.queues]}
 
     @classmethod
     def from_json(cls, raw: Any) -> "RedriveProgress":

@@ -98,3 +98,10 @@ def test_status_round_trip() -> None:
 def test_a_foreign_status_is_not_taken_for_a_run(raw: object) -> None:
     with pytest.raises(ValueError, match=r"redrive|integer"):
         RedriveProgress.from_json(raw)
+
+
+def test_a_new_runs_stanza_deletes_what_the_last_run_left_in_a_merge_patch() -> None:
+    fresh = progress(QueueProgress("broker-a", 0, 5, 30, 5)).to_json()
+    assert {key for key, value in fresh.items() if value is None} == {
+        "maxMessages", "targetTopic", "finishTime", "message", "rejectedRequestId"}
+    assert progress(QueueProgress("broker-a", 0, 5, 30, 5), max_messages=10).planned == 10
