@@ -4,9 +4,11 @@ A test that needs a component which is missing builds or fails; nothing here ski
 """
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import kubernetes
 import pytest
@@ -59,6 +61,19 @@ class Kube:
 
     def client_for(self, kubeconfig: Path) -> kubernetes.client.ApiClient:
         return kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+
+    def new_namespace(self, prefix: str, annotations: dict[str, str] | None = None) -> str:
+        """A namespace of its own for a test or module: `<prefix>-<random>`."""
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        kubernetes.client.CoreV1Api(self.api).create_namespace(
+            {"metadata": {"name": name, "annotations": annotations or {}}})
+        return name
+
+    def create_object(self, namespace: str, plural: str, body: dict[str, Any], **options: Any) -> dict[str, Any]:
+        """Create one of the project's custom objects as the admin (e.g. `field_validation="Strict"`)."""
+        created: dict[str, Any] = kubernetes.client.CustomObjectsApi(self.api).create_namespaced_custom_object(
+            "rocketmq-retry.io", "v1alpha1", namespace, plural, body, **options)
+        return created
 
 
 @pytest.fixture(scope="session")

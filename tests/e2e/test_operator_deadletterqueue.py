@@ -40,9 +40,7 @@ def _unique(prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def namespace(kube: Kube) -> str:
-    name = f"e2e-dlq-{uuid.uuid4().hex[:8]}"
-    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
-    return name
+    return kube.new_namespace("e2e-dlq")
 
 
 @pytest.fixture(scope="module")

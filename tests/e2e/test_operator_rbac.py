@@ -7,8 +7,6 @@ tests).
 """
 
 import base64
-import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,10 @@ import pytest
 import yaml
 
 from rocketmq_retry.bed.helm import manifests, render
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
+from rocketmq_retry.bed.processes import wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from tests.conftest import Kube
+from tests.e2e.running import operator_process
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
 ACCOUNT = "rocketmq-retry-operator"
@@ -62,19 +61,14 @@ def _ready_message(custom: Any, namespace: str) -> str:
 
 def _without_rule(kube: Kube, cluster: RocketMQCluster, index: int, logs: Path) -> str | None:
     """Run the operator lacking rule `index`; None when it was denied that rule's resource, else why not."""
-    admin = kubernetes.client.CoreV1Api(kube.api)
     custom = kubernetes.client.CustomObjectsApi(kube.api)
-    namespace = f"rbac-{uuid.uuid4().hex[:8]}"
-    admin.create_namespace({"metadata": {"name": namespace}})
-    admin.create_namespaced_secret(namespace, {"metadata": {"name": "acl"}, "data": {
+    namespace = kube.new_namespace("rbac")
+    kubernetes.client.CoreV1Api(kube.api).create_namespaced_secret(namespace, {"metadata": {"name": "acl"}, "data": {
         "accessKey": base64.b64encode(b"ak").decode(), "secretKey": base64.b64encode(b"sk").decode()}})
     kubeconfig, rule = _install(kube, namespace, index)
-    operator = ManagedProcess(
-        name=f"operator-without-rule-{index}",
-        argv=[str(Path(sys.executable).parent / "rocketmq-retry"), "operator", "run", "--namespace", namespace,
-              "--sweep-interval", "2", "--metrics-port", "0"],
-        log_path=logs / f"operator-{index}.log",
-        env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")})
+    log_dir = logs / f"without-rule-{index}"
+    log_dir.mkdir()
+    operator = operator_process(kubeconfig, namespace, log_dir, "--sweep-interval", "2", "--metrics-port", "0")
     operator.start()
     try:
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, {

@@ -7,10 +7,7 @@ assertions.
 """
 
 import asyncio
-import os
-import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +15,7 @@ from typing import Any
 
 import kubernetes
 import pytest
-from kubernetes.client import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
-from rocketmq_retry.bed.helm import render
 from rocketmq_retry.bed.ports import free_port
 from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
@@ -38,13 +32,14 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from tests.conftest import Kube
+from tests.e2e.running import CustomObjects, chart_installed, metric
+from tests.e2e.running import operator_process as operator_process_for
 from tests.gitops import observed
 from tests.messaging import first_send, next_message
 from tests.official import consumer_configs
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
 SWEEP_INTERVAL = 3
-OPERATOR_ACCOUNT = "rocketmq-retry-operator"
 CONVERGE = 90.0  # bound for anything the operator does; JVM brokers on a loaded 2-core machine can be slow
 
 
@@ -54,9 +49,7 @@ def _unique(prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def namespace(kube: Kube) -> str:
-    name = _unique("e2e-rp")
-    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
-    return name
+    return kube.new_namespace("e2e-rp")
 
 
 @pytest.fixture(scope="module")
@@ -66,30 +59,17 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="module")
 def operator_kubeconfig(kube: Kube, namespace: str) -> Iterator[Path]:
-    """The chart installed for `namespace` (server-side apply), and a kubeconfig with its ServiceAccount's token."""
-    rendered = render(release="e2e", namespace=namespace,
-                      values={"watchNamespaces": [namespace], "serviceAccount": {"name": OPERATOR_ACCOUNT}})
-    assert rendered.returncode == 0, rendered.stderr
-    applied = kube.plane.kubectl("apply", "--server-side", "-f", "-", input_text=rendered.stdout)
-    assert applied.returncode == 0, applied.stderr
-    try:
-        yield kube.service_account_kubeconfig(namespace, OPERATOR_ACCOUNT)
-    finally:
-        kube.plane.kubectl("delete", "--ignore-not-found", "-f", "-", input_text=rendered.stdout)
+    with chart_installed(kube, namespace) as kubeconfig:
+        yield kubeconfig
 
 
 @pytest.fixture(scope="module")
 def operator_process(operator_kubeconfig: Path, rocketmq_cluster: RocketMQCluster, namespace: str,
                      metrics_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     """`rocketmq-retry operator run` for the test namespace, with a short sweep interval."""
-    binary = Path(sys.executable).parent / "rocketmq-retry"
-    process = ManagedProcess(
-        name="operator",
-        argv=[str(binary), "operator", "run", "--namespace", namespace, "--sweep-interval", str(SWEEP_INTERVAL),
-              "--broker-timeout", "10", "--metrics-port", str(metrics_port)],
-        log_path=tmp_path_factory.mktemp("operator") / "operator.log",
-        env={"KUBECONFIG": str(operator_kubeconfig), "PYTHONUNBUFFERED": "1", "PATH": os.environ.get("PATH", "")},
-    )
+    process = operator_process_for(operator_kubeconfig, namespace, tmp_path_factory.mktemp("operator"),
+                                   "--sweep-interval", str(SWEEP_INTERVAL), "--broker-timeout", "10",
+                                   "--metrics-port", str(metrics_port))
     process.start()
     try:
         yield process
@@ -97,52 +77,15 @@ def operator_process(operator_kubeconfig: Path, rocketmq_cluster: RocketMQCluste
         process.stop()
 
 
-class Policies:
-    """RetryPolicy objects of one namespace, through the admin client."""
+class Policies(CustomObjects):
+    """RetryPolicy objects of one namespace, aimed at the bed's cluster unless a test names another."""
 
     def __init__(self, kube: Kube, namespace: str, cluster: RocketMQCluster, operator: ManagedProcess) -> None:
-        self.api = kubernetes.client.CustomObjectsApi(kube.api)
-        self.namespace = namespace
+        super().__init__(kube, namespace, "RetryPolicy", PLURAL, operator, converge=CONVERGE)
         self.cluster = cluster
-        self.operator = operator
 
     def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": name},
-                "spec": {"cluster": {"nameServers": self.cluster.namesrv_addr}, **spec}}
-        created: dict[str, Any] = self.api.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL,
-                                                                           body)
-        return created
-
-    def get(self, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = self.api.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return found
-
-    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec})
-
-    def delete(self, name: str) -> None:
-        self.api.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name)
-
-    def wait(self, name: str, what: str, check: Any) -> dict[str, Any]:
-        """Poll until `check(object)` holds; fail with the operator's log tail if it never does."""
-        seen: dict[str, Any] = {}
-
-        def holds() -> bool:
-            found = self.get(name)
-            seen["last"] = found
-            return found is not None and bool(check(found))
-
-        try:
-            wait_until(holds, timeout=CONVERGE, interval=0.5, process=self.operator, what=what)
-        except Exception as error:
-            raise AssertionError(f"{name}: {what}: last seen {seen.get('last')}\n{self.operator.log_tail(40)}") \
-                from error
-        return seen["last"]  # type: ignore[no-any-return]
+        return super().create(name, {"cluster": {"nameServers": self.cluster.namesrv_addr}, **spec})
 
     def wait_ready(self, name: str) -> dict[str, Any]:
         def ready(found: dict[str, Any]) -> bool:
@@ -314,24 +257,15 @@ def test_a_broker_restarted_with_an_empty_store_gets_the_config_back(
     policies.delete("restart")
 
 
-def _metric(port: int, name: str, **labels: str) -> float:
-    """A sample of the operator's /metrics, 0 when absent."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    found = (sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-             if sample.name == name and sample.labels == labels)
-    return next(found, 0.0)
-
-
 def test_metrics_count_the_synced_reconcile_and_the_ready_policy(policies: Policies, metrics_port: int) -> None:
     group = _unique("e2e_metrics").replace("-", "_")
     policies.create("metrics", {"consumerGroup": group, "maxRetries": 2})
     policies.wait_ready("metrics")
 
     # Ready=True is written by a Synced pass, from the event handler or the sweep, whichever came first.
-    assert sum(_metric(metrics_port, "rocketmq_retry_reconciles_total", trigger=trigger, result="Synced")
+    assert sum(metric(metrics_port, "rocketmq_retry_reconciles_total", trigger=trigger, result="Synced")
                for trigger in ("event", "sweep")) >= 1
-    wait_until(lambda: _metric(metrics_port, "rocketmq_retry_policies", condition="Ready", status="True") >= 1,
+    wait_until(lambda: metric(metrics_port, "rocketmq_retry_policies", condition="Ready", status="True") >= 1,
                timeout=CONVERGE, interval=0.5, process=policies.operator, what="counted Ready by the next sweep")
     policies.delete("metrics")
 

@@ -1,6 +1,5 @@
 """The Kubernetes injector, run with its Job's ServiceAccount token against the real API server."""
 
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,6 @@ from tests.conftest import Kube
 
 CHAOS_RBAC = Path(__file__).resolve().parents[2] / "chaos" / "manifests" / "rbac.yaml"
 BROKERS = {"app": "rocketmq", "role": "broker"}
-
-
-def _namespace(core: Any, *, allowed: bool) -> str:
-    name = f"chaos-{uuid.uuid4().hex[:8]}"
-    annotations = {ALLOW_ANNOTATION: ALLOWED} if allowed else {}
-    core.create_namespace({"metadata": {"name": name, "annotations": annotations}})
-    return name
 
 
 def _pods(core: Any, namespace: str) -> set[str]:
@@ -40,7 +32,7 @@ def _create_pods(core: Any, namespace: str) -> None:
 def chaos_core(kube: Kube) -> tuple[Any, str, str]:
     """(CoreV1Api with the chaos Job's token, an opted-in namespace, a namespace that did not opt in)."""
     admin = kubernetes.client.CoreV1Api(kube.api)
-    allowed, other = _namespace(admin, allowed=True), _namespace(admin, allowed=False)
+    allowed, other = kube.new_namespace("chaos", {ALLOW_ANNOTATION: ALLOWED}), kube.new_namespace("chaos")
     for namespace in (allowed, other):
         _create_pods(admin, namespace)
     manifests = [doc for doc in yaml.safe_load_all(CHAOS_RBAC.read_text()) if doc]

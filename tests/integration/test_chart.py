@@ -13,12 +13,6 @@ from rocketmq_retry.bed.stack import REPO_CRDS
 from tests.conftest import Kube
 
 
-def _namespace(kube: Kube) -> str:
-    name = f"chart-{uuid.uuid4().hex[:8]}"
-    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
-    return name
-
-
 def _by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
@@ -37,7 +31,7 @@ def test_chart_ships_exactly_the_repository_crds() -> None:
 
 @pytest.mark.parametrize("custom", [False, True], ids=["defaults", "custom-values"])
 def test_rendered_chart_applies_with_strict_field_validation(kube: Kube, custom: bool) -> None:
-    namespace = _namespace(kube)
+    namespace = kube.new_namespace("chart")
     release = f"rro-{uuid.uuid4().hex[:6]}"
     values = {"watchNamespaces": [namespace], "defaultCluster": {"nameServers": "127.0.0.1:9876;127.0.0.2:9876",
                                                                   "brokerClusterName": "prod"},
@@ -94,7 +88,7 @@ def test_values_that_break_the_schema_are_rejected(values: dict[str, Any], compl
 
 @pytest.mark.parametrize("namespaced", [True, False], ids=["namespaced", "cluster-wide"])
 def test_replicas_run_in_a_kopf_peering_that_applies(kube: Kube, namespaced: bool) -> None:
-    namespace = _namespace(kube)
+    namespace = kube.new_namespace("chart")
     release = f"rro-{uuid.uuid4().hex[:6]}"
     values: dict[str, Any] = {"replicas": 2, "peeringLifetimeSeconds": 20}
     if namespaced:

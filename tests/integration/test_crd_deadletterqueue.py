@@ -15,9 +15,7 @@ GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "deadletterqueues"
 
 @pytest.fixture(scope="module")
 def namespace(kube: Kube) -> str:
-    name = f"crd-dlq-{uuid.uuid4().hex[:8]}"
-    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
-    return name
+    return kube.new_namespace("crd-dlq")
 
 
 def _dlq(spec: dict[str, Any]) -> dict[str, Any]:
@@ -26,9 +24,7 @@ def _dlq(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create(kube: Kube, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-    created: dict[str, Any] = kubernetes.client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body)
-    return created
+    return kube.create_object(namespace, PLURAL, body)
 
 
 def test_a_full_object_is_accepted_and_read_back(kube: Kube, namespace: str) -> None:
@@ -77,8 +73,7 @@ def test_the_short_name_and_category_list_it(kube: Kube, namespace: str) -> None
 def test_invalid_objects_are_rejected_with_a_readable_reason(kube: Kube, namespace: str, spec: dict[str, Any],
                                                              reason: str) -> None:
     with pytest.raises(ApiException) as rejected:
-        kubernetes.client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, _dlq(spec), field_validation="Strict")
+        kube.create_object(namespace, PLURAL, _dlq(spec), field_validation="Strict")
     assert rejected.value.status in (400, 422)  # 400: strict decoding refuses unknown fields before validation
     assert reason in json.loads(rejected.value.body)["message"]
 

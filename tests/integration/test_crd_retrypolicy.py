@@ -15,9 +15,7 @@ GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
 
 @pytest.fixture(scope="module")
 def namespace(kube: Kube) -> str:
-    name = f"crd-{uuid.uuid4().hex[:8]}"
-    kubernetes.client.CoreV1Api(kube.api).create_namespace({"metadata": {"name": name}})
-    return name
+    return kube.new_namespace("crd")
 
 
 def _policy(spec: dict[str, Any]) -> dict[str, Any]:
@@ -26,9 +24,7 @@ def _policy(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _create(kube: Kube, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-    created: dict[str, Any] = kubernetes.client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body)
-    return created
+    return kube.create_object(namespace, PLURAL, body)
 
 
 def test_a_full_policy_is_accepted_and_read_back(kube: Kube, namespace: str) -> None:
@@ -95,8 +91,7 @@ def test_invalid_policies_are_rejected_with_a_readable_reason(kube: Kube, namesp
                                                               reason: str) -> None:
     """Strict field validation, as `kubectl apply` uses by default, so misspelt fields are errors, not dropped."""
     with pytest.raises(ApiException) as rejected:
-        kubernetes.client.CustomObjectsApi(kube.api).create_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, _policy(spec), field_validation="Strict")
+        kube.create_object(namespace, PLURAL, _policy(spec), field_validation="Strict")
     assert rejected.value.status in (400, 422)
     message = json.loads(rejected.value.body)["message"]
     assert reason in message, message
