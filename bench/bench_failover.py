@@ -26,7 +26,7 @@ from benchlib import configure_logging, machine, software
 
 from rocketmq_chaos.experiments import BrokerKill, Client, broker_kill_under_load
 from rocketmq_chaos.journal import Journal
-from rocketmq_chaos.verdicts import DeliveryVerdict
+from rocketmq_chaos.verdicts import DeliveryVerdict, Latency
 from rocketmq_retry.bed import versions
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 
@@ -41,10 +41,14 @@ def figures(verdict: DeliveryVerdict) -> dict[str, Any]:
         "lost": len(verdict.lost), "duplicates": verdict.duplicates, "failed_sends": verdict.failed_sends,
         "failed_attempts": verdict.failed_attempts,
         "failover_window_ms": None if window is None else round(window * 1000, 1),
-        "latency_ms": dataclasses.asdict(verdict.latency),
-        "latency_in_fault_ms": dataclasses.asdict(verdict.latency_in_fault),
-        "latency_outside_fault_ms": dataclasses.asdict(verdict.latency_outside_fault),
+        "latency_ms": rounded(verdict.latency),
+        "latency_in_fault_ms": rounded(verdict.latency_in_fault),
+        "latency_outside_fault_ms": rounded(verdict.latency_outside_fault),
     }
+
+
+def rounded(latency: Latency) -> dict[str, float]:
+    return {key: round(value, 3) for key, value in dataclasses.asdict(latency).items()}
 
 
 @click.command()
