@@ -24,7 +24,7 @@ from typing import Any
 import click
 from benchlib import configure_logging, machine, software
 
-from rocketmq_chaos.experiments import BrokerKill, Client, broker_kill_under_load
+from rocketmq_chaos.experiments import Client, FaultUnderLoad, fault_under_load
 from rocketmq_chaos.journal import Journal
 from rocketmq_chaos.verdicts import DeliveryVerdict, Latency
 from rocketmq_retry.bed import versions
@@ -56,8 +56,8 @@ def rounded(latency: Latency) -> dict[str, float]:
               type=click.Choice(list(versions.ROCKETMQ_VERSIONS)))
 @click.option("--rate", default=200.0, show_default=True, help="Synchronous sends per second.")
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of load per client.")
-@click.option("--kill-at", default=5.0, show_default=True, help="Seconds after the first stored message.")
-def main(rocketmq_version: str, rate: float, duration: float, kill_at: float) -> None:
+@click.option("--kill-at", "fault_at", default=5.0, show_default=True, help="Seconds after the first stored message.")
+def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -> None:
     configure_logging()
     workdir = Path(tempfile.mkdtemp(prefix="bench-failover-"))
     cluster = RocketMQCluster(rocketmq_version, workdir)
@@ -67,8 +67,8 @@ def main(rocketmq_version: str, rate: float, duration: float, kill_at: float) ->
         cluster.start()
         for client in CLIENTS:
             log.info("broker kill under %g msg/s with the %s producer", rate, client)
-            plan = BrokerKill(rate=rate, duration=duration, kill_at=kill_at, client=client)
-            results[client] = figures(asyncio.run(broker_kill_under_load(cluster, Journal(), plan)))
+            plan = FaultUnderLoad(rate=rate, duration=duration, fault_at=fault_at, client=client)
+            results[client] = figures(asyncio.run(fault_under_load(cluster, Journal(), plan)))
     finally:
         cluster.stop()
     shutil.rmtree(workdir)  # kept when anything failed: its logs are named in the error
@@ -76,7 +76,7 @@ def main(rocketmq_version: str, rate: float, duration: float, kill_at: float) ->
         "benchmark": "producer-failover",
         "machine": machine(load),
         "versions": software(rocketmq_version),
-        "settings": {"brokers": len(cluster.brokers), "rate": rate, "duration_s": duration, "kill_at_s": kill_at,
+        "settings": {"brokers": len(cluster.brokers), "rate": rate, "duration_s": duration, "kill_at_s": fault_at,
                      "retry_times_when_send_failed": 2, "latency_fault_avoidance": False},
         "ours": results["python"],
         "java": results["java"],

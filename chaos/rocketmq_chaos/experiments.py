@@ -4,25 +4,28 @@ Each experiment uses a topic and consumer groups of its own, so runs never see e
 """
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,
+    ConnectionFailed,
     ConnectionPool,
     Message,
     Producer,
     PullConsumer,
+    RemotingTimeout,
     SendFailed,
     SubscriptionGroupConfig,
     TopicConfig,
 )
 
-from .injectors import LocalInjector
+from .injectors import NAME_SERVER, LocalInjector
 from .java_probes import JavaProbes
 from .journal import HandBack, Journal
 from .probes import FailingConsumer, ProducerProbe, drain
@@ -31,6 +34,7 @@ from .verdicts import DeliveryVerdict, LadderVerdict, judge_delivery, judge_ladd
 ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
 JVM_START = 240.0  # a cold JVM client on the busy 2-core machine
 Client = Literal["python", "java"]
+LoadFault = Literal["kill", "pause", "kill-name-server"]
 
 
 def unique(prefix: str) -> str:
@@ -42,33 +46,52 @@ async def create_topic(admin: Admin, cluster: RocketMQCluster, *, queues: int) -
     topic = unique("chaos")
     config = TopicConfig(topic, read_queue_nums=queues, write_queue_nums=queues)
     await asyncio.gather(*(admin.create_or_update_topic(b.addr, config) for b in cluster.brokers))
+    await routed_to_every_master(admin, cluster, topic)
+    return topic
+
+
+async def routed_to_every_master(admin: Admin, cluster: RocketMQCluster, topic: str) -> None:
     wanted = {b.name for b in cluster.brokers}
     async with asyncio.timeout(ROUTE_WAIT):
         while True:
-            try:
+            with contextlib.suppress(BrokerError, ConnectionFailed, RemotingTimeout):
                 if {q.broker_name for q in (await admin.topic_route(topic)).queues} == wanted:
-                    return topic
-            except BrokerError:
-                pass
+                    return
             await asyncio.sleep(0.5)
 
 
 @dataclass(frozen=True)
-class BrokerKill:
-    """SIGKILL one master while a producer sends at `rate` msg/s; restart it after the load to drain its store."""
+class FaultUnderLoad:
+    """A fault while a producer sends at `rate` msg/s; the fault ends after the load so every message can be read.
+
+    `kill` SIGKILLs one master (restarted with its store), `pause` SIGSTOPs it (SIGCONT), `kill-name-server` SIGKILLs
+    the name server (restarted; brokers re-register on their next heartbeat). A paused broker holds every call until
+    the send timeout, which the official client's default cannot retry within, so failed sends are reported there
+    but not held against the run; the other faults allow none. Loss of an acknowledged message fails every run.
+    """
 
     rate: float = 200.0
     duration: float = 20.0
-    kill_at: float = 5.0  # seconds after the first message is stored
+    fault: LoadFault = "kill"
+    fault_at: float = 5.0  # seconds after the first message is stored
     victim: str | None = None  # default: the last master
     retries: int = 2  # retryTimesWhenSendFailed of our producer; 0 shows what applications without retries see
     latency_fault_enabled: bool = False
     client: Client = "python"  # "java": the official DefaultMQProducer with its default settings
 
+    @property
+    def allowed_failed_sends(self) -> int | None:
+        return None if self.fault == "pause" else 0
 
-async def broker_kill_under_load(cluster: RocketMQCluster, journal: Journal, plan: BrokerKill) -> DeliveryVerdict:
-    victim = plan.victim or cluster.brokers[-1].name
-    injector = LocalInjector(cluster, journal)
+
+_FAULT_AND_RECOVERY: Final = {"kill": ("kill", "restart"), "pause": ("pause", "resume"),
+                              "kill-name-server": ("kill", "restart")}
+
+
+async def fault_under_load(cluster: RocketMQCluster, journal: Journal, plan: FaultUnderLoad) -> DeliveryVerdict:
+    target = NAME_SERVER if plan.fault == "kill-name-server" else plan.victim or cluster.brokers[-1].name
+    injector = LocalInjector(cluster, journal, allowed={target})
+    inject, recover = _FAULT_AND_RECOVERY[plan.fault]
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         admin = Admin(pool, [cluster.namesrv_addr])
         topic = await create_topic(admin, cluster, queues=2)
@@ -81,12 +104,13 @@ async def broker_kill_under_load(cluster: RocketMQCluster, journal: Journal, pla
             sending = ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration)
         load = asyncio.create_task(sending)
         await _first_message_stored(admin, cluster, topic, load)
-        await asyncio.sleep(plan.kill_at)
-        await injector.kill(victim)
+        await asyncio.sleep(plan.fault_at)
+        await getattr(injector, inject)(target)
         await load
-        await injector.restart(victim)
+        await getattr(injector, recover)(target)
+        await routed_to_every_master(admin, cluster, topic)  # a restarted name server knows routes only anew
         await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
-    return judge_delivery(journal)
+    return judge_delivery(journal, max_failed_sends=plan.allowed_failed_sends)
 
 
 async def _first_message_stored(admin: Admin, cluster: RocketMQCluster, topic: str, load: asyncio.Task[Any]) -> None:

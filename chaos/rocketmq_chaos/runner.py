@@ -15,7 +15,7 @@ from rocketmq_retry.bed.stack import LocalStack
 from rocketmq_retry.domain.durations import parse_delay_levels
 from rocketmq_retry.domain.ladder import remoting_ladder
 
-from .experiments import BrokerKill, RetryLadder, broker_kill_under_load, retry_ladder
+from .experiments import FaultUnderLoad, RetryLadder, fault_under_load, retry_ladder
 from .journal import Journal
 from .report import Report, Verdict, write_report
 
@@ -23,8 +23,8 @@ Run = Coroutine[Any, Any, Verdict]
 Experiment = Callable[[RocketMQCluster, Journal, Mapping[str, Any]], Run]
 
 
-def _broker_kill(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
-    return broker_kill_under_load(cluster, journal, BrokerKill(**options))
+def _under_load(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
+    return fault_under_load(cluster, journal, FaultUnderLoad(**options))
 
 
 def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
@@ -37,9 +37,11 @@ def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, An
 
 
 EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
-    "broker-kill": (_broker_kill, {}),
-    "broker-kill-without-retries": (_broker_kill, {"retries": 0}),
-    "broker-kill-java-producer": (_broker_kill, {"client": "java"}),
+    "broker-kill": (_under_load, {}),
+    "broker-kill-without-retries": (_under_load, {"retries": 0}),
+    "broker-kill-java-producer": (_under_load, {"client": "java"}),
+    "broker-pause": (_under_load, {"fault": "pause", "duration": 15}),
+    "name-server-kill": (_under_load, {"fault": "kill-name-server", "duration": 15}),
     "retry-ladder": (_ladder, {}),
     "retry-ladder-broker-killed": (_ladder, {"kill_mid_ladder": True}),
 }

@@ -178,9 +178,9 @@ class Demo:
 
     def _chaos(self, policy: dict[str, Any]) -> bool:
         from rocketmq_chaos.experiments import (  # noqa: PLC0415 - the chaos extra loads only for this step
-            BrokerKill,
+            FaultUnderLoad,
             RetryLadder,
-            broker_kill_under_load,
+            fault_under_load,
             retry_ladder,
         )
         from rocketmq_chaos.journal import Journal  # noqa: PLC0415
@@ -191,10 +191,10 @@ class Demo:
         assert cluster is not None
         ladder = next(entry for entry in policy["status"]["ladders"] if entry["client"] == "Remoting")
         journal = Journal()
-        kill = BrokerKill(rate=200, duration=8 if self.short else 20, kill_at=3 if self.short else 5)
-        self.step(f"chaos 1/2: SIGKILL {cluster.brokers[-1].name} after {kill.kill_at:g} s of {kill.rate:g} msg/s "
+        kill = FaultUnderLoad(rate=200, duration=8 if self.short else 20, fault_at=3 if self.short else 5)
+        self.step(f"chaos 1/2: SIGKILL {cluster.brokers[-1].name} after {kill.fault_at:g} s of {kill.rate:g} msg/s "
                   f"sync sends for {kill.duration:g} s; then restart it and read every message back")
-        delivery = asyncio.run(broker_kill_under_load(cluster, journal, kill))
+        delivery = asyncio.run(fault_under_load(cluster, journal, kill))
         self.step(f"chaos 2/2: fail 3 messages of group {policy['spec']['consumerGroup']} every time; expect the "
                   f"ladder {ladder['summary']} and the DLQ after {ladder['retries']} retries")
         plan = RetryLadder(ladder["delaysMillis"], messages=3, group=policy["spec"]["consumerGroup"])

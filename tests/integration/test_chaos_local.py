@@ -2,7 +2,7 @@
 
 import pytest
 
-from rocketmq_chaos.experiments import BrokerKill, RetryLadder, broker_kill_under_load, retry_ladder
+from rocketmq_chaos.experiments import FaultUnderLoad, RetryLadder, fault_under_load, retry_ladder
 from rocketmq_chaos.injectors import LocalInjector, TargetNotAllowed
 from rocketmq_chaos.journal import Journal
 from rocketmq_chaos.verdicts import judge_ladder
@@ -13,7 +13,7 @@ from rocketmq_retry.domain.ladder import remoting_ladder
 
 async def test_broker_kill_under_load_loses_no_acknowledged_message(rocketmq_cluster: RocketMQCluster) -> None:
     journal = Journal()
-    verdict = await broker_kill_under_load(rocketmq_cluster, journal, BrokerKill(rate=200, duration=15, kill_at=4))
+    verdict = await fault_under_load(rocketmq_cluster, journal, FaultUnderLoad(rate=200, duration=15, fault_at=4))
     assert verdict.passed, verdict.reasons
     assert (verdict.lost, verdict.failed_sends) == ((), 0)
     assert verdict.acknowledged == verdict.sent >= 2500
@@ -25,8 +25,8 @@ async def test_broker_kill_under_load_loses_no_acknowledged_message(rocketmq_clu
 async def test_without_retries_the_same_kill_fails_sends_and_the_checker_says_so(
         rocketmq_cluster: RocketMQCluster) -> None:
     journal = Journal()
-    verdict = await broker_kill_under_load(rocketmq_cluster, journal,
-                                           BrokerKill(rate=200, duration=10, kill_at=3, retries=0))
+    verdict = await fault_under_load(rocketmq_cluster, journal,
+                                           FaultUnderLoad(rate=200, duration=10, fault_at=3, retries=0))
     assert not verdict.passed
     assert verdict.failed_sends > 0
     assert verdict.lost == ()  # failed sends were never acknowledged, so they are not lost
@@ -61,3 +61,21 @@ async def test_the_injector_refuses_targets_it_was_not_given(rocketmq_cluster: R
     with pytest.raises(TargetNotAllowed, match="not an allowed target"):
         await injector.kill(rocketmq_cluster.brokers[1].name)
     assert all(b.process.running for b in rocketmq_cluster.brokers)
+
+
+async def test_a_frozen_broker_delays_and_fails_sends_but_loses_no_acknowledged_message(
+        rocketmq_cluster: RocketMQCluster) -> None:
+    verdict = await fault_under_load(rocketmq_cluster, Journal(),
+                                     FaultUnderLoad(rate=100, duration=8, fault="pause", fault_at=2))
+    assert verdict.passed, verdict.reasons
+    assert verdict.lost == ()
+    assert verdict.failed_sends > 0  # each send to the frozen broker waits out the whole 3 s send timeout
+    assert verdict.latency_in_fault.max_ms >= 2900
+
+
+async def test_producers_ride_out_a_name_server_kill_on_the_routes_they_hold(
+        rocketmq_cluster: RocketMQCluster) -> None:
+    verdict = await fault_under_load(rocketmq_cluster, Journal(),
+                                     FaultUnderLoad(rate=100, duration=8, fault="kill-name-server", fault_at=2))
+    assert verdict.passed, verdict.reasons
+    assert (verdict.failed_sends, verdict.failed_attempts, verdict.lost) == (0, 0, ())
