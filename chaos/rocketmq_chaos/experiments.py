@@ -5,6 +5,7 @@ Each experiment uses a topic and consumer groups of its own, so runs never see e
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -26,10 +27,18 @@ from rocketmq_retry.remoting import (
 )
 
 from .injectors import NAME_SERVER, LocalInjector
-from .java_probes import JavaProbes
+from .java_probes import ConsumeMode, JavaProbes
 from .journal import HandBack, Journal
 from .probes import FailingConsumer, ProducerProbe, drain
-from .verdicts import DeliveryVerdict, LadderVerdict, judge_delivery, judge_ladder
+from .verdicts import (
+    ConsumptionVerdict,
+    DeliveryVerdict,
+    LadderVerdict,
+    judge_broadcast,
+    judge_delivery,
+    judge_ladder,
+    judge_orderly,
+)
 
 ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
 JVM_START = 240.0  # a cold JVM client on the busy 2-core machine
@@ -179,3 +188,26 @@ async def _kill_after_first_retries(cluster: RocketMQCluster, journal: Journal, 
     await injector.kill(victim)
     await asyncio.sleep(3.0)
     await injector.restart(victim)
+
+
+@dataclass(frozen=True)
+class FailingJavaConsumer:
+    """The official push consumer, failing every delivery of one message, in `mode` (orderly or broadcast)."""
+
+    mode: ConsumeMode
+    duration: float = 10.0
+    quiet: float = 5.0  # broadcast: the silence after the one delivery that shows no retry came
+
+
+async def java_consumer_retries(cluster: RocketMQCluster, journal: Journal,
+                                plan: FailingJavaConsumer) -> ConsumptionVerdict:
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        topic = await create_topic(Admin(pool, [cluster.namesrv_addr]), cluster, queues=1)
+        await _send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"))
+    await JavaProbes.of(cluster).consume(journal, topic, unique(f"chaos_{plan.mode}"), duration=plan.duration,
+                                         mode=plan.mode)
+    if plan.mode is ConsumeMode.ORDERLY:
+        return judge_orderly(journal, topic)
+    if plan.mode is ConsumeMode.BROADCAST:
+        return judge_broadcast(journal, topic, ended=time.time(), quiet_s=plan.quiet)
+    raise ValueError(f"concurrent consumers are judged by the retry ladder (retry_ladder), not by {plan.mode}")

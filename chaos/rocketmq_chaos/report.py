@@ -11,9 +11,9 @@ from matplotlib.figure import Figure  # not pyplot: no global state, no GUI back
 from rich.table import Table
 
 from .journal import Fault, Journal, Send
-from .verdicts import DeliveryVerdict, LadderVerdict
+from .verdicts import ConsumptionVerdict, DeliveryVerdict, LadderVerdict
 
-Verdict = DeliveryVerdict | LadderVerdict
+Verdict = DeliveryVerdict | LadderVerdict | ConsumptionVerdict
 
 
 @dataclass(frozen=True)
@@ -99,6 +99,8 @@ def _numbers(verdict: Verdict) -> str:
                 f"{verdict.duplicates} duplicates\nfailover window {window}; latency p50/p99/max "
                 f"{verdict.latency.p50_ms:.1f}/{verdict.latency.p99_ms:.1f}/{verdict.latency.max_ms:.0f} ms "
                 f"(in fault: p99 {verdict.latency_in_fault.p99_ms:.1f} ms)")
+    if isinstance(verdict, ConsumptionVerdict):
+        return f"{verdict.deliveries} deliveries; gaps {list(verdict.gaps_s)} s"
     steps = " ".join(f"{d / 1000:g}s" for d in verdict.expected_delays_ms)
     worst = max((abs(s.observed_ms - s.expected_ms) for m in verdict.messages for s in m.steps
                  if s.observed_ms is not None), default=0)

@@ -15,7 +15,15 @@ from rocketmq_retry.bed.stack import LocalStack
 from rocketmq_retry.domain.durations import parse_delay_levels
 from rocketmq_retry.domain.ladder import remoting_ladder
 
-from .experiments import FaultUnderLoad, RetryLadder, fault_under_load, retry_ladder
+from .experiments import (
+    FailingJavaConsumer,
+    FaultUnderLoad,
+    RetryLadder,
+    fault_under_load,
+    java_consumer_retries,
+    retry_ladder,
+)
+from .java_probes import ConsumeMode
 from .journal import Journal
 from .report import Report, Verdict, write_report
 
@@ -36,6 +44,11 @@ def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, An
     return retry_ladder(cluster, journal, RetryLadder(expected, **settings))
 
 
+def _java_consumer(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
+    settings = dict(options)
+    return java_consumer_retries(cluster, journal, FailingJavaConsumer(ConsumeMode(settings.pop("mode")), **settings))
+
+
 EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
     "broker-kill": (_under_load, {}),
     "broker-kill-without-retries": (_under_load, {"retries": 0}),
@@ -44,6 +57,8 @@ EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
     "name-server-kill": (_under_load, {"fault": "kill-name-server", "duration": 15}),
     "retry-ladder": (_ladder, {}),
     "retry-ladder-broker-killed": (_ladder, {"kill_mid_ladder": True}),
+    "orderly-retries-in-place": (_java_consumer, {"mode": "orderly", "duration": 8}),
+    "broadcast-drops-failures": (_java_consumer, {"mode": "broadcast", "duration": 12}),
 }
 
 

@@ -4,10 +4,12 @@ Every verdict carries the numbers it was judged on and, when it fails, the reaso
 show why; the checker is tested to fail as well as to pass.
 """
 
+import itertools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from .journal import DeadLetter, Fault, HandBack, Journal, Receive, Send
 
@@ -202,3 +204,50 @@ def _elapsed_ms(handed_at: float | None, arrived_at: float | None) -> int | None
     if handed_at is None or arrived_at is None:
         return None
     return round((arrived_at - handed_at) * 1000)
+
+
+ORDERLY_GAP_S: Final = (0.5, 3.0)  # orderly consumers suspend a failing queue for 1 s (suspendCurrentQueueTimeMillis)
+
+
+@dataclass(frozen=True)
+class ConsumptionVerdict:
+    """How a consumer that fails every delivery saw one message: the redeliveries, and why they are wrong."""
+
+    deliveries: int
+    gaps_s: tuple[float, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def judge_orderly(journal: Journal, topic: str) -> ConsumptionVerdict:
+    """An orderly consumer retries in place: the same stored copy from `topic` again and again, about 1 s apart,
+    with reconsumeTimes counting up by one; nothing goes through the retry topic."""
+    deliveries = sorted(journal.of(Receive), key=lambda r: r.t)
+    gaps = tuple(round(later.t - earlier.t, 3) for earlier, later in itertools.pairwise(deliveries))
+    reasons = []
+    if len(deliveries) < 2:
+        reasons.append(f"{len(deliveries)} deliveries: no retry was seen")
+    if [r.reconsume_times for r in deliveries] != list(range(len(deliveries))):
+        reasons.append(f"reconsumeTimes {[r.reconsume_times for r in deliveries]} do not count up from 0")
+    if {r.topic for r in deliveries} - {topic}:
+        reasons.append("redelivered through another topic (a send-back), not in place")
+    if len({(r.msg_id, r.stored_at) for r in deliveries}) > 1:
+        reasons.append("more than one stored copy: the message was sent back")
+    low, high = ORDERLY_GAP_S
+    if any(not low <= gap <= high for gap in gaps):
+        reasons.append(f"redeliveries {list(gaps)} s apart, expected {low}-{high} s")
+    return ConsumptionVerdict(len(deliveries), gaps, tuple(reasons))
+
+
+def judge_broadcast(journal: Journal, topic: str, *, ended: float, quiet_s: float) -> ConsumptionVerdict:
+    """A broadcasting consumer drops a failed message: one delivery, then nothing for at least `quiet_s`."""
+    deliveries = sorted(journal.of(Receive), key=lambda r: r.t)
+    reasons = []
+    if [(r.topic, r.reconsume_times) for r in deliveries] != [(topic, 0)]:
+        reasons.append(f"{len(deliveries)} deliveries, expected exactly one first delivery and no retry")
+    elif ended - deliveries[0].t < quiet_s:
+        reasons.append(f"the run ended {ended - deliveries[0].t:.1f} s after the delivery, too soon to see no retry")
+    return ConsumptionVerdict(len(deliveries), (), tuple(reasons))

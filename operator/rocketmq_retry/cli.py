@@ -175,8 +175,8 @@ def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) 
     """Run EXPERIMENT on the running local stack and print the verdict; exit 1 when the checker fails it.
 
     Experiments: broker-kill, broker-kill-without-retries, broker-kill-java-producer (the official DefaultMQProducer),
-    broker-pause, name-server-kill, retry-ladder, retry-ladder-broker-killed (chaos/experiments/*.json run them under
-    Chaos Toolkit).
+    broker-pause, name-server-kill, retry-ladder, retry-ladder-broker-killed, orderly-retries-in-place,
+    broadcast-drops-failures (chaos/experiments/*.json run them under Chaos Toolkit).
     """
     from rocketmq_chaos.runner import EXPERIMENTS, run_experiment  # noqa: PLC0415 - the chaos extra loads here only
 

@@ -5,12 +5,10 @@ test's tmp_path for a look at the numbers.
 """
 
 import asyncio
-import time
 from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
-from rocketmq_chaos.experiments import unique
+from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, unique
 from rocketmq_chaos.java_probes import ConsumeMode, JavaProbes
 from rocketmq_chaos.journal import Journal, Receive, Send
 from rocketmq_chaos.probes import drain
@@ -110,26 +108,20 @@ async def test_the_java_consumers_own_max_reconsume_times_overrides_the_groups_r
 
 async def test_an_orderly_java_consumer_redelivers_in_place_every_second(rocketmq_cluster: RocketMQCluster,
                                                                         tmp_path: Path) -> None:
-    topic = await _topic_with_one_message(rocketmq_cluster)
-
-    deliveries = await _consume(rocketmq_cluster, topic, unique("java_orderly"), tmp_path,
-                                duration=ORDERLY_SECONDS, mode=ConsumeMode.ORDERLY)
-
-    assert len(deliveries) >= 4, deliveries
-    assert [r.reconsume_times for r in deliveries] == list(range(len(deliveries)))
-    assert {r.topic for r in deliveries} == {topic}
-    assert len({r.stored_at for r in deliveries}) == 1  # one stored copy: no send-back, no retry topic
-    gaps = [later.t - earlier.t for earlier, later in pairwise(deliveries)]
-    assert all(0.5 <= gap <= 3.0 for gap in gaps), gaps
+    journal = Journal()
+    verdict = await java_consumer_retries(rocketmq_cluster, journal,
+                                          FailingJavaConsumer(ConsumeMode.ORDERLY, duration=ORDERLY_SECONDS))
+    journal.write(tmp_path / "journal.jsonl")
+    assert verdict.passed, verdict.reasons
+    assert verdict.deliveries >= 4, verdict
 
 
 async def test_a_broadcasting_java_consumer_drops_a_failed_message(rocketmq_cluster: RocketMQCluster,
                                                                   tmp_path: Path) -> None:
-    topic = await _topic_with_one_message(rocketmq_cluster)
-
-    deliveries = await _consume(rocketmq_cluster, topic, unique("java_broadcast"), tmp_path,
-                                duration=BROADCAST_SECONDS, mode=ConsumeMode.BROADCAST)
-    ended = time.time()
-
-    assert [(r.topic, r.reconsume_times) for r in deliveries] == [(topic, 0)], deliveries
-    assert ended - deliveries[0].t >= QUIET_SECONDS
+    journal = Journal()
+    verdict = await java_consumer_retries(
+        rocketmq_cluster, journal, FailingJavaConsumer(ConsumeMode.BROADCAST, duration=BROADCAST_SECONDS,
+                                                       quiet=QUIET_SECONDS))
+    journal.write(tmp_path / "journal.jsonl")
+    assert verdict.passed, verdict.reasons
+    assert verdict.deliveries == 1

@@ -5,7 +5,15 @@ from pathlib import Path
 import pytest
 
 from rocketmq_chaos.journal import Fault, Journal, Receive
-from rocketmq_chaos.verdicts import fault_window, judge_delivery, judge_ladder, percentile, tolerance_ms
+from rocketmq_chaos.verdicts import (
+    fault_window,
+    judge_broadcast,
+    judge_delivery,
+    judge_ladder,
+    judge_orderly,
+    percentile,
+    tolerance_ms,
+)
 
 from .journals import LADDER, delivered, ladder_journal, send
 
@@ -112,3 +120,23 @@ def test_after_a_broker_kill_only_reaching_the_dlq_counts() -> None:
     assert judge_ladder(late_and_doubled, LADDER, strict=False).passed
     lost = judge_ladder(ladder_journal([1000, 2000, 3000], dead_letters=0), LADDER, strict=False)
     assert lost.reasons == ("m1: never reached the dead-letter queue: lost",)
+
+
+def _deliveries(topic: str, times: list[float], *, stored_at: float = 1.0) -> Journal:
+    return Journal([Receive(t, "m1", topic, "a", n, stored_at) for n, t in enumerate(times)])
+
+
+def test_orderly_retries_must_be_in_place_and_about_a_second_apart() -> None:
+    assert judge_orderly(_deliveries("T", [10.0, 11.0, 12.05, 13.1]), "T").passed
+    assert judge_orderly(_deliveries("T", [10.0, 11.0, 15.0]), "T").reasons == (
+        "redeliveries [1.0, 4.0] s apart, expected 0.5-3.0 s",)
+    retried_elsewhere = _deliveries("T", [10.0, 11.0])
+    retried_elsewhere.record(Receive(12.0, "m1", "%RETRY%G", "a", 2, 12.0))
+    assert not judge_orderly(retried_elsewhere, "T").passed
+    assert judge_orderly(_deliveries("T", [10.0]), "T").reasons == ("1 deliveries: no retry was seen",)
+
+
+def test_broadcast_must_deliver_once_and_then_stay_quiet() -> None:
+    assert judge_broadcast(_deliveries("T", [10.0]), "T", ended=16.0, quiet_s=5.0).passed
+    assert not judge_broadcast(_deliveries("T", [10.0, 11.0]), "T", ended=16.0, quiet_s=5.0).passed
+    assert not judge_broadcast(_deliveries("T", [10.0]), "T", ended=12.0, quiet_s=5.0).passed
