@@ -25,6 +25,7 @@ class WarningCode(StrEnum):
     RETRY_TOPIC_TOO_SMALL = "RetryTopicTooSmall"
     EXPONENTIAL_LONG_OVERFLOW = "ExponentialLongOverflow"
     DELAY_ABOVE_INVISIBLE_LIMIT = "DelayAboveInvisibleLimit"
+    EXPONENTIAL_NOT_IN_PYTHON_CLIENT = "ExponentialIgnoredByPythonClient"
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def policy_warnings(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts], retri
     ]
     if v5:
         # Only gRPC clients of a 5.x proxy read the backoff.
-        found += [check(spec, retries) for check in (_customized_short, _long_overflow, _above_invisible_limit)]
+        found += [check(spec, retries) for check in (_customized_short, _long_overflow, _above_invisible_limit,
+                                                     _exponential_in_python_client)]
     return tuple(warning for warning in found if warning is not None)
 
 
@@ -156,6 +158,18 @@ def _above_invisible_limit(spec: RetryPolicySpec, retries: int) -> PolicyWarning
         WarningCode.DELAY_ABOVE_INVISIBLE_LIMIT,
         f"gRPC clients would wait up to {format_duration(longest)} between retries, but the proxy rejects delays above "
         f"{format_duration(PROXY_DEFAULT_MAX_INVISIBLE_MS)} unless its maxInvisibleTimeMills is raised",
+    )
+
+
+def _exponential_in_python_client(spec: RetryPolicySpec, retries: int) -> PolicyWarning | None:
+    """Measured with rocketmq-python-client 5.1.2 (tests/integration/test_chaos_grpc_probe.py)."""
+    if not isinstance(spec.backoff, ExponentialBackoff) or retries == 0:
+        return None
+    return PolicyWarning(
+        WarningCode.EXPONENTIAL_NOT_IN_PYTHON_CLIENT,
+        "the official Python gRPC client (rocketmq-python-client 5.1) follows only customized backoff and retries "
+        "after its 1 s default under an exponential policy; the Java gRPC client computes it (status.ladders); use "
+        "backoff.customized for a ladder every gRPC client follows",
     )
 
 
