@@ -174,3 +174,40 @@ async def test_an_interrupted_redrive_resumes_and_every_message_arrives_at_least
     assert set(arrivals) == {message.msg_id for message in originals}  # none lost
     # Plus the message stored but never acknowledged when the run crashed: it is sent again, and counted as moved.
     assert sum(arrivals.values()) == count + run.duplicates + 1
+
+
+async def test_a_broker_killed_mid_redrive_ends_the_run_clearly_and_loses_no_message(
+        pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
+    """SIGKILL the master holding half the dead letters mid-run: the run finishes Succeeded or Failed with a message;
+    resumed after the restart, every dead letter reaches its topic at least once."""
+    count = 120
+    admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
+    spec, topic, originals = await _dead_letters(pool, rocketmq_cluster, count)
+    reader = PullConsumer(pool, [rocketmq_cluster.namesrv_addr], _unique("it_redrive_reader"))
+    ends = await end_offsets(reader, topic)
+    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=40), datetime.now(UTC),
+                                   call_timeout=CALL_TIMEOUT)
+    running = asyncio.create_task(_engine(pool, rocketmq_cluster, spec, progress).run())
+
+    async def under_way() -> bool:
+        return progress.moved >= 20
+
+    await until(under_way, "20 messages moved", within=WITHIN)
+    victim = rocketmq_cluster.brokers[-1]
+    await asyncio.to_thread(rocketmq_cluster.kill_broker, victim.name)
+    try:
+        first = await running
+    finally:
+        await asyncio.to_thread(rocketmq_cluster.restart_broker, victim.name)
+    assert first.state in (RedriveState.SUCCEEDED, RedriveState.FAILED), first
+    assert first.message, "a run that ends must say how"
+
+    if first.state is RedriveState.FAILED:  # the operator resumes a failed run with a new request; so do we here
+        progress = await begin_redrive(admin, spec, RedriveSpec("r2", rate=100), datetime.now(UTC),
+                                       call_timeout=CALL_TIMEOUT)
+        again = await _engine(pool, rocketmq_cluster, spec, progress).run()
+        assert again.state is RedriveState.SUCCEEDED, again.message
+    wanted, arrived = {message.msg_id for message in originals}, set()
+    async with asyncio.timeout(WITHIN):  # duplicates are allowed, so read until every id came, not `count` messages
+        while not wanted <= arrived:
+            arrived |= {message.msg_id for _, message in await collect(reader, topic, 1, ends, within=WITHIN)}
