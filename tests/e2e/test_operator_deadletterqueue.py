@@ -5,7 +5,9 @@ Waits are generous bounds, never timing assertions; the operator reads the broke
 """
 
 import asyncio
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from rocketmq_retry.bed.ports import free_port
 from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.reconcile.redrive import BATCH
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
@@ -237,3 +240,36 @@ def test_a_write_only_dead_letter_topic_is_made_readable_on_every_master(
 
     assert messages.run(perms) == {6}
     queues.delete("legacy")
+
+
+def test_an_operator_killed_mid_redrive_resumes_it_and_every_message_arrives(
+        queues: CustomObjects, rocketmq_cluster: RocketMQCluster) -> None:
+    count = 400
+    messages = Messages(rocketmq_cluster)
+    messages.create_topic()
+    dead = messages.dead_letter(count)
+    queues.create("resumed", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr},
+                              "consumerGroup": messages.group, "readable": True})
+    queues.wait("resumed", f"depth {count}", lambda found: found.get("status", {}).get("depth") == count)
+    ends = messages.ends()
+
+    queues.patch_spec("resumed", {"redrive": {"requestId": "crash", "rate": 100}})
+    queues.wait("resumed", "the run under way", lambda found: _redrive(found).get("state") == "Running"
+                and _redrive(found).get("moved", 0) >= 50)
+    queues.operator.kill()  # SIGKILL: no graceful stop, nothing committed after this point
+    queues.operator.start()
+    done = _redrive(queues.wait("resumed", "the resumed run succeeded",
+                                lambda found: _redrive(found).get("state") == "Succeeded"))
+    assert (done["requestId"], done["moved"], done["failed"], done["remaining"]) == ("crash", count, 0, 0)
+
+    wanted, arrived = {message.msg_id for message in dead}, Counter[str]()
+    deadline = time.monotonic() + CONVERGE  # duplicates are allowed: read until every id came, not `count` messages
+    while not wanted <= set(arrived) and time.monotonic() < deadline:
+        arrived.update(message.msg_id for message in messages.consume(ends, 1))
+    assert wanted <= set(arrived), f"{len(wanted - set(arrived))} dead letters never reached their topic"
+    # `duplicates` counts the re-sends the operator knew of. Acknowledgements after its last status write die with it,
+    # so their re-sends go uncounted: at most one uncommitted batch per DLQ queue (one queue per master), plus the
+    # message that was stored but not yet acknowledged.
+    uncounted = sum(arrived.values()) - count - done["duplicates"]
+    assert 0 <= uncounted <= BATCH * len(rocketmq_cluster.brokers) + 1, (uncounted, done)
+    queues.delete("resumed")
