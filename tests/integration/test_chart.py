@@ -129,3 +129,20 @@ def test_a_single_replica_has_no_peering() -> None:
     assert not [o for o in objects if o["apiVersion"].startswith("kopf.dev/")]
     [role] = _by_kind(objects, "ClusterRole")
     assert all("kopf.dev" not in rule["apiGroups"] for rule in role["rules"])
+
+
+def test_monitoring_objects_render_on_request() -> None:
+    assert not [o for o in manifests(render(release="rro", namespace="default").stdout)
+                if o["apiVersion"].startswith("monitoring.coreos.com")]
+    rendered = render(release="rro", namespace="default", values={"metrics": {
+        "serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True, "backlogFor": "2m"}}})
+    assert rendered.returncode == 0, rendered.stderr
+    [monitor] = _by_kind(manifests(rendered.stdout), "ServiceMonitor")
+    [service] = _by_kind(manifests(rendered.stdout), "Service")
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    [rule] = _by_kind(manifests(rendered.stdout), "PrometheusRule")
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert alerts["RocketMQDeadLetterBacklogHigh"]["expr"] == "rocketmq_retry_dead_letter_backlogs_high > 0"
+    assert alerts["RocketMQDeadLetterBacklogHigh"]["for"] == "2m"
+    assert "{{ $labels.cluster }}" in alerts["RocketMQDeadLetterBacklogHigh"]["annotations"]["summary"]
