@@ -64,10 +64,12 @@ WATCH_SECONDS = 30  # one watch request's server-side timeout; the watcher resum
 METHOD = {
     "convergence": "The clock starts before the first create. Policies are created concurrently by a thread pool "
                    "through the admin client; each policy's send time is taken just before its own create call. "
-                   "A watch (list, then watch from the list's resourceVersion) records when each policy is first "
-                   "seen with Ready=True, status.synced n/n and observedGeneration == generation. Converged = last "
-                   "policy seen Ready; a list call then confirms every policy is Ready. apply_to_ready = first seen "
-                   "Ready - send time, per policy (creationTimestamp has 1 s resolution, so it is not used).",
+                   "A watch (list, then watch from the list's resourceVersion) follows each policy's readiness: "
+                   "Ready=True, status.synced n/n and observedGeneration == generation. Converged = the moment the "
+                   "watch last saw all N Ready at once, accepted only when a list call then shows all N Ready "
+                   "(else the wait goes on). apply_to_ready = first seen Ready - send time, per policy "
+                   "(creationTimestamp has 1 s resolution, so it is not used). ready_lost = times a policy seen "
+                   "Ready was seen not Ready again before convergence.",
     "mqadmin_loop": "What a user scripts today: one `mqadmin updateSubGroup -b <broker> -g <group> -r -q` per group "
                     "per master, one after the other, each a fresh JVM, with the same values; a call counts only if "
                     "mqadmin printed success (it exits 0 on failure). Run once, after the first size converged, on "
@@ -82,9 +84,9 @@ METHOD = {
     "store_wipe": "The last master stopped, its store directory deleted, started again; restart_s runs until the "
                   "name server lists it as a master again (polled every 0.5 s). reapplied_s runs from then until "
                   "every policy's group is on that broker with the policy's retryMaxTimes (polled every 0.1 s).",
-    "operator_memory": "VmHWM (peak resident set) and VmRSS of the operator process from /proc/<pid>/status, after "
-                       "convergence and at the end of the size (after drift and the store wipe). One operator per "
-                       "size.",
+    "operator_memory": "VmHWM (peak resident set) and VmRSS of the operator process from /proc/<pid>/status: after "
+                       "the warm-up policy came and went (no policies), after convergence, and at the end of the "
+                       "size (after drift and the store wipe). One operator per size.",
     "operator_metrics": "The operator's own Prometheus series at the end of the size: event reconciles and their "
                         "mean time, completed sweep passes (one per cluster) and their mean time.",
 }
@@ -110,7 +112,7 @@ def start_bed(plane: ControlPlane, cluster: RocketMQCluster) -> None:
 
 
 def admin_client(kubeconfig: Path, connections: int) -> Any:
-    """The admin (system:masters) API client, with a connection per creating thread."""
+    """The admin (system:masters) API client, with `connections` kept open for reuse."""
     configuration = kubernetes.client.Configuration()
     kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
         config_file=str(kubeconfig), client_configuration=configuration)
@@ -215,12 +217,20 @@ class Policies:
 
 
 class ReadyWatch(threading.Thread):
-    """When each wanted policy was first seen Ready: list, then watch on from there; relist if the watch expires."""
+    """The wanted policies' readiness as it changes: list, then watch on from there; relist if the watch expires.
+
+    Records when each policy was first seen Ready, and when all of them last became Ready at once: under load the
+    drift sweep can mark a policy Ready before its own handler has run, and the handler's failed attempt then
+    takes Ready away again.
+    """
 
     def __init__(self, policies: Policies, wanted: set[str]) -> None:
         super().__init__(name="ready-watch", daemon=True)
         self.first_ready: dict[str, float] = {}
-        self.done = threading.Event()
+        self.ready_now: set[str] = set()
+        self.all_ready = threading.Event()  # set while every wanted policy is Ready in the watch's view
+        self.all_ready_at = 0.0  # when they last all became Ready
+        self.lost = 0  # times a policy seen Ready was later seen not Ready
         self.error: BaseException | None = None
         self._policies = policies
         self._wanted = wanted
@@ -237,8 +247,6 @@ class ReadyWatch(threading.Thread):
         except Exception as error:  # handed to the waiting thread, which reports it
             if not self._stopping:
                 self.error = error
-        finally:
-            self.done.set()
 
     def _follow(self, version: str) -> None:
         """Watch from `version`, one bounded request after the other, until stopped or the version expired (410)."""
@@ -259,10 +267,19 @@ class ReadyWatch(threading.Thread):
 
     def _see(self, policy: Json) -> None:
         name = policy["metadata"]["name"]
-        if name in self._wanted and name not in self.first_ready and self._policies.ready(policy):
-            self.first_ready[name] = time.monotonic()
-            if len(self.first_ready) == len(self._wanted):
-                self.done.set()
+        if name not in self._wanted:
+            return
+        seen = time.monotonic()
+        if self._policies.ready(policy):
+            self.first_ready.setdefault(name, seen)
+            self.ready_now.add(name)
+            if len(self.ready_now) == len(self._wanted) and not self.all_ready.is_set():
+                self.all_ready_at = seen
+                self.all_ready.set()
+        elif name in self.ready_now:
+            self.ready_now.discard(name)
+            self.lost += 1
+            self.all_ready.clear()
 
     def stop(self) -> None:
         self._stopping = True
@@ -295,19 +312,23 @@ def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, 
         with ThreadPoolExecutor(workers) as pool:
             list(pool.map(create, groups))
         created = time.monotonic() - started
-        wait_until(watch.done.is_set, timeout=timeout, interval=POLL_INTERVAL, process=operator.process,
-                   what=f"all {len(groups)} policies Ready")
+        deadline = started + timeout
+        while True:
+            wait_until(lambda: watch.all_ready.is_set() or watch.error is not None,
+                       timeout=max(deadline - time.monotonic(), 0.0), interval=POLL_INTERVAL,
+                       process=operator.process, what=f"all {len(groups)} policies Ready")
+            if watch.error is not None:
+                raise RuntimeError(f"watching the policies failed: {watch.error}") from watch.error
+            converged = watch.all_ready_at - started
+            items, _ = policies.list()
+            if len(items) == len(groups) and all(policies.ready(p) for p in items):
+                break
+            time.sleep(POLL_INTERVAL)  # the list shows a policy lost Ready that the watch has not delivered yet
     finally:
         watch.stop()
-    if watch.error is not None:
-        raise RuntimeError(f"watching the policies failed: {watch.error}") from watch.error
-    converged = max(watch.first_ready.values()) - started
-    items, _ = policies.list()
-    not_ready = [p["metadata"]["name"] for p in items if not policies.ready(p)]
-    if not_ready or len(items) != len(groups):
-        raise RuntimeError(f"the watch saw all Ready, the list has {len(items)} with these not Ready: {not_ready[:10]}")
     return {"policies": len(groups), "seconds": round(converged, 3),
             "policies_per_s": round(len(groups) / converged, 1), "created_in_s": round(created, 3),
+            "ready_lost": watch.lost,
             "apply_to_ready": stats_ms([watch.first_ready[name] - sent[name] for name in groups])}
 
 
@@ -439,6 +460,7 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
         policies = Policies(bed.client, namespace, cluster.namesrv_addr, len(cluster.brokers))
         prefix = f"bench_{bed.run_id}_{size}_"
         warm_up(policies, operator, f"{prefix}warm_up", settings.timeout)
+        memory_idle = operator.memory_mib()
         groups = {f"p-{index:05d}": f"{prefix}{index:05d}" for index in range(size)}
         log.info("size %d: creating %d policies with %d threads", size, size, settings.workers)
         convergence = converge(policies, operator, groups, workers=settings.workers, timeout=settings.timeout)
@@ -453,7 +475,8 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
                        "re-apply after the store wipe")
         result = {"policies": size, "namespace": namespace, "convergence": convergence, "drift": drift,
                   "store_wipe": wipe,
-                  "operator": {"pid": operator.process.pid, "after_convergence": memory_converged,
+                  "operator": {"pid": operator.process.pid, "after_warm_up": memory_idle,
+                               "after_convergence": memory_converged,
                                "at_end": operator.memory_mib(), "metrics": operator.metrics()}}
     finally:
         operator.stop()
@@ -502,7 +525,8 @@ def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_m
     try:
         log.info("starting the control plane and RocketMQ %s (2 masters)", cluster.version)
         start_bed(plane, cluster)
-        bed = Bed(plane, cluster, admin_client(plane.kubeconfig, create_workers), workdir, uuid.uuid4().hex[:6])
+        client = admin_client(plane.kubeconfig, create_workers + 1)  # one per creating thread, one for the watch
+        bed = Bed(plane, cluster, client, workdir, uuid.uuid4().hex[:6])
         for index, size in enumerate(sizes):
             sample = min(mqadmin_groups, size) if index == 0 and not skip_mqadmin else 0
             result, measured = run_size(bed, size, settings, sample)

@@ -43,12 +43,13 @@ def test_reduced_benchmark_prints_every_figure() -> None:
     convergence = size["convergence"]
     _positive(convergence, {"policies", "seconds", "policies_per_s", "created_in_s"})
     _positive(convergence["apply_to_ready"], STATS)
+    assert convergence["ready_lost"] >= 0
     assert convergence["apply_to_ready"]["count"] == POLICIES
     _positive(size["drift"], {"repaired_s", "sweep_interval_s"})
     _positive(size["store_wipe"], {"groups", "restart_s", "reapplied_s"})
     assert size["store_wipe"]["groups"] == POLICIES
     operator = size["operator"]
-    for memory in (operator["after_convergence"], operator["at_end"]):
+    for memory in (operator["after_warm_up"], operator["after_convergence"], operator["at_end"]):
         _positive(memory, {"peak_rss_mib", "rss_mib"})
     _positive(operator["metrics"], {"event_reconciles", "event_reconcile_mean_ms", "sweep_passes",
                                     "sweep_pass_mean_ms"})
