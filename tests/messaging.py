@@ -10,10 +10,8 @@ from rocketmq_retry.remoting import (
     MessageQueue,
     Producer,
     PullConsumer,
-    SendFailed,
     retry_topic,
 )
-from rocketmq_retry.remoting.producer import SendResult
 from rocketmq_retry.remoting.routing import master_addresses, readable_queues
 from rocketmq_retry.remoting.sending import Message
 
@@ -49,16 +47,6 @@ async def next_message(consumer: PullConsumer, topic: str, offsets: dict[Message
                 offsets[queue] = result.next_begin_offset
                 if result.messages:
                     return queue, result.messages[0]
-
-
-async def first_send(producer: Producer, message: Message, *, within: float) -> SendResult:
-    """A new topic reaches the name server asynchronously; retry its first send until the route is there."""
-    async with asyncio.timeout(within):
-        while True:
-            try:
-                return await producer.send(message)
-            except SendFailed:
-                await asyncio.sleep(0.5)
 
 
 async def collect(consumer: PullConsumer, topic: str, count: int, offsets: dict[MessageQueue, int], *,

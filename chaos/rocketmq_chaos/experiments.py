@@ -22,6 +22,7 @@ from rocketmq_retry.remoting import (
     PullConsumer,
     RemotingTimeout,
     SendFailed,
+    SendResult,
     SubscriptionGroupConfig,
     TopicConfig,
 )
@@ -156,7 +157,7 @@ async def retry_ladder(cluster: RocketMQCluster, journal: Journal, plan: RetryLa
         topic = await create_topic(admin, cluster, queues=1)
         producer = Producer(pool, [cluster.namesrv_addr])
         for index in range(plan.messages):
-            await _send_once_routed(producer, Message(topic, f"ladder-{index}".encode()))
+            await send_once_routed(producer, Message(topic, f"ladder-{index}".encode()))
         consumer = PullConsumer(pool, [cluster.namesrv_addr], group)  # no client limit: the group's applies
         failing = asyncio.create_task(FailingConsumer(consumer, topic, journal).run(plan.messages,
                                                                                     within=plan.within))
@@ -166,12 +167,12 @@ async def retry_ladder(cluster: RocketMQCluster, journal: Journal, plan: RetryLa
     return judge_ladder(journal, plan.expected_delays_ms, strict=not plan.kill_mid_ladder)
 
 
-async def _send_once_routed(producer: Producer, message: Message) -> None:
-    async with asyncio.timeout(ROUTE_WAIT):
+async def send_once_routed(producer: Producer, message: Message, *, within: float = ROUTE_WAIT) -> SendResult:
+    """A new topic reaches the name server asynchronously; retry its first send until the route is there."""
+    async with asyncio.timeout(within):
         while True:
             try:
-                await producer.send(message)
-                return
+                return await producer.send(message)
             except SendFailed:
                 await asyncio.sleep(0.5)
 
@@ -203,7 +204,7 @@ async def java_consumer_retries(cluster: RocketMQCluster, journal: Journal,
                                 plan: FailingJavaConsumer) -> ConsumptionVerdict:
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         topic = await create_topic(Admin(pool, [cluster.namesrv_addr]), cluster, queues=1)
-        await _send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"))
+        await send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"))
     await JavaProbes.of(cluster).consume(journal, topic, unique(f"chaos_{plan.mode}"), duration=plan.duration,
                                          mode=plan.mode)
     if plan.mode is ConsumeMode.ORDERLY:

@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes
 import pytest
 
+from rocketmq_chaos.experiments import send_once_routed
 from rocketmq_retry.bed.ports import free_port
 from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
@@ -35,7 +36,7 @@ from tests.conftest import Kube
 from tests.e2e.running import CustomObjects, chart_installed, metric
 from tests.e2e.running import operator_process as operator_process_for
 from tests.gitops import observed
-from tests.messaging import first_send, next_message
+from tests.messaging import next_message
 from tests.official import consumer_configs
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
@@ -397,7 +398,7 @@ async def _live_ladder(cluster: RocketMQCluster, group: str, *, retries: int) ->
         for broker in cluster.brokers:
             await admin.create_or_update_topic(broker.addr, TopicConfig(topic, read_queue_nums=1, write_queue_nums=1))
         producer = Producer(pool, [cluster.namesrv_addr])
-        sent = await first_send(producer, Message(topic, b"always fails"), within=CONVERGE)
+        sent = await send_once_routed(producer, Message(topic, b"always fails"), within=CONVERGE)
         consumer = PullConsumer(pool, [cluster.namesrv_addr], group)  # no client limit: the group's retryMaxTimes
         queue, message = await next_message(consumer, topic, {}, within=CONVERGE)
         delays: list[int] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rocketmq_chaos.experiments import create_topic, unique
+from rocketmq_chaos.experiments import create_topic, send_once_routed, unique
 from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.journal import Journal, Receive
 from rocketmq_retry.bed import versions
@@ -30,7 +30,7 @@ from rocketmq_retry.remoting import (
     SubscriptionGroupConfig,
     dlq_topic,
 )
-from tests.messaging import first_send, next_message
+from tests.messaging import next_message
 
 RUN_SECONDS = 25.0
 CUSTOMIZED = GroupRetryPolicy(RetryPolicyType.CUSTOMIZED, customized=CustomizedRetryPolicy((1000, 9000)))
@@ -58,7 +58,7 @@ async def _failing_run(cluster: RocketMQCluster, policy: GroupRetryPolicy) -> tu
             await admin.update_subscription_group(
                 broker.addr, SubscriptionGroupConfig(group, retry_max_times=2, group_retry_policy=policy))
         topic = await create_topic(admin, cluster, queues=1)
-        sent = await first_send(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"), within=60)
+        sent = await send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"), within=60)
         await asyncio.to_thread(fail_every_delivery, cluster.proxy_endpoint, topic, group, journal,
                                 duration=RUN_SECONDS)
         _, dead = await next_message(PullConsumer(pool, [cluster.namesrv_addr], unique("grpc_dlq")),

@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, unique
+from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, send_once_routed, unique
 from rocketmq_chaos.java_probes import ConsumeMode, JavaProbes
 from rocketmq_chaos.journal import Journal, Receive, Send
 from rocketmq_chaos.probes import drain
@@ -24,7 +24,6 @@ from rocketmq_retry.remoting import (
     SubscriptionGroupConfig,
     retry_topic,
 )
-from tests.messaging import first_send
 
 RATE, SEND_SECONDS = 50, 5
 GROUP_RETRY_MAX_TIMES = 1
@@ -49,7 +48,7 @@ async def _topic_with_one_message(cluster: RocketMQCluster) -> str:
     """A new topic (one queue per master) holding one message, sent by our producer: no JVM for the set-up."""
     topic = await _routed_topic(cluster, unique("java_fail"), queues=1)
     async with _pool() as pool:
-        await first_send(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"), within=60)
+        await send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"), within=60)
     return topic
 
 

@@ -30,6 +30,7 @@ from rocketmq_retry.remoting import (
     TopicConfig,
     dlq_topic,
 )
+from rocketmq_retry.remoting.routing import master_addresses
 from tests.messaging import collect, dead_letter, end_offsets, until
 
 WITHIN = 90.0  # bound for anything to arrive on a loaded 2-core machine
@@ -75,7 +76,7 @@ async def _dead_letters(pool: ConnectionPool, cluster: RocketMQCluster, count: i
 async def _stored(admin: Admin, topic: str) -> int:
     """Messages stored in `topic` over every master."""
     route = await admin.topic_route(topic)
-    masters = {b.name: b.master_addr for b in route.brokers if b.master_addr}
+    masters = master_addresses(route)
     return sum([await admin.max_offset(masters[q.broker_name], topic, queue_id)
                 for q in route.queues for queue_id in range(q.read_queue_nums)])
 

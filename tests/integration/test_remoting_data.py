@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from rocketmq_chaos.experiments import create_topic
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
@@ -24,12 +25,11 @@ from rocketmq_retry.remoting import (
     PullStatus,
     SendStatus,
     SubscriptionGroupConfig,
-    TopicConfig,
     dlq_topic,
     original_topic,
     retry_topic,
 )
-from tests.messaging import next_message, until
+from tests.messaging import next_message
 
 ARRIVAL = 60.0  # bound for a retry or dead letter to show up; the ladder's own steps are 1-2 s
 
@@ -42,20 +42,6 @@ def _unique(prefix: str) -> str:
 async def pool() -> AsyncIterator[ConnectionPool]:
     async with ConnectionPool(request_timeout=15) as pool:
         yield pool
-
-
-async def _topic_on_every_master(admin: Admin, cluster: RocketMQCluster, queues: int) -> str:
-    topic = _unique("it_data")
-    for broker in cluster.brokers:
-        await admin.create_or_update_topic(broker.addr, TopicConfig(topic, read_queue_nums=queues,
-                                                                    write_queue_nums=queues))
-    await until(lambda: _routed_to_all(admin, topic, cluster), f"route of {topic} to every master", within=ARRIVAL)
-    return topic
-
-
-async def _routed_to_all(admin: Admin, topic: str, cluster: RocketMQCluster) -> bool:
-    route = await admin.topic_route(topic)
-    return {q.broker_name for q in route.queues} == {b.name for b in cluster.brokers}
 
 
 async def _drain(consumer: PullConsumer, queues: list[MessageQueue]) -> list[tuple[MessageQueue, MessageExt]]:
@@ -75,7 +61,7 @@ async def _drain(consumer: PullConsumer, queues: list[MessageQueue]) -> list[tup
 async def test_produce_pull_round_trip_keeps_ids_keys_tags_and_properties(
         pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    topic = await _topic_on_every_master(admin, rocketmq_cluster, queues=2)
+    topic = await create_topic(admin, rocketmq_cluster, queues=2)
     producer = Producer(pool, [rocketmq_cluster.namesrv_addr])
     sent = {}
     for index in range(8):
@@ -104,7 +90,7 @@ async def test_produce_pull_round_trip_keeps_ids_keys_tags_and_properties(
 
 async def test_commit_offset_is_read_back(pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    topic = await _topic_on_every_master(admin, rocketmq_cluster, queues=1)
+    topic = await create_topic(admin, rocketmq_cluster, queues=1)
     producer = Producer(pool, [rocketmq_cluster.namesrv_addr])
     for index in range(3):
         await producer.send(Message(topic, bytes([index])))
@@ -121,7 +107,7 @@ async def test_send_back_walks_the_ladder_and_dead_letters_after_the_last_retry(
         pool: ConnectionPool, rocketmq_cluster: RocketMQCluster, client_override: int | None) -> None:
     """retryMaxTimes=2 on the group: 2 redeliveries then the DLQ, unless the client sends its own limit."""
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    topic = await _topic_on_every_master(admin, rocketmq_cluster, queues=1)
+    topic = await create_topic(admin, rocketmq_cluster, queues=1)
     group = _unique("it_retry_group")
     for broker in rocketmq_cluster.brokers:
         await admin.update_subscription_group(broker.addr, SubscriptionGroupConfig(group, retry_max_times=2))
@@ -153,7 +139,7 @@ async def test_a_broker_killed_mid_call_fails_the_pending_call_at_once(
         pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
     """A long poll that would wait 20 s ends with ConnectionFailed when the broker dies, not with RemotingTimeout."""
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    topic = await _topic_on_every_master(admin, rocketmq_cluster, queues=1)
+    topic = await create_topic(admin, rocketmq_cluster, queues=1)
     victim = rocketmq_cluster.brokers[-1]
     consumer = PullConsumer(pool, [rocketmq_cluster.namesrv_addr], _unique("it_kill_group"))
     [queue] = [q for q in await consumer.queues(topic) if q.broker_name == victim.name]

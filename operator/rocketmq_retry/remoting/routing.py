@@ -43,7 +43,7 @@ class PublishInfo:
 
     @classmethod
     def from_route(cls, topic: str, route: TopicRoute) -> Self:
-        masters = {b.name: b.master_addr for b in route.brokers if b.master_addr}
+        masters = master_addresses(route)
         queues = tuple(
             MessageQueue(topic, data.broker_name, queue_id)
             for data in sorted(route.queues, key=lambda q: q.broker_name)
