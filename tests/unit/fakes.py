@@ -2,11 +2,14 @@
 
 import asyncio
 import copy
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rocketmq_retry.controller.records import ClaimKey, PolicyRecord, claim_key
 from rocketmq_retry.domain.broker import DEFAULT_MESSAGE_DELAY_LEVEL
+from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.remoting.errors import ConnectionFailed
 from rocketmq_retry.remoting.models import BrokerData, ClusterInfo, SubscriptionGroupConfig, TopicConfig
 
@@ -91,3 +94,11 @@ class FakeAdmin:
 def two_masters(version: str = "V5_5_0") -> FakeAdmin:
     return FakeAdmin([FakeBroker("broker-a", "127.0.0.1:10911", version),
                       FakeBroker("broker-b", "127.0.0.1:10921", version)])
+
+
+def claims(*records: PolicyRecord, config: OperatorConfig | None = None) -> dict[ClaimKey | None, list[PolicyRecord]]:
+    """The claims index kopf would hold for these policies."""
+    index: defaultdict[ClaimKey | None, list[PolicyRecord]] = defaultdict(list)
+    for record in records:
+        index[claim_key(record, config or OperatorConfig())].append(record)
+    return index

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from rocketmq_retry.controller.metrics import Metrics, Trigger
-from rocketmq_retry.controller.records import Decision, PolicyRecord, decide
+from rocketmq_retry.controller.records import Claims, Decision, PolicyRecord, decide
 from rocketmq_retry.controller.statuses import PolicyEvent, is_retryable, outcome_of, policy_status, transition_event
 from rocketmq_retry.domain.conditions import Reason
 from rocketmq_retry.domain.effective import effective_view
@@ -22,6 +22,7 @@ from rocketmq_retry.domain.status import BrokerState
 from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
 from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.reconcile.locks import GroupLocks
+from rocketmq_retry.reconcile.passes import PassQueue
 from rocketmq_retry.reconcile.reading import ClusterAdmin
 from rocketmq_retry.remoting.acl import Credentials
 
@@ -81,10 +82,11 @@ class Runtime:
     locks: GroupLocks = field(default_factory=GroupLocks)
     memory: StatusMemory = field(default_factory=StatusMemory)
     metrics: Metrics = field(default_factory=Metrics)
+    _queues: dict[tuple[str, Credentials | None], PassQueue] = field(default_factory=dict, init=False)
 
     async def run(self, cluster: ClusterRef, pairs: Sequence[tuple[PolicyRecord, Intent]],
                   now: datetime) -> dict[str, PolicyResult]:
-        """One pass over `cluster` for these policies; the caller holds their group locks."""
+        """These policies' results of the next pass over `cluster`; the caller holds their group locks."""
         by_secret: defaultdict[tuple[str, AclSecretRef] | None, list[Intent]] = defaultdict(list)
         for record, intent in pairs:
             ref = intent.spec.cluster.acl_secret_ref if intent.spec.cluster else None
@@ -98,21 +100,31 @@ class Runtime:
                 results |= {i.key: PolicyResult((), effective_view(i.spec, ()), message, Reason.ACL_SECRET_UNAVAILABLE)
                             for i in intents}
                 continue
-            admin = self.admins(cluster, credentials)
-            timeout = self.config.broker_timeout
-            results |= await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now)
+            results |= await self._passes(cluster, credentials).run(intents, now)
         return results
+
+    def _passes(self, cluster: ClusterRef, credentials: Credentials | None) -> PassQueue:
+        """The pass queue of a cluster as seen with these credentials: one writer per cluster and identity."""
+        key = (cluster.key, credentials)
+        queue = self._queues.get(key)
+        if queue is None:
+            admin, timeout = self.admins(cluster, credentials), self.config.broker_timeout
+
+            async def run_pass(intents: Sequence[Intent], now: datetime) -> dict[str, PolicyResult]:
+                return await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now)
+
+            queue = self._queues[key] = PassQueue(run_pass, cluster.key)
+        return queue
 
     def locked(self, cluster: ClusterRef, intents: Iterable[Intent]) -> GroupLocks.Holder:
         return self.locks.hold((cluster.key, intent.spec.consumer_group) for intent in intents)
 
 
-async def reconcile_record(runtime: Runtime, record: PolicyRecord, known: Iterable[PolicyRecord],
-                           now: datetime) -> Reconciled:
+async def reconcile_record(runtime: Runtime, record: PolicyRecord, claims: Claims, now: datetime) -> Reconciled:
     """Apply one policy (or observe it when it may not write) and say what its status should be."""
     with runtime.metrics.reconcile_duration.labels(Trigger.EVENT).time():
         record = runtime.memory.current(record)
-        decision = decide(record, known, runtime.config)
+        decision = decide(record, claims, runtime.config)
         result = None
         if decision.intent is not None and decision.cluster is not None:
             async with runtime.locked(decision.cluster, [decision.intent]):
@@ -131,10 +143,9 @@ def conclude(runtime: Runtime, record: PolicyRecord, decision: Decision, result:
     return Reconciled(status, event, is_retryable(outcome))
 
 
-async def finalize_record(runtime: Runtime, record: PolicyRecord, known: Iterable[PolicyRecord],
-                          now: datetime) -> Finalized:
+async def finalize_record(runtime: Runtime, record: PolicyRecord, claims: Claims, now: datetime) -> Finalized:
     """Honour deletionPolicy: Reset restores RocketMQ's defaults of the owned fields; groups and offsets stay."""
-    decision = decide(record, known, runtime.config)
+    decision = decide(record, claims, runtime.config)
     intent, cluster = decision.intent, decision.cluster
     if intent is None or cluster is None:
         return Finalized(True, "the spec is invalid, so the policy owns nothing to reset")

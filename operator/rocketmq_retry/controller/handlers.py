@@ -17,7 +17,7 @@ from rocketmq_retry.controller import FINALIZER, GROUP, PLURAL, VERSION
 from rocketmq_retry.controller.engine import Runtime, finalize_record, reconcile_record
 from rocketmq_retry.controller.kubeapi import KubeApi
 from rocketmq_retry.controller.peering import Peering, PeeringGate
-from rocketmq_retry.controller.records import PolicyRecord, record_from_body
+from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord, claim_key, record_from_body
 from rocketmq_retry.controller.statuses import ready_message
 from rocketmq_retry.controller.sweep import Sweeper, live_records
 from rocketmq_retry.reconcile.clients import Admins
@@ -33,10 +33,10 @@ def retry_delay(retry: int) -> float:
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
-def policy_index(body: kopf.Body, **_: Any) -> dict[str, PolicyRecord]:
-    """Every policy the operator sees, complete before the first handler runs, for conflicts and the sweep."""
+def policy_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
+    """Every policy the operator sees, by the group it claims; complete before the first handler runs."""
     record = record_from_body(body)
-    return {record.ref: record}
+    return {claim_key(record, memo.config): record}
 
 
 @kopf.on.startup()
@@ -74,7 +74,7 @@ async def stop(memo: Any, **_: Any) -> None:
 async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
     record = record_from_body(body)
-    result = await reconcile_record(runtime, record, _known(kwargs), datetime.now(UTC))
+    result = await reconcile_record(runtime, record, _claims(kwargs), datetime.now(UTC))
     for key, value in result.status.items():
         patch.status[key] = value
     if result.event is not None:
@@ -88,7 +88,7 @@ async def finalize(body: kopf.Body, retry: int, memo: Any, logger: logging.Logge
                    **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
     record = record_from_body(body)
-    outcome = await finalize_record(runtime, record, _known(kwargs), datetime.now(UTC))
+    outcome = await finalize_record(runtime, record, _claims(kwargs), datetime.now(UTC))
     if not outcome.done and retry < MAX_DELETE_RETRIES:
         raise kopf.TemporaryError(outcome.message, delay=retry_delay(retry))
     if not outcome.done:
@@ -98,7 +98,12 @@ async def finalize(body: kopf.Body, retry: int, memo: Any, logger: logging.Logge
     runtime.memory.forget(record)
 
 
+def _claims(kwargs: dict[str, Any]) -> Claims:
+    """The index `policy_claims`, which kopf passes by its name."""
+    index: kopf.Index[ClaimKey | None, PolicyRecord] = kwargs["policy_claims"]
+    return index
+
+
 def _known(kwargs: dict[str, Any]) -> list[PolicyRecord]:
-    """The records of `policy_index`, which kopf passes by the index's name."""
-    index: kopf.Index[str, PolicyRecord] = kwargs["policy_index"]
-    return live_records(index.values())
+    """Every policy of `policy_claims`."""
+    return live_records(_claims(kwargs).values())

@@ -1,7 +1,8 @@
 """What the operator keeps of a RetryPolicy object, and the decision what to do with it (pure).
 
-The decision combines the spec, the management annotations and the oldest-wins rule over every policy the operator
-knows, so the handlers and the sweep decide alike.
+The decision combines the spec, the management annotations and the oldest-wins rule, so the handlers and the sweep
+decide alike. A handler decides one policy against only the policies that claim the same group (the claims index),
+so its cost does not grow with the number of policies; the sweep decides all of them at once.
 """
 
 from collections.abc import Iterable, Mapping
@@ -58,6 +59,10 @@ def record_from_body(body: Mapping[str, Any]) -> PolicyRecord:
     )
 
 
+ClaimKey = tuple[str, str]  # (ClusterRef.key, consumer group) a valid spec claims
+Claims = Mapping[ClaimKey | None, Iterable[PolicyRecord]]  # claim -> its claimants; None: invalid specs
+
+
 @dataclass(frozen=True)
 class Decision:
     """`intent` is None when nothing can be done (invalid spec); `outcome` is set when it does not come from brokers."""
@@ -74,10 +79,20 @@ def target(record: PolicyRecord, config: OperatorConfig) -> tuple[RetryPolicySpe
     return spec, config.cluster_for(spec.cluster)
 
 
-def decide(record: PolicyRecord, known: Iterable[PolicyRecord], config: OperatorConfig) -> Decision:
-    """What to do with `record`, given every policy the operator knows (`record` itself may be among them)."""
-    others = [other for other in known if other.ref != record.ref]
-    return decide_all([record, *others], config)[record.ref]
+def claim_key(record: PolicyRecord, config: OperatorConfig) -> ClaimKey | None:
+    """The group `record` claims, the key of the claims index; None when its spec is unusable."""
+    try:
+        spec, cluster = target(record, config)
+    except SpecError:
+        return None
+    return cluster.key, spec.consumer_group
+
+
+def decide(record: PolicyRecord, claims: Claims, config: OperatorConfig) -> Decision:
+    """What to do with `record`, given the claims the operator knows (`record` itself may be among them)."""
+    key = claim_key(record, config)
+    rivals = [] if key is None else [other for other in claims.get(key, ()) if other.ref != record.ref]
+    return decide_all([record, *rivals], config)[record.ref]
 
 
 def decide_all(records: Iterable[PolicyRecord], config: OperatorConfig) -> dict[str, Decision]:

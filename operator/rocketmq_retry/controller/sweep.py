@@ -114,7 +114,7 @@ class Sweeper:
                        result: PolicyResult | None, now: datetime) -> None:
         previous = record.status
         reconciled = conclude(self._runtime, record, decision, result, now, trigger=Trigger.SWEEP)
-        written = [broker.name for broker in result.brokers if broker.last_applied == now] if result else []
+        written = [broker.name for broker in result.brokers if broker.last_applied is not None] if result else []
         if written:
             log.info("%s: re-applied consumer group config on %s", record.ref, ", ".join(written))
             self._runtime.metrics.drift_corrections.labels(cluster.key).inc(len(written))

@@ -6,6 +6,7 @@ so a dead broker cannot stop the others from being configured.
 """
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,7 @@ from rocketmq_retry.reconcile.reading import (
     discover_masters,
     read_broker,
 )
+from rocketmq_retry.remoting.admin import DEFAULT_BATCH_SIZE
 from rocketmq_retry.remoting.models import SubscriptionGroupConfig
 
 
@@ -88,8 +90,9 @@ async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequen
     write_error = None
     if writes:
         configs = [SubscriptionGroupConfig.from_json(plan.config) for plan in writes]
+        requests = math.ceil(len(configs) / DEFAULT_BATCH_SIZE)  # the call timeout holds per batch request
         try:
-            await bounded(admin.update_subscription_groups(master.addr, configs), call_timeout,
+            await bounded(admin.update_subscription_groups(master.addr, configs), call_timeout * requests,
                           f"{master.name} ({master.addr}) update of {len(configs)} group(s)")
         except ReadFailed as error:
             write_error = str(error)

@@ -1,5 +1,6 @@
 """The operator's decisions and status, with an in-memory cluster: conflicts, annotations, deletion, errors."""
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from rocketmq_retry.controller.records import PolicyRecord
 from rocketmq_retry.domain.spec import AclSecretRef, ClusterRef
 from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.remoting.acl import Credentials
-from tests.unit.fakes import FakeAdmin, two_masters
+from tests.unit.fakes import FakeAdmin, claims, two_masters
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 NAMESRV = {"nameServers": "127.0.0.1:9876"}
@@ -48,7 +49,7 @@ async def test_a_new_policy_is_applied_and_reported() -> None:
     admin = two_masters()
     policy = record("orders", {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3}, generation=4)
 
-    result = await reconcile_record(runtime_for(admin), policy, [policy], NOW)
+    result = await reconcile_record(runtime_for(admin), policy, claims(policy), NOW)
 
     assert result.retry is False
     assert ready(result.status)[:2] == ("True", "Synced")
@@ -68,10 +69,10 @@ async def test_an_unchanged_reason_posts_no_event_and_keeps_times() -> None:
     admin = two_masters()
     runtime = runtime_for(admin)
     policy = record("orders", {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3})
-    first = await reconcile_record(runtime, policy, [policy], NOW)
+    first = await reconcile_record(runtime, policy, claims(policy), NOW)
 
     later = NOW + timedelta(minutes=5)
-    again = await reconcile_record(runtime, record("orders", policy.spec, status=first.status), [policy], later)
+    again = await reconcile_record(runtime, record("orders", policy.spec, status=first.status), claims(policy), later)
 
     assert again.event is None
     assert again.status["conditions"][0]["lastTransitionTime"] == "2026-01-02T03:04:05Z"
@@ -83,7 +84,7 @@ async def test_invalid_spec_is_terminal_and_touches_no_broker() -> None:
     admin.namesrv_down = True  # would fail if contacted
     policy = record("bad", {"cluster": NAMESRV, "consumerGroup": "bad group", "maxRetries": -1})
 
-    result = await reconcile_record(runtime_for(admin), policy, [policy], NOW)
+    result = await reconcile_record(runtime_for(admin), policy, claims(policy), NOW)
 
     status, reason, message = ready(result.status)
     assert (status, reason, result.retry) == ("False", "InvalidSpec", False)
@@ -97,12 +98,12 @@ async def test_the_default_cluster_serves_policies_without_one() -> None:
     admin = two_masters()
     policy = record("orders", {"consumerGroup": "orders", "maxRetries": 1})
 
-    without = await reconcile_record(runtime_for(admin), policy, [policy], NOW)
+    without = await reconcile_record(runtime_for(admin), policy, claims(policy), NOW)
     assert ready(without.status)[1:] == (
         "InvalidSpec", "spec.cluster: not set, and the operator has no default cluster (--default-namesrv)")
 
     with_default = runtime_for(admin, OperatorConfig.build("127.0.0.1:9876"))
-    result = await reconcile_record(with_default, policy, [policy], NOW)
+    result = await reconcile_record(with_default, policy, claims(policy), NOW)
     assert ready(result.status)[1] == "Synced"
 
 
@@ -112,9 +113,9 @@ async def test_the_older_policy_owns_the_group_and_the_newer_one_reports_a_confl
     older = record("first", {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 4}, age=60)
     newer = record("second", {"cluster": {"nameServers": "127.0.0.1:9876;127.0.0.1:9876"},
                               "consumerGroup": "orders", "maxRetries": 7})
-    await reconcile_record(runtime, older, [older, newer], NOW)
+    await reconcile_record(runtime, older, claims(older, newer), NOW)
 
-    result = await reconcile_record(runtime, newer, [older, newer], NOW)
+    result = await reconcile_record(runtime, newer, claims(older, newer), NOW)
 
     status, reason, message = ready(result.status)
     assert (status, reason, result.retry) == ("False", "Conflict", False)
@@ -126,7 +127,7 @@ async def test_the_older_policy_owns_the_group_and_the_newer_one_reports_a_confl
     assert admin.broker("broker-a").groups["orders"]["retryMaxTimes"] == 4
     # The same group on another cluster is no conflict.
     elsewhere = record("third", {"cluster": {"nameServers": "10.0.0.1:9876"}, "consumerGroup": "orders"})
-    assert ready((await reconcile_record(runtime, elsewhere, [older, elsewhere], NOW)).status)[1] != "Conflict"
+    assert ready((await reconcile_record(runtime, elsewhere, claims(older, elsewhere), NOW)).status)[1] != "Conflict"
 
 
 @pytest.mark.parametrize(("annotations", "reason"), [
@@ -138,7 +139,7 @@ async def test_paused_or_unmanaged_policies_write_nothing(annotations: dict[str,
     policy = record("orders", {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3},
                     annotations=annotations)
 
-    result = await reconcile_record(runtime_for(admin), policy, [policy], NOW)
+    result = await reconcile_record(runtime_for(admin), policy, claims(policy), NOW)
 
     assert ready(result.status)[:2] == ("Unknown", reason)
     assert result.retry is False
@@ -151,7 +152,7 @@ async def test_a_failed_broker_is_retried_and_named() -> None:
     admin.broker("broker-b").down = True
     policy = record("orders", {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3})
 
-    result = await reconcile_record(runtime_for(admin), policy, [policy], NOW)
+    result = await reconcile_record(runtime_for(admin), policy, claims(policy), NOW)
 
     status, reason, message = ready(result.status)
     assert (status, reason, result.retry) == ("False", "PartiallyApplied", True)
@@ -165,17 +166,17 @@ async def test_finalize_resets_only_when_the_policy_says_so_and_owns_the_group()
     runtime = runtime_for(admin)
     spec = {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3}
     owner = record("first", {**spec, "deletionPolicy": "Reset"}, age=60, deleting=True)
-    await reconcile_record(runtime, owner, [owner], NOW)
+    await reconcile_record(runtime, owner, claims(owner), NOW)
 
     retained = record("kept", {**spec, "deletionPolicy": "Retain"}, age=90)
     loser = record("second", {**spec, "deletionPolicy": "Reset"}, deleting=True)
     unmanaged = record("first", owner.spec, age=60, annotations={"rocketmq-retry.io/managed": "false"})
     for finalizing, known in [(retained, [retained]), (loser, [owner, loser]), (unmanaged, [unmanaged])]:
-        outcome = await finalize_record(runtime, finalizing, known, NOW)
+        outcome = await finalize_record(runtime, finalizing, claims(*known), NOW)
         assert outcome.done
         assert admin.broker("broker-a").groups["orders"]["retryMaxTimes"] == 3
 
-    outcome = await finalize_record(runtime, owner, [owner, loser], NOW)
+    outcome = await finalize_record(runtime, owner, claims(owner, loser), NOW)
 
     assert outcome.done
     assert "2 master broker(s)" in outcome.message
@@ -187,10 +188,10 @@ async def test_finalize_reports_a_broker_it_could_not_reset() -> None:
     runtime = runtime_for(admin)
     owner = record("first", {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3,
                              "deletionPolicy": "Reset"})
-    await reconcile_record(runtime, owner, [owner], NOW)
+    await reconcile_record(runtime, owner, claims(owner), NOW)
     admin.broker("broker-a").down = True
 
-    outcome = await finalize_record(runtime, owner, [owner], NOW)
+    outcome = await finalize_record(runtime, owner, claims(owner), NOW)
 
     assert not outcome.done
     assert outcome.message.startswith("cannot reset on broker-a: ")
@@ -210,7 +211,7 @@ async def test_the_handler_patches_status_and_requeues_retryable_outcomes() -> N
     memo = kopf.Memo(runtime=runtime)
 
     with pytest.raises(kopf.TemporaryError) as requeued:
-        await handlers.reconcile(body=kopf.Body(body), patch=patch, retry=3, memo=memo, policy_index={})
+        await handlers.reconcile(body=kopf.Body(body), patch=patch, retry=3, memo=memo, policy_claims={})
 
     assert requeued.value.delay == 40
     assert str(requeued.value).startswith("cannot list the cluster's masters: name servers: ")
@@ -241,12 +242,12 @@ async def test_acl_credentials_come_from_the_policys_secret_or_the_reason_says_w
     runtime = Runtime(OperatorConfig(), admins, Secrets())
     signed = record("signed", {"cluster": {**NAMESRV, "aclSecretRef": {"name": "rocketmq-acl"}},
                                "consumerGroup": "orders", "maxRetries": 3})
-    assert ready((await reconcile_record(runtime, signed, [signed], NOW)).status)[1] == "Synced"
+    assert ready((await reconcile_record(runtime, signed, claims(signed), NOW)).status)[1] == "Synced"
     assert seen == [("*@127.0.0.1:9876", Credentials("ak", "sk"))]
 
     unsigned = record("unsigned", {"cluster": {**NAMESRV, "aclSecretRef": {"name": "missing"}},
                                    "consumerGroup": "other", "maxRetries": 3})
-    result = await reconcile_record(runtime, unsigned, [unsigned], NOW)
+    result = await reconcile_record(runtime, unsigned, claims(unsigned), NOW)
     assert ready(result.status) == ("False", "AclSecretUnavailable",
                                     "cannot read the ACL Secret: Secret ns/missing not found")
     assert {c["type"] for c in result.status["conditions"]} == {"Ready", "Reconciling"}  # retried: it may appear later
@@ -273,10 +274,24 @@ async def test_secret_values_reach_no_status_event_or_log(caplog: pytest.LogCapt
     policy = record("orders", {"cluster": {**NAMESRV, "aclSecretRef": {"name": "acl"}}, "consumerGroup": "orders"})
 
     with caplog.at_level(logging.DEBUG):
-        result = await reconcile_record(runtime, policy, [policy], NOW)
+        result = await reconcile_record(runtime, policy, claims(policy), NOW)
 
     assert result.retry
     assert "with Credentials(access_key='ak')" in caplog.text
     # The status (also the requeue error's text) and the Event are all the operator writes or posts.
     shown = [json.dumps(result.status), repr(result.event), caplog.text]
     assert not [text for text in shown if secret in text]
+
+
+async def test_a_burst_of_events_costs_a_couple_of_batched_passes_not_one_per_policy() -> None:
+    admin = two_masters()
+    runtime = runtime_for(admin)
+    policies = [record(f"p{n}", {"cluster": NAMESRV, "consumerGroup": f"g{n}", "maxRetries": 3}) for n in range(50)]
+    index = claims(*policies)
+
+    results = await asyncio.gather(*(reconcile_record(runtime, policy, index, NOW) for policy in policies))
+
+    assert {ready(result.status)[1] for result in results} == {"Synced"}
+    writes = admin.broker("broker-a").writes
+    assert len(writes) <= 2
+    assert sorted(group for call in writes for group in call) == sorted(f"g{n}" for n in range(50))

@@ -8,7 +8,7 @@ from rocketmq_retry.controller.sweep import Sweeper
 from rocketmq_retry.domain.conditions import Reason
 from tests.unit.controller.test_engine import NAMESRV, NOW, record, runtime_for
 from tests.unit.controller.test_sweep import RecordingSink
-from tests.unit.fakes import two_masters
+from tests.unit.fakes import claims, two_masters
 
 CLUSTER = "*@127.0.0.1:9876"  # the key of NAMESRV
 
@@ -37,9 +37,9 @@ async def test_event_reconciles_are_counted_by_ready_reason_and_timed() -> None:
     for policy in [owner, loser, record("bad", _spec("bad group", -1)),
                    record("paused", _spec("p"), annotations={"rocketmq-retry.io/pause-reconciliation": "true"}),
                    record("off", _spec("u"), annotations={"rocketmq-retry.io/managed": "false"})]:
-        await reconcile_record(runtime, policy, known, NOW)
+        await reconcile_record(runtime, policy, claims(*known), NOW)
     admin.broker("broker-b").down = True
-    await reconcile_record(runtime, record("half", _spec("half")), [], NOW)
+    await reconcile_record(runtime, record("half", _spec("half")), claims(), NOW)
 
     assert reconciles(runtime, Trigger.EVENT) == {"Synced": 1, "Conflict": 1, "InvalidSpec": 1,
                                                   "ReconciliationPaused": 1, "Unmanaged": 1, "PartiallyApplied": 1}
@@ -104,7 +104,8 @@ async def test_the_policies_gauge_counts_conditions_as_last_written_and_zeroes_t
                record("paused", _spec("p"), annotations={"rocketmq-retry.io/pause-reconciliation": "true"}),
                record("new", _spec("new"))]
     sweeper = Sweeper(runtime, lambda: list(records), RecordingSink(), clock=lambda: NOW)
-    await reconcile_record(runtime, bad, records, NOW)  # the sweep skips invalid specs; their status comes from here
+    # The sweep skips invalid specs; their status comes from here.
+    await reconcile_record(runtime, bad, claims(*records), NOW)
 
     await sweeper.sweep_once()
 

@@ -1,0 +1,59 @@
+"""One reconciliation pass at a time per cluster; calls that arrive while a pass runs are folded into the next one.
+
+A burst of events (a thousand policies applied at once) then costs a handful of passes, each reading every master
+once and writing the changed groups in one batch, instead of a full read of every master per policy. Callers hold
+the group locks of their intents, so no intent key is ever pending twice.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from rocketmq_retry.reconcile.apply import Intent, PolicyResult
+
+Results = dict[str, PolicyResult]
+PassRunner = Callable[[Sequence[Intent], datetime], Awaitable[Results]]
+
+
+@dataclass(frozen=True)
+class _Call:
+    intents: Sequence[Intent]
+    now: datetime
+    answer: "asyncio.Future[Results]"
+
+
+class PassQueue:
+    def __init__(self, run_pass: PassRunner, name: str) -> None:
+        self._run_pass = run_pass
+        self._name = name
+        self._waiting: list[_Call] = []
+        self._worker: asyncio.Task[None] | None = None
+
+    async def run(self, intents: Sequence[Intent], now: datetime) -> Results:
+        """The results of `intents`, from the next pass that starts after this call."""
+        call = _Call(intents, now, asyncio.get_running_loop().create_future())
+        self._waiting.append(call)
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._drain(), name=f"reconcile passes of {self._name}")
+        return await call.answer
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            intents = [intent for call in batch for intent in call.intents]
+            try:
+                # The newest caller's clock: the pass starts after every call of the batch was made.
+                results = await self._run_pass(intents, max(call.now for call in batch))
+            except asyncio.CancelledError:
+                for call in [*batch, *self._waiting]:
+                    call.answer.cancel()
+                raise
+            except Exception as error:
+                for call in batch:
+                    if not call.answer.done():
+                        call.answer.set_exception(error)
+                continue
+            for call in batch:
+                if not call.answer.done():  # a caller that was cancelled meanwhile
+                    call.answer.set_result({intent.key: results[intent.key] for intent in call.intents})
