@@ -83,6 +83,11 @@ class Runtime:
     memory: StatusMemory = field(default_factory=StatusMemory)
     metrics: Metrics = field(default_factory=Metrics)
     _queues: dict[tuple[str, Credentials | None], PassQueue] = field(default_factory=dict, init=False)
+    _clusters: dict[str, ClusterRef] = field(default_factory=dict, init=False)
+
+    def clusters(self) -> list[ClusterRef]:
+        """Every cluster a pass has run on since the start."""
+        return list(self._clusters.values())
 
     async def run(self, cluster: ClusterRef, pairs: Sequence[tuple[PolicyRecord, Intent]],
                   now: datetime) -> dict[str, PolicyResult]:
@@ -114,6 +119,7 @@ class Runtime:
                 return await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now)
 
             queue = self._queues[key] = PassQueue(run_pass, cluster.key)
+            self._clusters[cluster.key] = cluster
         return queue
 
     def locked(self, cluster: ClusterRef, intents: Iterable[Intent]) -> GroupLocks.Holder:

@@ -16,6 +16,7 @@ import kopf
 from rocketmq_retry.controller import FINALIZER, GROUP, PLURAL, VERSION
 from rocketmq_retry.controller.engine import Runtime, finalize_record, reconcile_record
 from rocketmq_retry.controller.kubeapi import KubeApi
+from rocketmq_retry.controller.masters import MasterWatch
 from rocketmq_retry.controller.peering import Peering, PeeringGate
 from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord, claim_key, record_from_body
 from rocketmq_retry.controller.statuses import ready_message
@@ -55,15 +56,19 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> No
     sweeper = Sweeper(runtime, lambda: _known(kwargs), kube, leads=leads)
     memo.admins = admins
     memo.runtime = runtime
-    memo.sweep = asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep")
+    watch = MasterWatch(admins.admin, runtime.clusters, sweeper.sweep_once, call_timeout=config.broker_timeout)
+    memo.background = [asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep"),
+                       asyncio.create_task(watch.run_forever(), name="rocketmq-retry master watch")]
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    sweep: asyncio.Task[None] = memo.sweep
-    sweep.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweep
+    background: list[asyncio.Task[None]] = memo.background
+    for task in background:
+        task.cancel()
+    for task in background:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     admins: Admins = memo.admins
     await admins.close()
 

@@ -52,8 +52,8 @@ class Sweeper:
             except Exception:
                 log.exception("drift sweep failed; retrying at the next interval")
 
-    async def sweep_once(self) -> None:
-        """One pass over every cluster that live policies target, clusters concurrently."""
+    async def sweep_once(self, only: Collection[str] | None = None) -> None:
+        """One pass over every cluster that live policies target (or the clusters keyed `only`), concurrently."""
         records = self._source()
         if not await self._leading(records):
             return
@@ -64,10 +64,13 @@ class Sweeper:
             decision = decisions[record.ref]
             if record.deleting or decision.intent is None or decision.cluster is None:
                 continue
+            if only is not None and decision.cluster.key not in only:
+                continue
             clusters[decision.cluster.key] = decision.cluster
             members.setdefault(decision.cluster.key, set()).add((record.ref, decision.intent.spec.consumer_group))
         await asyncio.gather(*(self._sweep_cluster(clusters[key], members[key]) for key in clusters))
-        self._runtime.metrics.keep_clusters(clusters)
+        if only is None:
+            self._runtime.metrics.keep_clusters(clusters)
         self._runtime.metrics.count_policies(self._runtime.memory.current(r).status for r in self._source())
 
     async def _leading(self, records: list[PolicyRecord]) -> bool:
