@@ -73,6 +73,11 @@ class StatusMemory:
     def forget(self, record: PolicyRecord) -> None:
         self._written.pop(record.uid, None)
 
+    def keep(self, uids: Iterable[str]) -> None:
+        """Forget the objects not among `uids`: those deleted without a finalizer never reach `forget`."""
+        live = set(uids)
+        self._written = {uid: status for uid, status in self._written.items() if uid in live}
+
 
 @dataclass
 class Runtime:

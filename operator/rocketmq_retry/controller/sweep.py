@@ -55,6 +55,7 @@ class Sweeper:
     async def sweep_once(self, only: Collection[str] | None = None) -> None:
         """One pass over every cluster that live policies target (or the clusters keyed `only`), concurrently."""
         records = self._source()
+        self._runtime.memory.keep(record.uid for record in records)
         if not await self._leading(records):
             return
         decisions = decide_all(records, self._runtime.config)

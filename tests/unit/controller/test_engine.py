@@ -221,6 +221,12 @@ async def test_the_handler_patches_status_and_requeues_retryable_outcomes() -> N
     assert patch["status"]["totalMasters"] == 0
 
 
+def test_only_reset_policies_carry_the_finalizer() -> None:
+    assert handlers.resets_on_delete({"deletionPolicy": "Reset"})
+    assert not handlers.resets_on_delete({"deletionPolicy": "Retain"})
+    assert not handlers.resets_on_delete({})
+
+
 def test_retry_delays_double_up_to_five_minutes() -> None:
     assert [handlers.retry_delay(n) for n in (0, 1, 2, 5, 6, 50)] == [5, 10, 20, 160, 300, 300]
 

@@ -115,3 +115,16 @@ async def test_a_newer_generation_seen_under_the_lock_wins_over_the_one_the_pass
 
     assert admin.broker("broker-a").groups["a"]["retryMaxTimes"] == 5
     assert sink.patches[0][1]["observedGeneration"] == 2
+
+
+async def test_the_sweep_forgets_the_written_status_of_objects_that_are_gone() -> None:
+    runtime = runtime_for(two_masters())
+    kept, gone = record("kept", _spec("kept", 1)), record("gone", _spec("gone", 1))
+    for policy in (kept, gone):
+        runtime.memory.remember(policy, {"observedGeneration": 7})
+    sweeper = Sweeper(runtime, lambda: [kept], RecordingSink(), clock=lambda: NOW)
+
+    await sweeper.sweep_once()
+
+    assert runtime.memory.current(gone).status == {}
+    assert runtime.memory.current(kept).status["observedGeneration"] == 1
