@@ -7,17 +7,15 @@ when the object is deleted, the operator exits or another peer takes over, and t
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
-from kubernetes.client import ApiException
 
 from rocketmq_retry.controller import DLQ_KIND, DLQ_PLURAL, GROUP, VERSION
 from rocketmq_retry.controller.dead_letters import DeadLetterRuntime, DeadLetterWorker
-from rocketmq_retry.controller.kubeapi import KindSink, KubeApi
+from rocketmq_retry.controller.kubeapi import KindSink, KubeApi, KubeApiError
 from rocketmq_retry.controller.records import PolicyRecord, record_from_body
 from rocketmq_retry.controller.sweep import live_records
 from rocketmq_retry.reconcile.clients import Admins
@@ -57,23 +55,14 @@ async def watch_dead_letter_queue(body: kopf.Body, stopped: kopf.DaemonStopped, 
         while not stopped:
             try:
                 await worker.tick(record_from_body(body), _known(kwargs), datetime.now(UTC))
-            except ApiException as error:  # the API server's own message, not the client's escaped dump of it
-                logger.error("cannot write status or Events (retrying at the next tick): %s", api_message(error))
+            except KubeApiError as error:  # the API server's own message, e.g. the 403 naming what the role lacks
+                logger.error("cannot write status or Events (retrying at the next tick): %s", error)
             except Exception:
                 logger.exception("DeadLetterQueue pass failed; retrying at the next tick")
             await stopped.wait(TICK)
     finally:
         with contextlib.suppress(asyncio.CancelledError):
             await worker.close()
-
-
-def api_message(error: ApiException) -> str:
-    """`status reason: message` of a refused call, e.g. the 403 naming the resource and verb the role lacks."""
-    try:
-        message = json.loads(error.body or "{}").get("message")
-    except (ValueError, AttributeError):
-        message = None
-    return f"{error.status} {error.reason}: {message or error.body}"
 
 
 def _known(kwargs: dict[str, Any]) -> list[PolicyRecord]:

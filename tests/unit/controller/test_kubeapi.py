@@ -1,65 +1,179 @@
-"""ACL credentials from a Secret: what is read, and that every failure names the Secret and key, never a value."""
+"""The operator's own API calls, as HTTP requests against a fake API server: ACL credentials from a Secret (every
+failure names the Secret and key, never a value), status merge-patches, Events, peering objects and refusals."""
 
 import base64
+import json
 import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
-import kubernetes
+import pykube
 import pytest
-from kubernetes.client import ApiException
+import requests
+from pykube.http import KubernetesHTTPAdapter
 
 from rocketmq_retry.controller.engine import SecretUnavailable
-from rocketmq_retry.controller.kubeapi import KubeApi, credentials_from_secret
+from rocketmq_retry.controller.kubeapi import COMPONENT, KubeApi, KubeApiError, credentials_from_secret
+from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
 
 REF = AclSecretRef("acl", "accessKey", "secretKey")
 SECRET = "s3cr3t-\u00e9-value"
+SERVER = "https://kube.test:6443"
+RECORD = PolicyRecord(namespace="team-a", name="orders", uid="u-1", generation=1,
+                      created=datetime(2024, 1, 1, tzinfo=UTC), annotations={}, spec={})
+
+Reply = tuple[int, Any]  # status code and JSON body (a str is sent as it is)
 
 
 def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-class FakeCore:
-    """The one CoreV1Api call the credentials need: a Secret, or the API's error for it."""
-
-    def __init__(self, data: dict[str, str | bytes] | None = None, error: ApiException | None = None) -> None:
-        self.data = data
-        self.error = error
-        self.reads: list[tuple[str, str]] = []
-
-    def read_namespaced_secret(self, name: str, namespace: str) -> kubernetes.client.V1Secret:
-        self.reads.append((namespace, name))
-        if self.error is not None:
-            raise self.error
-        return kubernetes.client.V1Secret(data=self.data)
+def _status(code: int, message: str) -> Reply:
+    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": code}
 
 
-def _api(core: FakeCore) -> KubeApi:
-    api = KubeApi(kubernetes.client.ApiClient())
-    api._core = core  # type: ignore[assignment]
-    return api
+class FakeServer:
+    """Records each request and answers it with the next reply."""
+
+    def __init__(self, *replies: Reply) -> None:
+        self.replies = list(replies)
+        self.requests: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:
+        self.requests.append(request)
+        code, body = self.replies.pop(0)
+        response = requests.Response()
+        response.status_code = code
+        response.reason = HTTPStatus(code).phrase
+        response._content = (body if isinstance(body, str) else json.dumps(body)).encode()
+        response.request = request
+        return response
+
+    def body(self) -> Any:
+        """The JSON the last request sent."""
+        return json.loads(self.requests[-1].body or "null")
+
+
+def _connector(server: FakeServer, *tokens: str) -> Callable[[], pykube.HTTPClient]:
+    """KubeApi's `connect`: a client of `server` with a kubeconfig holding the next of `tokens`."""
+    unused = iter(tokens)
+
+    def connect() -> pykube.HTTPClient:
+        config = pykube.KubeConfig({
+            "clusters": [{"name": "c", "cluster": {"server": SERVER}}],
+            "users": [{"name": "u", "user": {"token": next(unused)}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"})
+        adapter = KubernetesHTTPAdapter(config)
+        adapter._do_send = server.send  # pykube-ng's hook for tests: the adapter still sets up auth and TLS
+        return pykube.HTTPClient(config, http_adapter=adapter)
+
+    return connect
+
+
+def _api(*replies: Reply) -> tuple[KubeApi, FakeServer]:
+    server = FakeServer(*replies)
+    return KubeApi(_connector(server, "t0k3n")), server
 
 
 async def test_credentials_are_read_from_the_policys_namespace() -> None:
-    core = FakeCore({"ak": _b64(b"admin"), "sk": _b64(SECRET.encode())})
+    api, server = _api((200, {"kind": "Secret", "data": {"ak": _b64(b"admin"), "sk": _b64(SECRET.encode())}}))
 
-    found = await _api(core).credentials("team-a", AclSecretRef("acl", "ak", "sk"))
+    found = await api.credentials("team-a", AclSecretRef("acl", "ak", "sk"))
 
     assert found == Credentials("admin", SECRET)
-    assert core.reads == [("team-a", "acl")]
+    [request] = server.requests
+    assert (request.method, request.url) == ("GET", f"{SERVER}/api/v1/namespaces/team-a/secrets/acl")
+    assert request.headers["Authorization"] == "Bearer t0k3n"
 
 
-@pytest.mark.parametrize(("error", "message"), [
-    (ApiException(status=404, reason="Not Found"), "Secret ns/acl not found"),
-    (ApiException(status=403, reason="Forbidden"), "Secret ns/acl cannot be read: 403 Forbidden"),
+@pytest.mark.parametrize(("reply", "message"), [
+    (_status(404, 'secrets "acl" not found'), "Secret ns/acl not found"),
+    (_status(403, 'secrets "acl" is forbidden'), "Secret ns/acl cannot be read: 403 Forbidden"),
 ])
-async def test_an_unreadable_secret_says_why(error: ApiException, message: str) -> None:
+async def test_an_unreadable_secret_says_why(reply: Reply, message: str) -> None:
+    api, _ = _api(reply)
+
     with pytest.raises(SecretUnavailable) as unavailable:
-        await _api(FakeCore(error=error)).credentials("ns", REF)
+        await api.credentials("ns", REF)
 
     assert str(unavailable.value) == message
+
+
+async def test_status_is_a_merge_patch_of_the_status_subresource() -> None:
+    api, server = _api((200, {}))
+
+    await api.patch_status(RECORD, {"observedGeneration": 1}, plural="deadletterqueues")
+
+    [request] = server.requests
+    assert (request.method, request.url) == (
+        "PATCH", f"{SERVER}/apis/rocketmq-retry.io/v1alpha1/namespaces/team-a/deadletterqueues/orders/status")
+    assert request.headers["Content-Type"] == "application/merge-patch+json"
+    assert server.body() == {"status": {"observedGeneration": 1}}
+
+
+async def test_an_event_names_the_object_and_the_reporting_component() -> None:
+    api, server = _api((201, {}))
+
+    await api.post_event(RECORD, PolicyEvent("Warning", "Degraded", "x" * 2000), kind="DeadLetterQueue")
+
+    [request] = server.requests
+    assert (request.method, request.url) == ("POST", f"{SERVER}/api/v1/namespaces/team-a/events")
+    event = server.body()
+    assert event["metadata"]["name"].startswith("orders.")
+    assert event["metadata"]["namespace"] == "team-a"
+    assert event["involvedObject"] == {"apiVersion": "rocketmq-retry.io/v1alpha1", "kind": "DeadLetterQueue",
+                                       "namespace": "team-a", "name": "orders", "uid": "u-1"}
+    assert (event["type"], event["reason"], event["message"]) == ("Warning", "Degraded", "x" * 1024)
+    assert (event["source"], event["reportingComponent"], event["count"]) == ({"component": COMPONENT}, COMPONENT, 1)
+    assert event["firstTimestamp"] == event["lastTimestamp"]
+    assert event["firstTimestamp"].endswith("Z")
+
+
+@pytest.mark.parametrize(("namespace", "path"), [
+    (None, "/apis/kopf.dev/v1/clusterkopfpeerings/rro"),
+    ("team-a", "/apis/kopf.dev/v1/namespaces/team-a/kopfpeerings/rro"),
+])
+async def test_a_peering_is_read_cluster_wide_or_in_its_namespace(namespace: str | None, path: str) -> None:
+    api, server = _api((200, {"status": {"a": {"priority": 1}}}), _status(404, "not found"))
+
+    assert await api.peering_status("rro", namespace) == {"a": {"priority": 1}}
+    assert await api.peering_status("rro", namespace) is None  # absent
+    assert [request.url for request in server.requests] == [f"{SERVER}{path}"] * 2
+
+
+@pytest.mark.parametrize(("reply", "message"), [
+    (_status(403, 'events is forbidden: User "sa" cannot create resource "events"'),
+     '403 Forbidden: events is forbidden: User "sa" cannot create resource "events"'),
+    ((502, "<html>bad gateway</html>"), "502 Bad Gateway: <html>bad gateway</html>"),
+])
+async def test_a_refusal_carries_the_api_servers_own_message(reply: Reply, message: str) -> None:
+    api, _ = _api(reply)
+
+    with pytest.raises(KubeApiError) as refused:
+        await api.post_event(RECORD, PolicyEvent("Normal", "Synced", "ok"))
+
+    assert (refused.value.status, str(refused.value)) == (reply[0], message)
+
+
+async def test_a_rejected_token_is_read_again_once() -> None:
+    """In a pod the kubelet rotates the ServiceAccount token file; a 401 rebuilds the client from it."""
+    server = FakeServer(_status(401, "Unauthorized"), (200, {}), _status(401, "Unauthorized"),
+                        _status(401, "Unauthorized"))
+    api = KubeApi(_connector(server, "old", "new", "newer"))
+
+    await api.patch_status(RECORD, {})
+    with pytest.raises(KubeApiError) as refused:  # once per call: a token that is refused again is an error
+        await api.patch_status(RECORD, {})
+
+    assert [r.headers["Authorization"] for r in server.requests] == ["Bearer old", "Bearer new", "Bearer new",
+                                                                     "Bearer newer"]
+    assert refused.value.status == 401
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -1,0 +1,25 @@
+"""The operator process never loads the official `kubernetes` client, whose import and CoreV1Api cost it 92 MiB
+(controller/kubeapi.py); checked in a fresh interpreter, since this one has loaded the client for other tests."""
+
+import json
+import subprocess
+import sys
+
+PROBE = """
+import json, sys
+
+def loaded():
+    return sorted(name for name, module in sys.modules.items() if name.split(".")[0] == "kubernetes" and module)
+
+import rocketmq_retry.cli
+after_cli = loaded()
+rocketmq_retry.cli.load_controller()  # what `operator run` imports: kopf, the handlers, KubeApi
+print(json.dumps({"cli": after_cli, "controller": loaded()}))
+"""
+
+
+def test_the_operator_loads_neither_the_client_nor_anything_that_needs_it() -> None:
+    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False)
+    assert probe.returncode == 0, probe.stderr  # where one of our modules imports `kubernetes`, it fails here
+
+    assert json.loads(probe.stdout) == {"cli": [], "controller": []}
