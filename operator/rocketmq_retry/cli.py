@@ -3,6 +3,7 @@
 import copy
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -247,6 +248,9 @@ def load_controller() -> None:
     client (a test invoking `operator run` in-process) keeps it.
     """
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type] # None: the documented import block
+    # pykube-ng writes a kubeconfig's inline client certificate and key to temporary files with the process umask
+    # (0644 by default) and never removes them: keep them readable by the operator's user only.
+    os.umask(0o077)
     import rocketmq_retry.controller.dlq_handlers  # noqa: PLC0415 - registers the DeadLetterQueue daemon
     import rocketmq_retry.controller.handlers  # noqa: F401, PLC0415 - registers the RetryPolicy handlers
 

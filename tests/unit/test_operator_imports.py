@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 PROBE = """
-import json, sys
+import json, os, sys
 
 def loaded():
     return sorted(name for name, module in sys.modules.items() if name.split(".")[0] == "kubernetes" and module)
@@ -14,7 +14,7 @@ def loaded():
 import rocketmq_retry.cli
 after_cli = loaded()
 rocketmq_retry.cli.load_controller()  # what `operator run` imports: kopf, the handlers, KubeApi
-print(json.dumps({"cli": after_cli, "controller": loaded()}))
+print(json.dumps({"cli": after_cli, "controller": loaded(), "umask": oct(os.umask(0))}))
 """
 
 
@@ -22,4 +22,5 @@ def test_the_operator_loads_neither_the_client_nor_anything_that_needs_it() -> N
     probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=False)
     assert probe.returncode == 0, probe.stderr  # where one of our modules imports `kubernetes`, it fails here
 
-    assert json.loads(probe.stdout) == {"cli": [], "controller": []}
+    # The umask keeps the client keys pykube-ng writes to temporary files private to the operator's user.
+    assert json.loads(probe.stdout) == {"cli": [], "controller": [], "umask": "0o77"}

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from rocketmq_retry.controller.metrics import Metrics, Trigger
 from rocketmq_retry.controller.records import Claims, Decision, PolicyRecord, decide
@@ -27,6 +27,7 @@ from rocketmq_retry.reconcile.reading import ClusterAdmin
 from rocketmq_retry.remoting.acl import Credentials
 
 AdminFactory = Callable[[ClusterRef, Credentials | None], ClusterAdmin]
+PASS_WINDOW: Final = 0.05  # seconds an idle cluster's next pass waits for more policies to join it
 
 
 class SecretUnavailable(Exception):
@@ -123,7 +124,7 @@ class Runtime:
             async def run_pass(intents: Sequence[Intent], now: datetime) -> dict[str, PolicyResult]:
                 return await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now)
 
-            queue = self._queues[key] = PassQueue(run_pass, cluster.key)
+            queue = self._queues[key] = PassQueue(run_pass, cluster.key, window=PASS_WINDOW)
             self._clusters[cluster.key] = cluster
         return queue
 

@@ -24,9 +24,12 @@ class _Call:
 
 
 class PassQueue:
-    def __init__(self, run_pass: PassRunner, name: str) -> None:
+    def __init__(self, run_pass: PassRunner, name: str, *, window: float = 0.0) -> None:
+        """`window`: seconds a pass waits for more calls before it starts, so that a burst makes fewer, larger passes
+        (each pass reads every master's whole group table)."""
         self._run_pass = run_pass
         self._name = name
+        self._window = window
         self._waiting: list[_Call] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -39,21 +42,28 @@ class PassQueue:
         return await call.answer
 
     async def _drain(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            intents = [intent for call in batch for intent in call.intents]
-            try:
-                # The newest caller's clock: the pass starts after every call of the batch was made.
-                results = await self._run_pass(intents, max(call.now for call in batch))
-            except asyncio.CancelledError:
-                for call in [*batch, *self._waiting]:
-                    call.answer.cancel()
-                raise
-            except Exception as error:
-                for call in batch:
-                    if not call.answer.done():
-                        call.answer.set_exception(error)
-                continue
+        batch: list[_Call] = []
+        try:
+            while self._waiting:
+                if self._window:
+                    await asyncio.sleep(self._window)
+                batch, self._waiting = self._waiting, []
+                await self._serve(batch)
+        except asyncio.CancelledError:
+            for call in [*batch, *self._waiting]:
+                call.answer.cancel()
+            raise
+
+    async def _serve(self, batch: list[_Call]) -> None:
+        intents = [intent for call in batch for intent in call.intents]
+        try:
+            # The newest caller's clock: the pass starts after every call of the batch was made.
+            results = await self._run_pass(intents, max(call.now for call in batch))
+        except Exception as error:
             for call in batch:
-                if not call.answer.done():  # a caller that was cancelled meanwhile
-                    call.answer.set_result({intent.key: results[intent.key] for intent in call.intents})
+                if not call.answer.done():
+                    call.answer.set_exception(error)
+            return
+        for call in batch:
+            if not call.answer.done():  # a caller that was cancelled meanwhile
+                call.answer.set_result({intent.key: results[intent.key] for intent in call.intents})

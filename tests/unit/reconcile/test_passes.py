@@ -80,3 +80,33 @@ async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
     assert (await kept).keys() == {"b"}
     assert gone.cancelled()
     assert runner.passes == [(["a", "b"], NOW)]
+
+
+async def test_a_window_gathers_calls_that_arrive_just_after_the_first_into_its_pass() -> None:
+    runner = Recorder()
+    queue = PassQueue(runner, "c", window=0.05)
+
+    async def late(key: str) -> Results:
+        await asyncio.sleep(0.01)
+        return await queue.run([intent(key)], NOW)
+
+    await asyncio.gather(queue.run([intent("a")], NOW), late("b"), late("c"))
+
+    assert runner.passes == [(["a", "b", "c"], NOW)]
+
+
+async def test_stopping_the_queue_cancels_every_waiting_caller() -> None:
+    runner = Recorder()
+    runner.gate.clear()
+    queue = PassQueue(runner, "c")
+    running = asyncio.create_task(queue.run([intent("a")], NOW))
+    await asyncio.sleep(0)
+    waiting = asyncio.create_task(queue.run([intent("b")], NOW))
+    await asyncio.sleep(0)
+    worker = next(t for t in asyncio.all_tasks() if t.get_name() == "reconcile passes of c")
+
+    worker.cancel()
+
+    for caller in (running, waiting):
+        with pytest.raises(asyncio.CancelledError):
+            await caller
