@@ -51,9 +51,10 @@ def policy_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None,
 async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
     config: OperatorConfig = memo.config
     settings.persistence.finalizer = FINALIZER
-    # Annotations only: kopf's default also writes status.kopf, which the CRD's schema prunes, and kopf then finds
-    # its patch "not applied" on every handling cycle.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage()
+    # kopf's bookkeeping in status.kopf (declared in the CRDs) rather than in annotations: a handler's outcome is then
+    # one status write, not a status and a metadata write (and two watch events back).
+    settings.persistence.progress_storage = kopf.StatusProgressStorage()
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     settings.scanning.disabled = memo.fixed_namespaces
     settings.queueing.worker_limit = WORKER_LIMIT
     settings.queueing.idle_timeout = WORKER_IDLE_TIMEOUT
