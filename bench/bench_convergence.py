@@ -58,6 +58,7 @@ Json = dict[str, Any]
 ACCOUNT = "rocketmq-retry-operator"
 MAX_RETRIES, RETRY_QUEUES = 5, 1  # what every policy asks and every mqadmin call writes
 DRIFTED_RETRIES = 9  # the out-of-band edit
+ONE_AT_A_TIME = 20  # policies timed alone, before the burst
 POLL_INTERVAL = 0.1
 WATCH_SECONDS = 30  # one watch request's server-side timeout; the watcher resumes from the last version it saw
 
@@ -70,6 +71,8 @@ METHOD = {
                    "(else the wait goes on). apply_to_ready = first seen Ready - send time, per policy "
                    "(creationTimestamp has 1 s resolution, so it is not used). ready_lost = times a policy seen "
                    "Ready was seen not Ready again before convergence.",
+    "one_at_a_time": "Before the burst, 20 policies created one after the other on the idle operator, each when the "
+                     "previous one was seen Ready (same readiness rule and clock as apply_to_ready), then deleted.",
     "mqadmin_loop": "What a user scripts today: one `mqadmin updateSubGroup -b <broker> -g <group> -r -q` per group "
                     "per master, one after the other, each a fresh JVM, with the same values; a call counts only if "
                     "mqadmin printed success (it exits 0 on failure). Run once, after the first size converged, on "
@@ -232,6 +235,7 @@ class ReadyWatch(threading.Thread):
         self.all_ready_at = 0.0  # when they last all became Ready
         self.lost = 0  # times a policy seen Ready was later seen not Ready
         self.error: BaseException | None = None
+        self.listed = threading.Event()  # set once the first list was seen: the watch follows from there
         self._policies = policies
         self._wanted = wanted
         self._watch = kubernetes.watch.Watch()  # type: ignore[no-untyped-call]
@@ -243,6 +247,7 @@ class ReadyWatch(threading.Thread):
                 items, version = self._policies.list()
                 for item in items:
                     self._see(item)
+                self.listed.set()
                 self._follow(version)
         except Exception as error:  # handed to the waiting thread, which reports it
             if not self._stopping:
@@ -294,6 +299,33 @@ def warm_up(policies: Policies, operator: Operator, group: str, timeout: float) 
     policies.delete("warm-up")
     wait_until(lambda: not policies.list()[0], timeout=timeout, interval=0.5, process=operator.process,
                what="the warm-up policy finalized")
+
+
+def one_at_a_time(policies: Policies, operator: Operator, groups: dict[str, str], timeout: float) -> Json:
+    """Policies created one after the other, each once the previous is Ready: apply -> Ready without a burst."""
+    watch = ReadyWatch(policies, set(groups))
+    watch.start()
+    latencies = []
+    try:
+        wait_until(watch.listed.is_set, timeout=timeout, interval=POLL_INTERVAL, what="the watch listing")
+        for name, group in groups.items():
+            sent = time.monotonic()
+            policies.create(name, group)
+
+            def seen(wanted: str = name) -> bool:
+                return wanted in watch.first_ready or watch.error is not None
+
+            wait_until(seen, timeout=timeout, interval=0.005, process=operator.process, what=f"{name} Ready")
+            if watch.error is not None:
+                raise RuntimeError(f"watching the policies failed: {watch.error}") from watch.error
+            latencies.append(watch.first_ready[name] - sent)
+    finally:
+        watch.stop()
+    for name in groups:
+        policies.delete(name)
+    wait_until(lambda: not policies.list()[0], timeout=timeout, interval=0.5, process=operator.process,
+               what="the one-at-a-time policies finalized")
+    return stats_ms(latencies)
 
 
 def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, workers: int,
@@ -461,6 +493,9 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
         prefix = f"bench_{bed.run_id}_{size}_"
         warm_up(policies, operator, f"{prefix}warm_up", settings.timeout)
         memory_idle = operator.memory_mib()
+        singles = {f"single-{index:02d}": f"{prefix}single_{index:02d}" for index in range(ONE_AT_A_TIME)}
+        alone = one_at_a_time(policies, operator, singles, settings.timeout)
+        log.info("size %d: %d policies one at a time, apply -> Ready p50 %.0f ms", size, ONE_AT_A_TIME, alone["p50_ms"])
         groups = {f"p-{index:05d}": f"{prefix}{index:05d}" for index in range(size)}
         log.info("size %d: creating %d policies with %d threads", size, size, settings.workers)
         convergence = converge(policies, operator, groups, workers=settings.workers, timeout=settings.timeout)
@@ -473,7 +508,8 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
                         settings.timeout, "drift repaired")
         wipe = bounded(reapply_after_wipe(cluster, operator, names), operator, settings.timeout,
                        "re-apply after the store wipe")
-        result = {"policies": size, "namespace": namespace, "convergence": convergence, "drift": drift,
+        result = {"policies": size, "namespace": namespace, "one_at_a_time": alone, "convergence": convergence,
+                  "drift": drift,
                   "store_wipe": wipe,
                   "operator": {"pid": operator.process.pid, "after_warm_up": memory_idle,
                                "after_convergence": memory_converged,

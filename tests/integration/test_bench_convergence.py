@@ -31,7 +31,8 @@ def test_reduced_benchmark_prints_every_figure() -> None:
     assert report["versions"]["rocketmq"] == "5.5.0"
     assert report["settings"]["sizes"] == [POLICIES]
     assert report["settings"]["sweep_interval_s"] == SWEEP_INTERVAL
-    assert set(report["method"]) >= {"convergence", "mqadmin_loop", "drift", "store_wipe", "operator_memory"}
+    assert set(report["method"]) >= {"one_at_a_time", "convergence", "mqadmin_loop", "drift", "store_wipe",
+                                     "operator_memory"}
     mqadmin = report["mqadmin"]
     _positive(mqadmin, {"groups_timed", "calls_timed", "seconds_timed", "seconds_per_group"})
     assert (mqadmin["groups_timed"], mqadmin["calls_timed"]) == (MQADMIN_GROUPS, 2 * MQADMIN_GROUPS)
@@ -40,6 +41,8 @@ def test_reduced_benchmark_prints_every_figure() -> None:
 
     [size] = report["sizes"]
     assert size["policies"] == POLICIES
+    _positive(size["one_at_a_time"], STATS)
+    assert size["one_at_a_time"]["count"] == 20
     convergence = size["convergence"]
     _positive(convergence, {"policies", "seconds", "policies_per_s", "created_in_s"})
     _positive(convergence["apply_to_ready"], STATS)
