@@ -29,6 +29,7 @@ class FakeBroker:
     stalled: bool = False  # accepts but never answers
     writes: list[list[str]] = field(default_factory=list)  # group names per update call
     topic_reads: int = 0
+    group_reads: int = 0
 
     @property
     def is4(self) -> bool:
@@ -77,6 +78,7 @@ class FakeAdmin:
 
     async def get_all_subscription_groups(self, addr: str) -> dict[str, SubscriptionGroupConfig]:
         broker = await self._reach(addr)
+        broker.group_reads += 1
         return {name: SubscriptionGroupConfig.from_json(raw) for name, raw in broker.groups.items()}
 
     async def get_all_topic_configs(self, addr: str) -> dict[str, TopicConfig]:

@@ -24,10 +24,12 @@ from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.reconcile.locks import GroupLocks
 from rocketmq_retry.reconcile.passes import PassQueue
 from rocketmq_retry.reconcile.reading import ClusterAdmin
+from rocketmq_retry.reconcile.snapshots import Snapshots
 from rocketmq_retry.remoting.acl import Credentials
 
 AdminFactory = Callable[[ClusterRef, Credentials | None], ClusterAdmin]
 PASS_WINDOW: Final = 0.05  # seconds an idle cluster's next pass waits for more policies to join it
+EVENT_READ_MAX_AGE: Final = 2.0  # seconds a pass of event handlers may reuse a master's read (reconcile/snapshots.py)
 
 
 class SecretUnavailable(Exception):
@@ -95,8 +97,8 @@ class Runtime:
         """Every cluster a pass has run on since the start."""
         return list(self._clusters.values())
 
-    async def run(self, cluster: ClusterRef, pairs: Sequence[tuple[PolicyRecord, Intent]],
-                  now: datetime) -> dict[str, PolicyResult]:
+    async def run(self, cluster: ClusterRef, pairs: Sequence[tuple[PolicyRecord, Intent]], now: datetime, *,
+                  fresh: bool) -> dict[str, PolicyResult]:
         """These policies' results of the next pass over `cluster`; the caller holds their group locks."""
         by_secret: defaultdict[tuple[str, AclSecretRef] | None, list[Intent]] = defaultdict(list)
         for record, intent in pairs:
@@ -111,7 +113,7 @@ class Runtime:
                 results |= {i.key: PolicyResult((), effective_view(i.spec, ()), message, Reason.ACL_SECRET_UNAVAILABLE)
                             for i in intents}
                 continue
-            results |= await self._passes(cluster, credentials).run(intents, now)
+            results |= await self._passes(cluster, credentials).run(intents, now, fresh=fresh)
         return results
 
     def _passes(self, cluster: ClusterRef, credentials: Credentials | None) -> PassQueue:
@@ -119,10 +121,11 @@ class Runtime:
         key = (cluster.key, credentials)
         queue = self._queues.get(key)
         if queue is None:
-            admin, timeout = self.admins(cluster, credentials), self.config.broker_timeout
+            admin, timeout, snapshots = self.admins(cluster, credentials), self.config.broker_timeout, Snapshots()
 
-            async def run_pass(intents: Sequence[Intent], now: datetime) -> dict[str, PolicyResult]:
-                return await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now)
+            async def run_pass(intents: Sequence[Intent], now: datetime, fresh: bool) -> dict[str, PolicyResult]:
+                return await reconcile_cluster(admin, cluster, intents, call_timeout=timeout, now=now,
+                                               snapshots=snapshots, max_age=0.0 if fresh else EVENT_READ_MAX_AGE)
 
             queue = self._queues[key] = PassQueue(run_pass, cluster.key, window=PASS_WINDOW)
             self._clusters[cluster.key] = cluster
@@ -140,7 +143,8 @@ async def reconcile_record(runtime: Runtime, record: PolicyRecord, claims: Claim
         result = None
         if decision.intent is not None and decision.cluster is not None:
             async with runtime.locked(decision.cluster, [decision.intent]):
-                result = (await runtime.run(decision.cluster, [(record, decision.intent)], now))[record.ref]
+                results = await runtime.run(decision.cluster, [(record, decision.intent)], now, fresh=False)
+                result = results[record.ref]
         return conclude(runtime, record, decision, result, now, trigger=Trigger.EVENT)
 
 
@@ -169,7 +173,7 @@ async def finalize_record(runtime: Runtime, record: PolicyRecord, claims: Claims
         return Finalized(True, f"the group is managed by {decision.conflict_with}: nothing to reset")
     reset = Intent(intent.key, intent.spec, Mode.RESET)
     async with runtime.locked(cluster, [reset]):
-        result = (await runtime.run(cluster, [(record, reset)], now))[record.ref]
+        result = (await runtime.run(cluster, [(record, reset)], now, fresh=True))[record.ref]
     failed = [f"{b.name}: {b.message}" for b in result.brokers if b.state is BrokerState.FAILED]
     if result.error is not None:
         return Finalized(False, f"cannot reset: {result.error}")

@@ -91,7 +91,8 @@ class Sweeper:
                     # Decided again under the locks: a handler may have applied a newer spec while this pass waited.
                     chosen = self._fresh(cluster, members)
                     now = self._clock()
-                    results = await self._runtime.run(cluster, [(r, d.intent) for r, d in chosen if d.intent], now)
+                    results = await self._runtime.run(cluster, [(r, d.intent) for r, d in chosen if d.intent], now,
+                                                      fresh=True)
             self._runtime.metrics.cluster_swept(cluster.key, results.values())
             for record, decision in chosen:
                 await self._publish(cluster, record, decision, results.get(record.ref), now)

@@ -26,8 +26,8 @@ from rocketmq_retry.reconcile.reading import (
     ReadFailed,
     bounded,
     discover_masters,
-    read_broker,
 )
+from rocketmq_retry.reconcile.snapshots import Snapshots
 from rocketmq_retry.remoting.admin import DEFAULT_BATCH_SIZE
 from rocketmq_retry.remoting.models import SubscriptionGroupConfig
 
@@ -60,14 +60,20 @@ class _Planned:
 
 
 async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: Sequence[Intent], *,
-                            call_timeout: float, now: datetime) -> dict[str, PolicyResult]:
-    """Bring every master of `cluster` to what `intents` ask; results keyed by Intent.key."""
+                            call_timeout: float, now: datetime, snapshots: Snapshots | None = None,
+                            max_age: float = 0.0) -> dict[str, PolicyResult]:
+    """Bring every master of `cluster` to what `intents` ask; results keyed by Intent.key.
+
+    With `snapshots`, a master read less than `max_age` seconds ago is not read again (see reconcile/snapshots.py).
+    """
+    reads = snapshots or Snapshots()
     try:
         masters = await discover_masters(admin, cluster, call_timeout)
     except ReadFailed as error:
         message = f"cannot list the cluster's masters: {error}"
         return {intent.key: PolicyResult((), effective_view(intent.spec, ()), message) for intent in intents}
-    outcomes = await asyncio.gather(*(_reconcile_broker(admin, master, intents, call_timeout, now)
+    outcomes = await asyncio.gather(*(_reconcile_broker(admin, master, intents, call_timeout, now,
+                                                        snapshots=reads, max_age=max_age)
                                       for master in masters))
     results = {}
     for intent in intents:
@@ -78,10 +84,11 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
 
 
 async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequence[Intent], call_timeout: float,
-                            now: datetime) -> dict[str, tuple[BrokerStatus, BrokerSample | None]]:
+                            now: datetime, *, snapshots: Snapshots,
+                            max_age: float) -> dict[str, tuple[BrokerStatus, BrokerSample | None]]:
     try:
         with_topics = any(intent.spec.retry_queues is not None for intent in intents)
-        snapshot = await read_broker(admin, master, call_timeout, with_topics=with_topics)
+        snapshot = await snapshots.read(admin, master, call_timeout, with_topics=with_topics, max_age=max_age)
     except ReadFailed as error:
         failed = BrokerStatus(master.name, BrokerState.FAILED, master.addr, message=str(error))
         return {intent.key: (failed, None) for intent in intents}
@@ -94,7 +101,9 @@ async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequen
         try:
             await bounded(admin.update_subscription_groups(master.addr, configs), call_timeout * requests,
                           f"{master.name} ({master.addr}) update of {len(configs)} group(s)")
+            snapshots.wrote(master, [plan.config for plan in writes])
         except ReadFailed as error:
+            snapshots.forget(master)
             write_error = str(error)
     return {item.intent.key: _result(item, snapshot, write_error, now) for item in planned}
 

@@ -13,13 +13,14 @@ from datetime import datetime
 from rocketmq_retry.reconcile.apply import Intent, PolicyResult
 
 Results = dict[str, PolicyResult]
-PassRunner = Callable[[Sequence[Intent], datetime], Awaitable[Results]]
+PassRunner = Callable[[Sequence[Intent], datetime, bool], Awaitable[Results]]  # intents, now, fresh
 
 
 @dataclass(frozen=True)
 class _Call:
     intents: Sequence[Intent]
     now: datetime
+    fresh: bool
     answer: "asyncio.Future[Results]"
 
 
@@ -33,9 +34,13 @@ class PassQueue:
         self._waiting: list[_Call] = []
         self._worker: asyncio.Task[None] | None = None
 
-    async def run(self, intents: Sequence[Intent], now: datetime) -> Results:
-        """The results of `intents`, from the next pass that starts after this call."""
-        call = _Call(intents, now, asyncio.get_running_loop().create_future())
+    async def run(self, intents: Sequence[Intent], now: datetime, *, fresh: bool) -> Results:
+        """The results of `intents`, from the next pass that starts after this call.
+
+        `fresh`: the pass must read every master anew (else it may reuse a recent read); a pass is fresh when any
+        of its calls asks so.
+        """
+        call = _Call(intents, now, fresh, asyncio.get_running_loop().create_future())
         self._waiting.append(call)
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name=f"reconcile passes of {self._name}")
@@ -58,7 +63,7 @@ class PassQueue:
         intents = [intent for call in batch for intent in call.intents]
         try:
             # The newest caller's clock: the pass starts after every call of the batch was made.
-            results = await self._run_pass(intents, max(call.now for call in batch))
+            results = await self._run_pass(intents, max(call.now for call in batch), any(c.fresh for c in batch))
         except Exception as error:
             for call in batch:
                 if not call.answer.done():

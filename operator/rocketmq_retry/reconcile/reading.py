@@ -52,6 +52,7 @@ class BrokerSnapshot:
     auto_create_subscription_group: bool | None
     groups: Mapping[str, JsonObject]
     retry_topic_queues: Mapping[str, int]  # group -> queues of its %RETRY% topic, for existing retry topics
+    topics_read: bool = True  # False: the topic table was skipped, so retry_topic_queues is empty, not read
 
 
 async def bounded(call: Awaitable[_T], call_timeout: float, what: str) -> _T:
@@ -101,4 +102,5 @@ async def read_broker(admin: ClusterAdmin, master: Master, call_timeout: float, 
         groups={name: group.to_json() for name, group in groups.items()},
         retry_topic_queues={name.removeprefix(RETRY_TOPIC_PREFIX): topic.read_queue_nums
                             for name, topic in topics.items() if name.startswith(RETRY_TOPIC_PREFIX)},
+        topics_read=with_topics,
     )

@@ -4,12 +4,13 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from rocketmq_retry.controller.engine import reconcile_record
 from rocketmq_retry.controller.records import PolicyRecord
 from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.controller.sweep import Sweeper
 from rocketmq_retry.domain.jsontypes import JsonObject
 from tests.unit.controller.test_engine import NAMESRV, NOW, record, runtime_for
-from tests.unit.fakes import two_masters
+from tests.unit.fakes import claims, two_masters
 
 
 class RecordingSink:
@@ -128,3 +129,20 @@ async def test_the_sweep_forgets_the_written_status_of_objects_that_are_gone() -
 
     assert runtime.memory.current(gone).status == {}
     assert runtime.memory.current(kept).status["observedGeneration"] == 1
+
+
+async def test_event_passes_reuse_a_recent_read_and_sweep_passes_always_read() -> None:
+    admin = two_masters()
+    runtime = runtime_for(admin)
+    a, b = record("a", _spec("a", 1)), record("b", _spec("b", 2))
+    await reconcile_record(runtime, a, claims(a, b), NOW)
+    await reconcile_record(runtime, b, claims(a, b), NOW)
+
+    assert admin.broker("broker-a").group_reads == 1
+    assert {name: group["retryMaxTimes"] for name, group in admin.broker("broker-a").groups.items()} == {"a": 1, "b": 2}
+    admin.broker("broker-a").groups["a"]["retryMaxTimes"] = 16  # edited by hand: only a fresh read sees it
+
+    await Sweeper(runtime, lambda: [a, b], RecordingSink(), clock=lambda: NOW).sweep_once()
+
+    assert admin.broker("broker-a").group_reads == 2
+    assert admin.broker("broker-a").groups["a"]["retryMaxTimes"] == 1

@@ -23,12 +23,14 @@ class Recorder:
 
     def __init__(self) -> None:
         self.passes: list[tuple[list[str], datetime]] = []
+        self.fresh: list[bool] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail: Exception | None = None
 
-    async def __call__(self, intents: Sequence[Intent], now: datetime) -> Results:
+    async def __call__(self, intents: Sequence[Intent], now: datetime, fresh: bool) -> Results:
         self.passes.append(([i.key for i in intents], now))
+        self.fresh.append(fresh)
         await self.gate.wait()
         if self.fail is not None:
             raise self.fail
@@ -40,9 +42,9 @@ async def test_calls_made_while_a_pass_runs_share_the_next_pass_and_get_their_ow
     runner = Recorder()
     runner.gate.clear()
     queue = PassQueue(runner, "c")
-    first = asyncio.create_task(queue.run([intent("a")], NOW))
+    first = asyncio.create_task(queue.run([intent("a")], NOW, fresh=False))
     await asyncio.sleep(0)
-    later = [asyncio.create_task(queue.run([intent(k)], NOW + timedelta(seconds=n)))
+    later = [asyncio.create_task(queue.run([intent(k)], NOW + timedelta(seconds=n), fresh=False))
              for n, k in enumerate(["b", "c", "d"])]
     await asyncio.sleep(0)
     runner.gate.set()
@@ -61,18 +63,18 @@ async def test_a_failed_pass_fails_its_callers_only_and_the_queue_goes_on() -> N
     queue = PassQueue(runner, "c")
 
     with pytest.raises(RuntimeError, match="boom"):
-        await queue.run([intent("a")], NOW)
+        await queue.run([intent("a")], NOW, fresh=False)
     runner.fail = None
 
-    assert (await queue.run([intent("b")], NOW))["b"].error == "pass 2"
+    assert (await queue.run([intent("b")], NOW, fresh=False))["b"].error == "pass 2"
 
 
 async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
     runner = Recorder()
     runner.gate.clear()
     queue = PassQueue(runner, "c")
-    gone = asyncio.create_task(queue.run([intent("a")], NOW))
-    kept = asyncio.create_task(queue.run([intent("b")], NOW))
+    gone = asyncio.create_task(queue.run([intent("a")], NOW, fresh=False))
+    kept = asyncio.create_task(queue.run([intent("b")], NOW, fresh=False))
     await asyncio.sleep(0)
     gone.cancel()
     runner.gate.set()
@@ -88,9 +90,9 @@ async def test_a_window_gathers_calls_that_arrive_just_after_the_first_into_its_
 
     async def late(key: str) -> Results:
         await asyncio.sleep(0.01)
-        return await queue.run([intent(key)], NOW)
+        return await queue.run([intent(key)], NOW, fresh=False)
 
-    await asyncio.gather(queue.run([intent("a")], NOW), late("b"), late("c"))
+    await asyncio.gather(queue.run([intent("a")], NOW, fresh=False), late("b"), late("c"))
 
     assert runner.passes == [(["a", "b", "c"], NOW)]
 
@@ -99,9 +101,9 @@ async def test_stopping_the_queue_cancels_every_waiting_caller() -> None:
     runner = Recorder()
     runner.gate.clear()
     queue = PassQueue(runner, "c")
-    running = asyncio.create_task(queue.run([intent("a")], NOW))
+    running = asyncio.create_task(queue.run([intent("a")], NOW, fresh=False))
     await asyncio.sleep(0)
-    waiting = asyncio.create_task(queue.run([intent("b")], NOW))
+    waiting = asyncio.create_task(queue.run([intent("b")], NOW, fresh=False))
     await asyncio.sleep(0)
     worker = next(t for t in asyncio.all_tasks() if t.get_name() == "reconcile passes of c")
 
