@@ -5,7 +5,7 @@ decide alike. A handler decides one policy against only the policies that claim 
 so its cost does not grow with the number of policies; the sweep decides all of them at once.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,28 +90,42 @@ def claim_key(record: PolicyRecord, config: OperatorConfig) -> ClaimKey | None:
 
 def decide(record: PolicyRecord, claims: Claims, config: OperatorConfig) -> Decision:
     """What to do with `record`, given the claims the operator knows (`record` itself may be among them)."""
-    key = claim_key(record, config)
-    rivals = [] if key is None else [other for other in claims.get(key, ()) if other.ref != record.ref]
-    return decide_all([record, *rivals], config)[record.ref]
+    invalid, targets = _parsed([record], config)
+    if invalid:
+        return invalid[record.ref]
+    [(_, spec, cluster)] = targets
+    rivals = [other for other in claims.get((cluster.key, spec.consumer_group), ()) if other.ref != record.ref]
+    return _owned([*targets, *_parsed(rivals, config)[1]])[record.ref]
 
 
 def decide_all(records: Iterable[PolicyRecord], config: OperatorConfig) -> dict[str, Decision]:
     """Decisions for many policies at once, parsing each spec once and resolving ownership in one go (the sweep)."""
-    decisions: dict[str, Decision] = {}
-    targets: dict[str, tuple[PolicyRecord, RetryPolicySpec, ClusterRef]] = {}
+    invalid, targets = _parsed(records, config)
+    return invalid | _owned(targets)
+
+
+_Target = tuple[PolicyRecord, RetryPolicySpec, ClusterRef]
+
+
+def _parsed(records: Iterable[PolicyRecord], config: OperatorConfig) -> tuple[dict[str, Decision], list[_Target]]:
+    """The InvalidSpec decisions of unusable specs, and the parsed target of every other record."""
+    invalid: dict[str, Decision] = {}
+    targets: list[_Target] = []
     for record in records:
         try:
-            spec, cluster = target(record, config)
+            targets.append((record, *target(record, config)))
         except SpecError as error:
-            decisions[record.ref] = Decision(None, None, Outcome(Reason.INVALID_SPEC, str(error)))
-            continue
-        targets[record.ref] = (record, spec, cluster)
+            invalid[record.ref] = Decision(None, None, Outcome(Reason.INVALID_SPEC, str(error)))
+    return invalid, targets
+
+
+def _owned(targets: Sequence[_Target]) -> dict[str, Decision]:
+    """Decisions for parsed policies, the oldest of those claiming a group owning it."""
     ownership = resolve_ownership(
         Claim(record.namespace, record.name, record.created, cluster.key, spec.consumer_group)
-        for record, spec, cluster in targets.values())
-    for ref, (record, spec, cluster) in targets.items():
-        decisions[ref] = _decision(record, spec, cluster, ownership[ref].conflict_with)
-    return decisions
+        for record, spec, cluster in targets)
+    return {record.ref: _decision(record, spec, cluster, ownership[record.ref].conflict_with)
+            for record, spec, cluster in targets}
 
 
 def _decision(record: PolicyRecord, spec: RetryPolicySpec, cluster: ClusterRef, owner: str | None) -> Decision:
