@@ -26,7 +26,7 @@ async def test_without_retries_the_same_kill_fails_sends_and_the_checker_says_so
         rocketmq_cluster: RocketMQCluster) -> None:
     journal = Journal()
     verdict = await fault_under_load(rocketmq_cluster, journal,
-                                           FaultUnderLoad(rate=200, duration=10, fault_at=3, retries=0))
+                                     FaultUnderLoad(rate=200, duration=10, fault_at=3, retries=0))
     assert not verdict.passed
     assert verdict.failed_sends > 0
     assert verdict.lost == ()  # failed sends were never acknowledged, so they are not lost

@@ -19,13 +19,14 @@ def intent(key: str) -> Intent:
 
 
 class Recorder:
-    """A pass runner that records each pass and can be held open."""
+    """A pass runner that records each pass; `held`: passes wait until `gate` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, held: bool = False) -> None:
         self.passes: list[tuple[list[str], datetime]] = []
         self.fresh: list[bool] = []
         self.gate = asyncio.Event()
-        self.gate.set()
+        if not held:
+            self.gate.set()
         self.fail: Exception | None = None
 
     async def __call__(self, intents: Sequence[Intent], now: datetime, fresh: bool) -> Results:
@@ -39,12 +40,11 @@ class Recorder:
 
 
 async def test_calls_made_while_a_pass_runs_share_the_next_pass_and_get_their_own_results() -> None:
-    runner = Recorder()
-    runner.gate.clear()
+    runner = Recorder(held=True)
     queue = PassQueue(runner, "c")
     first = asyncio.create_task(queue.run([intent("a")], NOW, fresh=False))
     await asyncio.sleep(0)
-    later = [asyncio.create_task(queue.run([intent(k)], NOW + timedelta(seconds=n), fresh=False))
+    later = [asyncio.create_task(queue.run([intent(k)], NOW + timedelta(seconds=n), fresh=k == "c"))
              for n, k in enumerate(["b", "c", "d"])]
     await asyncio.sleep(0)
     runner.gate.set()
@@ -53,6 +53,7 @@ async def test_calls_made_while_a_pass_runs_share_the_next_pass_and_get_their_ow
     answers = await asyncio.gather(*later)
 
     assert runner.passes == [(["a"], NOW), (["b", "c", "d"], NOW + timedelta(seconds=2))]
+    assert runner.fresh == [False, True]  # one caller asking for fresh reads makes its whole pass fresh
     assert [list(answer) for answer in answers] == [["b"], ["c"], ["d"]]
     assert answers[0]["b"].error == "pass 2"
 
@@ -70,8 +71,7 @@ async def test_a_failed_pass_fails_its_callers_only_and_the_queue_goes_on() -> N
 
 
 async def test_a_cancelled_caller_leaves_the_others_their_results() -> None:
-    runner = Recorder()
-    runner.gate.clear()
+    runner = Recorder(held=True)
     queue = PassQueue(runner, "c")
     gone = asyncio.create_task(queue.run([intent("a")], NOW, fresh=False))
     kept = asyncio.create_task(queue.run([intent("b")], NOW, fresh=False))
@@ -98,8 +98,7 @@ async def test_a_window_gathers_calls_that_arrive_just_after_the_first_into_its_
 
 
 async def test_stopping_the_queue_cancels_every_waiting_caller() -> None:
-    runner = Recorder()
-    runner.gate.clear()
+    runner = Recorder(held=True)
     queue = PassQueue(runner, "c")
     running = asyncio.create_task(queue.run([intent("a")], NOW, fresh=False))
     await asyncio.sleep(0)
