@@ -11,6 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pytest
 
@@ -23,6 +24,7 @@ from rocketmq_retry.remoting import (
     ConnectionPool,
     Message,
     MessageExt,
+    MessageQueue,
     Perm,
     Producer,
     PullConsumer,
@@ -49,9 +51,16 @@ def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
-async def _dead_letters(pool: ConnectionPool, cluster: RocketMQCluster, count: int
-                        ) -> tuple[DeadLetterQueueSpec, str, list[MessageExt]]:
-    """A fresh topic on every master, `count` messages sent to it and dead-lettered; the spec of their DLQ."""
+class DeadLetters(NamedTuple):
+    spec: DeadLetterQueueSpec  # of their DLQ
+    topic: str  # where they were first sent, and where a redrive sends them back
+    originals: list[MessageExt]
+    reader: PullConsumer  # a group of its own, to read `topic` from `ends`
+    ends: dict[MessageQueue, int]  # where `topic` ended before any redrive
+
+
+async def _dead_letters(pool: ConnectionPool, cluster: RocketMQCluster, count: int) -> DeadLetters:
+    """A fresh topic on every master, `count` messages sent to it and dead-lettered, and a reader of the topic."""
     admin = Admin(pool, [cluster.namesrv_addr])
     topic, group = _unique("it_redrive"), _unique("it_redrive_group")
     for broker in cluster.brokers:
@@ -70,7 +79,8 @@ async def _dead_letters(pool: ConnectionPool, cluster: RocketMQCluster, count: i
         return await _stored(admin, dlq_topic(group)) == count
 
     await until(all_dead, f"{count} dead letters", within=WITHIN)
-    return DeadLetterQueueSpec(group), topic, originals
+    reader = PullConsumer(pool, [cluster.namesrv_addr], _unique("it_redrive_reader"))
+    return DeadLetters(DeadLetterQueueSpec(group), topic, originals, reader, await end_offsets(reader, topic))
 
 
 async def _stored(admin: Admin, topic: str) -> int:
@@ -92,12 +102,10 @@ async def test_redrive_sends_every_dead_letter_back_as_it_was_first_stored(
         pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
     count, rate = 60, 100
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    spec, topic, originals = await _dead_letters(pool, rocketmq_cluster, count)
+    spec, topic, originals, reader, ends = await _dead_letters(pool, rocketmq_cluster, count)
     route = await admin.topic_route(dlq_topic(spec.consumer_group))
     assert {q.perm & Perm.READ for q in route.queues} == {Perm.READ}  # 4.9.2+ and 5.x create it readable
     assert all(q.read_queue_nums == 1 for q in route.queues)
-    reader = PullConsumer(pool, [rocketmq_cluster.namesrv_addr], _unique("it_redrive_reader"))
-    ends = await end_offsets(reader, topic)
 
     progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=rate), datetime.now(UTC),
                                    call_timeout=CALL_TIMEOUT)
@@ -150,9 +158,7 @@ async def test_an_interrupted_redrive_resumes_and_every_message_arrives_at_least
         pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
     count, crash_at = 150, 45  # one committed batch of 32 on broker-a, then 12 acknowledged on broker-b
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    spec, topic, originals = await _dead_letters(pool, rocketmq_cluster, count)
-    reader = PullConsumer(pool, [rocketmq_cluster.namesrv_addr], _unique("it_redrive_reader"))
-    ends = await end_offsets(reader, topic)
+    spec, topic, originals, reader, ends = await _dead_letters(pool, rocketmq_cluster, count)
     progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=100), datetime.now(UTC),
                                    call_timeout=CALL_TIMEOUT)
     assert [q.broker for q in progress.queues] == sorted(b.name for b in rocketmq_cluster.brokers)
@@ -183,9 +189,7 @@ async def test_a_broker_killed_mid_redrive_ends_the_run_clearly_and_loses_no_mes
     resumed after the restart, every dead letter reaches its topic at least once."""
     count = 120
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
-    spec, topic, originals = await _dead_letters(pool, rocketmq_cluster, count)
-    reader = PullConsumer(pool, [rocketmq_cluster.namesrv_addr], _unique("it_redrive_reader"))
-    ends = await end_offsets(reader, topic)
+    spec, topic, originals, reader, ends = await _dead_letters(pool, rocketmq_cluster, count)
     progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=40), datetime.now(UTC),
                                    call_timeout=CALL_TIMEOUT)
     running = asyncio.create_task(_engine(pool, rocketmq_cluster, spec, progress).run())
