@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -286,6 +286,11 @@ class ReadyWatch(threading.Thread):
             self.lost += 1
             self.all_ready.clear()
 
+    def raise_error(self) -> None:
+        """Hand the watch thread's failure, if any, to the waiting thread."""
+        if self.error is not None:
+            raise RuntimeError(f"watching the policies failed: {self.error}") from self.error
+
     def stop(self) -> None:
         self._stopping = True
         self._watch.stop()  # type: ignore[no-untyped-call]
@@ -296,9 +301,7 @@ def warm_up(policies: Policies, operator: Operator, group: str, timeout: float) 
     policies.create("warm-up", group)
     wait_until(lambda: any(policies.ready(p) for p in policies.list()[0]), timeout=timeout, interval=0.5,
                process=operator.process, what="the warm-up policy Ready")
-    policies.delete("warm-up")
-    wait_until(lambda: not policies.list()[0], timeout=timeout, interval=0.5, process=operator.process,
-               what="the warm-up policy finalized")
+    delete_all(policies, operator, ["warm-up"], timeout)
 
 
 def one_at_a_time(policies: Policies, operator: Operator, groups: dict[str, str], timeout: float) -> Json:
@@ -316,16 +319,20 @@ def one_at_a_time(policies: Policies, operator: Operator, groups: dict[str, str]
                 return wanted in watch.first_ready or watch.error is not None
 
             wait_until(seen, timeout=timeout, interval=0.005, process=operator.process, what=f"{name} Ready")
-            if watch.error is not None:
-                raise RuntimeError(f"watching the policies failed: {watch.error}") from watch.error
+            watch.raise_error()
             latencies.append(watch.first_ready[name] - sent)
     finally:
         watch.stop()
-    for name in groups:
+    delete_all(policies, operator, groups, timeout)
+    return stats_ms(latencies)
+
+
+def delete_all(policies: Policies, operator: Operator, names: Iterable[str], timeout: float) -> None:
+    """Delete these policies and wait until the namespace has none left, so that the next phase starts empty."""
+    for name in names:
         policies.delete(name)
     wait_until(lambda: not policies.list()[0], timeout=timeout, interval=0.5, process=operator.process,
-               what="the one-at-a-time policies finalized")
-    return stats_ms(latencies)
+               what="the policies deleted")
 
 
 def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, workers: int,
@@ -349,8 +356,7 @@ def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, 
             wait_until(lambda: watch.all_ready.is_set() or watch.error is not None,
                        timeout=max(deadline - time.monotonic(), 0.0), interval=POLL_INTERVAL,
                        process=operator.process, what=f"all {len(groups)} policies Ready")
-            if watch.error is not None:
-                raise RuntimeError(f"watching the policies failed: {watch.error}") from watch.error
+            watch.raise_error()
             converged = watch.all_ready_at - started
             items, _ = policies.list()
             if len(items) == len(groups) and all(policies.ready(p) for p in items):
