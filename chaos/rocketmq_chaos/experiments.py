@@ -200,11 +200,17 @@ class FailingJavaConsumer:
     quiet: float = 5.0  # broadcast: the silence after the one delivery that shows no retry came
 
 
-async def java_consumer_retries(cluster: RocketMQCluster, journal: Journal,
-                                plan: FailingJavaConsumer) -> ConsumptionVerdict:
+async def topic_with_one_message(cluster: RocketMQCluster) -> str:
+    """A new topic, one queue per master, holding one message sent by our producer (no JVM for the set-up)."""
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         topic = await create_topic(Admin(pool, [cluster.namesrv_addr]), cluster, queues=1)
         await send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"))
+    return topic
+
+
+async def java_consumer_retries(cluster: RocketMQCluster, journal: Journal,
+                                plan: FailingJavaConsumer) -> ConsumptionVerdict:
+    topic = await topic_with_one_message(cluster)
     await JavaProbes.of(cluster).consume(journal, topic, unique(f"chaos_{plan.mode}"), duration=plan.duration,
                                          mode=plan.mode)
     if plan.mode is ConsumeMode.ORDERLY:

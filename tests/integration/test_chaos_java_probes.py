@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, send_once_routed, unique
+from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, topic_with_one_message, unique
 from rocketmq_chaos.java_probes import ConsumeMode, JavaProbes
 from rocketmq_chaos.journal import Journal, Receive, Send
 from rocketmq_chaos.probes import drain
@@ -18,8 +18,6 @@ from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
-    Message,
-    Producer,
     PullConsumer,
     SubscriptionGroupConfig,
     retry_topic,
@@ -41,14 +39,6 @@ async def _routed_topic(cluster: RocketMQCluster, topic: str, *, queues: int) ->
     """`topic` on every master, once the name server routes it to all of them."""
     await asyncio.to_thread(create_topic, cluster.namesrv_addr, [b.addr for b in cluster.brokers], topic, queues)
     await asyncio.to_thread(cluster.wait_routed, topic)
-    return topic
-
-
-async def _topic_with_one_message(cluster: RocketMQCluster) -> str:
-    """A new topic (one queue per master) holding one message, sent by our producer: no JVM for the set-up."""
-    topic = await _routed_topic(cluster, unique("java_fail"), queues=1)
-    async with _pool() as pool:
-        await send_once_routed(Producer(pool, [cluster.namesrv_addr]), Message(topic, b"fail me"), within=60)
     return topic
 
 
@@ -93,7 +83,7 @@ async def test_the_java_consumers_own_max_reconsume_times_overrides_the_groups_r
     # An established group's retry topic: a group's first consumer would see it only at its next route poll (30 s),
     # as the broker creates it on the consumer's first heartbeat, after the client's first route look-up.
     await _routed_topic(rocketmq_cluster, retry_topic(group), queues=1)
-    topic = await _topic_with_one_message(rocketmq_cluster)
+    topic = await topic_with_one_message(rocketmq_cluster)
 
     deliveries = await _consume(rocketmq_cluster, topic, group, tmp_path, duration=OVERRIDE_SECONDS,
                                 mode=ConsumeMode.CONCURRENT)
