@@ -20,7 +20,8 @@ def test_pause_and_resume_return_once_the_kernel_reports_the_new_state(sleeper: 
     sleeper.pause()
     assert process_state(sleeper.pid) == "T"
     sleeper.resume()
-    assert process_state(sleeper.pid) in {"S", "R"}
+    # D too: a resumed process may be in uninterruptible sleep for a moment on a busy machine (seen in CI).
+    assert process_state(sleeper.pid) in {"R", "S", "D"}
     sleeper.kill()
     assert not sleeper.running
 
