@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class KopfObjectFormatter(logging.Formatter):
-    """Names the object of kopf's per-object lines (`[namespace/name] Handler 'reconcile' succeeded.`), as kopf's own
+    """Names the object of kopf's per-object lines (`[namespace/name] Handler 'finalize' succeeded.`), as kopf's own
     formatter does: kopf carries it only in the record's `k8s_ref`, which a plain format drops."""
 
     def format(self, record: logging.LogRecord) -> str:

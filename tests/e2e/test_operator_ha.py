@@ -2,8 +2,8 @@
 
 The chart is rendered with `replicas: 2` and applied, and each replica runs with the chart's own peering flags
 (`--peering`, `--priority=random`, `--peering-lifetime`) and a token of its ServiceAccount, so a missing peering
-rule, CRD or object fails here. Who did what is read from each replica's metrics and log: kopf's per-object lines
-name the policy, and its peering lines say when a replica paused or resumed.
+rule, CRD or object fails here. Who did what is read from each replica's metrics and log: the reconciler's lines
+name the policy, and kopf's peering lines say when a replica paused or resumed.
 """
 
 import os
@@ -72,11 +72,11 @@ class Replica:
         return not resumed or (bool(paused) and paused[-1] >= resumed[-1])
 
     def handled(self, namespace: str) -> dict[str, list[float]]:
-        """When kopf ran a handler of each policy in `namespace` (its per-object lines name the policy)."""
+        """When the replica reconciled each policy in `namespace` (a line per reconcile names the policy)."""
         handled: dict[str, list[float]] = {}
         for at, logger, message in self.lines():
-            match = re.match(rf"\[{re.escape(namespace)}/([^\]]+)\] Handler ", message)
-            if logger == "kopf.objects" and match:
+            match = re.match(rf"\[{re.escape(namespace)}/([^\]]+)\] ", message)
+            if logger == "rocketmq_retry.controller.reconciler" and match:
                 handled.setdefault(match[1], []).append(at)
         return handled
 

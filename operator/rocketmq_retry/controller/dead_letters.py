@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from rocketmq_retry.controller.engine import SecretReader, SecretUnavailable
+from rocketmq_retry.controller.engine import SecretReader, SecretUnavailable, StatusSink
 from rocketmq_retry.controller.metrics import Metrics
 from rocketmq_retry.controller.records import PolicyRecord
 from rocketmq_retry.controller.statuses import PolicyEvent, condition_states, status_changed, transition_event
-from rocketmq_retry.controller.sweep import StatusSink
 from rocketmq_retry.domain.conditions import Outcome, Reason
 from rocketmq_retry.domain.conflicts import Claim, resolve_ownership
 from rocketmq_retry.domain.dead_letters import (

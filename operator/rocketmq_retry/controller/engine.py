@@ -4,6 +4,7 @@ Handlers and the drift sweep call these with the policies the operator knows; ko
 writes what comes back.
 """
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -12,7 +13,14 @@ from typing import Any, Final, Protocol
 
 from rocketmq_retry.controller.metrics import Metrics, Trigger
 from rocketmq_retry.controller.records import Claims, Decision, PolicyRecord, decide
-from rocketmq_retry.controller.statuses import PolicyEvent, is_retryable, outcome_of, policy_status, transition_event
+from rocketmq_retry.controller.statuses import (
+    PolicyEvent,
+    is_retryable,
+    outcome_of,
+    policy_status,
+    status_changed,
+    transition_event,
+)
 from rocketmq_retry.domain.conditions import Reason
 from rocketmq_retry.domain.effective import effective_view
 from rocketmq_retry.domain.jsontypes import JsonObject
@@ -26,6 +34,8 @@ from rocketmq_retry.reconcile.passes import PassQueue
 from rocketmq_retry.reconcile.reading import ClusterAdmin
 from rocketmq_retry.reconcile.snapshots import Snapshots
 from rocketmq_retry.remoting.acl import Credentials
+
+log = logging.getLogger(__name__)
 
 AdminFactory = Callable[[ClusterRef, Credentials | None], ClusterAdmin]
 PASS_WINDOW: Final = 0.05  # seconds an idle cluster's next pass waits for more policies to join it
@@ -42,11 +52,19 @@ class SecretReader(Protocol):
         ...
 
 
+class StatusSink(Protocol):
+    """Where status and Events go: the API server (controller/kubeapi.py), a recorder in tests."""
+
+    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None: ...
+    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None: ...
+
+
 @dataclass(frozen=True)
 class Reconciled:
     status: JsonObject
     event: PolicyEvent | None
-    retry: bool  # the outcome is retryable: the handler re-queues with backoff
+    retry: bool  # the outcome is retryable: reconcile again with backoff
+    changed: bool  # the status differs from the one last written
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,26 @@ def conclude(runtime: Runtime, record: PolicyRecord, decision: Decision, result:
     runtime.memory.remember(record, status)
     outcome = outcome_of(decision, result)
     runtime.metrics.reconciles.labels(trigger, outcome.reason).inc()
-    return Reconciled(status, event, is_retryable(outcome))
+    return Reconciled(status, event, is_retryable(outcome), status_changed(record.status, status))
+
+
+async def publish(runtime: Runtime, sink: StatusSink, record: PolicyRecord, reconciled: Reconciled) -> None:
+    """Write the status if it changed and post the Event if there is one.
+
+    A failed status write is raised, and the status memory forgets the object so that the next pass writes again;
+    a failed Event is only logged: the status, which it repeats, is what counts.
+    """
+    if reconciled.changed:
+        try:
+            await sink.patch_status(record, reconciled.status)
+        except Exception:
+            runtime.memory.forget(record)
+            raise
+    if reconciled.event is not None:
+        try:
+            await sink.post_event(record, reconciled.event)
+        except Exception as error:
+            log.warning("%s: cannot post the %s Event: %s", record.ref, reconciled.event.reason, error)
 
 
 async def finalize_record(runtime: Runtime, record: PolicyRecord, claims: Claims, now: datetime) -> Finalized:

@@ -1,4 +1,4 @@
-"""kopf registrations for RetryPolicy: thin adapters from events to the engine, and from its results to status.
+"""kopf registrations for RetryPolicy: watch events to the reconciler's queue, deletions to the engine's reset.
 
 Importing this module registers the handlers with kopf's default registry; `rocketmq-retry operator run` does so.
 The operator's config, metrics and kopf peering (None when standalone) arrive in the memo (`memo.config`,
@@ -15,31 +15,37 @@ from typing import Any, Final
 import kopf
 
 from rocketmq_retry.controller import FINALIZER, GROUP, PLURAL, VERSION
-from rocketmq_retry.controller.engine import Runtime, finalize_record, reconcile_record
+from rocketmq_retry.controller.engine import Runtime, finalize_record
 from rocketmq_retry.controller.kubeapi import KubeApi
 from rocketmq_retry.controller.masters import MasterWatch
 from rocketmq_retry.controller.peering import Peering, PeeringGate
+from rocketmq_retry.controller.reconciler import Reconciler
 from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord, claim_key, record_from_body
-from rocketmq_retry.controller.statuses import ready_message
 from rocketmq_retry.controller.sweep import Sweeper, live_records
+from rocketmq_retry.controller.workqueue import retry_delay
 from rocketmq_retry.domain.spec import DeletionPolicy
 from rocketmq_retry.reconcile.clients import Admins
 from rocketmq_retry.reconcile.config import OperatorConfig
 
 MAX_DELETE_RETRIES: Final = 10
-# Objects handled at once. Each handler in flight holds its object's bodies and patches: unbounded, a burst of 1,000
-# policies raised the peak RSS by ~120 MiB and took the CPU the API server needed; a reconcile pass folds all queued
-# handlers into one anyway. A worker holds its slot until idle for the timeout; with kopf's default (5 s) 64 slots
-# would cap a burst at ~13 objects/s. Measured at 1,000 (bench_convergence.py): 128/0.5 s 142 MiB, 64/0.5 s 118 MiB
-# at the same speed, 64/0.1 s 130 MiB and 25 % faster.
+# Objects kopf handles at once; an object's event handler only queues it (controller/reconciler.py), so a slot is
+# held briefly. A worker holds its slot until idle for the timeout: with kopf's default (5 s) 64 slots would cap a
+# burst at ~13 objects/s.
 WORKER_LIMIT: Final = 64
 WORKER_IDLE_TIMEOUT: Final = 0.1
 _KOPF_EVENTS_OFF: Final = logging.CRITICAL + 1  # kopf's own per-handler Events; ours are posted explicitly
+_OBSERVED: Final = "Handler 'observe' succeeded."
 
 
-def retry_delay(retry: int) -> float:
-    """Seconds before retry number `retry` + 1: doubling from 5 s, at most 5 minutes."""
-    return float(min(5 * 2 ** min(retry, 6), 300))
+class _QuietObserve(logging.Filter):
+    """kopf logs each success of an event handler at INFO: a line per watch event of every policy. The reconciler
+    logs what changed instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != _OBSERVED
+
+
+logging.getLogger("kopf.objects").addFilter(_QuietObserve())
 
 
 @kopf.index(GROUP, VERSION, PLURAL)
@@ -69,10 +75,13 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> No
     runtime = Runtime(config, admins.admin, kube, metrics=memo.metrics)
     leads = PeeringGate(peering, kube).leads if peering is not None else None
     sweeper = Sweeper(runtime, lambda: _known(kwargs), kube, leads=leads)
+    reconciler = Reconciler(runtime, _claims(kwargs), kube)
     memo.admins = admins
     memo.runtime = runtime
+    memo.reconciler = reconciler
     watch = MasterWatch(admins.admin, runtime.clusters, sweeper.sweep_once, call_timeout=config.broker_timeout)
-    memo.background = [asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep"),
+    memo.background = [asyncio.create_task(reconciler.run(), name="rocketmq-retry reconcilers"),
+                       asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep"),
                        asyncio.create_task(watch.run_forever(), name="rocketmq-retry master watch")]
 
 
@@ -88,19 +97,15 @@ async def stop(memo: Any, **_: Any) -> None:
     await admins.close()
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
-async def reconcile(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any) -> None:
-    runtime: Runtime = memo.runtime
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def observe(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    """Every watch event (and the listing at start): the reconciler decides whether the object needs work."""
+    reconciler: Reconciler = memo.reconciler
     record = record_from_body(body)
-    result = await reconcile_record(runtime, record, _claims(kwargs), datetime.now(UTC))
-    for key, value in result.status.items():
-        patch.status[key] = value
-    if result.event is not None:
-        kopf.event(body, type=result.event.type, reason=result.event.reason, message=result.event.message)
-    if result.retry:
-        raise kopf.TemporaryError(ready_message(result.status), delay=retry_delay(retry))
+    if event["type"] == "DELETED":
+        reconciler.gone(record)
+    else:
+        reconciler.observe(record)
 
 
 def resets_on_delete(spec: Mapping[str, Any], **_: Any) -> bool:

@@ -10,13 +10,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from datetime import UTC, datetime
-from typing import Protocol
 
-from rocketmq_retry.controller.engine import Runtime, conclude
+from rocketmq_retry.controller.engine import Runtime, StatusSink, conclude, publish
 from rocketmq_retry.controller.metrics import Trigger
 from rocketmq_retry.controller.records import Decision, PolicyRecord, decide_all
-from rocketmq_retry.controller.statuses import PolicyEvent, status_changed
-from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.spec import ClusterRef
 from rocketmq_retry.reconcile.apply import PolicyResult
 from rocketmq_retry.reconcile.locks import GroupKey
@@ -27,11 +24,6 @@ RecordSource = Callable[[], list[PolicyRecord]]
 Member = tuple[str, str]  # (namespace/name, consumer group) of a policy swept in a cluster
 Clock = Callable[[], datetime]
 Leadership = Callable[[Collection[str]], Awaitable[bool]]  # namespaces a pass would touch -> this replica leads
-
-
-class StatusSink(Protocol):
-    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None: ...
-    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None: ...
 
 
 class Sweeper:
@@ -94,8 +86,11 @@ class Sweeper:
                     results = await self._runtime.run(cluster, [(r, d.intent) for r, d in chosen if d.intent], now,
                                                       fresh=True)
             self._runtime.metrics.cluster_swept(cluster.key, results.values())
-            for record, decision in chosen:
-                await self._publish(cluster, record, decision, results.get(record.ref), now)
+            published = await asyncio.gather(*(self._publish(cluster, record, decision, results.get(record.ref), now)
+                                               for record, decision in chosen), return_exceptions=True)
+            for (record, _), failure in zip(chosen, published, strict=True):
+                if isinstance(failure, Exception):
+                    log.warning("%s: cannot write the status: %s", record.ref, failure)
         except Exception:
             log.exception("drift sweep of cluster %s failed", cluster.key)
 
@@ -117,16 +112,12 @@ class Sweeper:
 
     async def _publish(self, cluster: ClusterRef, record: PolicyRecord, decision: Decision,
                        result: PolicyResult | None, now: datetime) -> None:
-        previous = record.status
         reconciled = conclude(self._runtime, record, decision, result, now, trigger=Trigger.SWEEP)
         written = [broker.name for broker in result.brokers if broker.last_applied is not None] if result else []
         if written:
             log.info("%s: re-applied consumer group config on %s", record.ref, ", ".join(written))
             self._runtime.metrics.drift_corrections.labels(cluster.key).inc(len(written))
-        if status_changed(previous, reconciled.status):
-            await self._sink.patch_status(record, reconciled.status)
-        if reconciled.event is not None:
-            await self._sink.post_event(record, reconciled.event)
+        await publish(self._runtime, self._sink, record, reconciled)
 
 
 def live_records(stores: Iterable[Iterable[PolicyRecord]]) -> list[PolicyRecord]:

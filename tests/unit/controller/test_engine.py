@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import kopf
 import pytest
 
 from rocketmq_retry.controller import handlers
@@ -197,38 +196,10 @@ async def test_finalize_reports_a_broker_it_could_not_reset() -> None:
     assert outcome.message.startswith("cannot reset on broker-a: ")
 
 
-async def test_the_handler_patches_status_and_requeues_retryable_outcomes() -> None:
-    admin = two_masters()
-    admin.namesrv_down = True
-    runtime = runtime_for(admin)
-    body = {"apiVersion": "rocketmq-retry.io/v1alpha1", "kind": "RetryPolicy",
-            "metadata": {"namespace": "ns", "name": "orders", "uid": "u1", "generation": 2,
-                         "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {"cluster": NAMESRV, "consumerGroup": "orders", "maxRetries": 3},
-            "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "BrokerUnreachable",
-                                       "message": "old", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
-    patch = kopf.Patch()
-    memo = kopf.Memo(runtime=runtime)
-
-    with pytest.raises(kopf.TemporaryError) as requeued:
-        await handlers.reconcile(body=kopf.Body(body), patch=patch, retry=3, memo=memo, policy_claims={})
-
-    assert requeued.value.delay == 40
-    assert str(requeued.value).startswith("cannot list the cluster's masters: name servers: ")
-    assert patch["status"]["observedGeneration"] == 2
-    assert patch["status"]["conditions"][0]["reason"] == "BrokerUnreachable"
-    assert patch["status"]["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
-    assert patch["status"]["totalMasters"] == 0
-
-
 def test_only_reset_policies_carry_the_finalizer() -> None:
     assert handlers.resets_on_delete({"deletionPolicy": "Reset"})
     assert not handlers.resets_on_delete({"deletionPolicy": "Retain"})
     assert not handlers.resets_on_delete({})
-
-
-def test_retry_delays_double_up_to_five_minutes() -> None:
-    assert [handlers.retry_delay(n) for n in (0, 1, 2, 5, 6, 50)] == [5, 10, 20, 160, 300, 300]
 
 
 async def test_acl_credentials_come_from_the_policys_secret_or_the_reason_says_why_not() -> None:
@@ -301,3 +272,12 @@ async def test_a_burst_of_events_costs_a_couple_of_batched_passes_not_one_per_po
     writes = admin.broker("broker-a").writes
     assert len(writes) <= 2
     assert sorted(group for call in writes for group in call) == sorted(f"g{n}" for n in range(50))
+
+
+def test_kopfs_line_per_observed_event_is_dropped_and_its_other_lines_kept() -> None:
+    def line(message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, message, None, None)
+
+    quiet = logging.getLogger("kopf.objects").filters
+    assert not all(f.filter(line("Handler 'observe' succeeded.")) for f in quiet)
+    assert all(f.filter(line("Handler 'finalize' succeeded.")) for f in quiet)

@@ -17,8 +17,13 @@ class RecordingSink:
     def __init__(self) -> None:
         self.patches: list[tuple[str, JsonObject]] = []
         self.events: list[tuple[str, str]] = []
+        self.refuse = 0  # status writes to refuse before accepting
+        self.refused = 0
 
     async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None:
+        if self.refused < self.refuse:
+            self.refused += 1
+            raise ConnectionError("the API server is away")
         self.patches.append((record.ref, status))
 
     async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None:
