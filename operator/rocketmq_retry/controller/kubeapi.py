@@ -14,8 +14,10 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from http import HTTPStatus
 from typing import Any, Final, Protocol
 
@@ -33,7 +35,9 @@ from rocketmq_retry.remoting.acl import Credentials
 
 COMPONENT: Final = "rocketmq-retry-operator"
 TIMEOUT: Final = 30.0  # seconds per call: the sweep waits on each, and a stalled API server must not hold it forever
-POOL_SIZE: Final = 32  # connections kept: the most worker threads asyncio.to_thread's default executor runs
+# Calls in flight, each in a thread of its own with a kept connection. asyncio's default executor has cpu + 4 threads
+# (6 on two cores), which capped a burst's status writes and Events below the rate the reconciler produced them.
+CALLS_IN_FLIGHT: Final = 32
 _MERGE_PATCH: Final = "application/merge-patch+json"
 
 
@@ -66,6 +70,7 @@ class KubeApi:
         which pykube-ng reads once."""
         self._connect = connect
         self._api = connect()
+        self._threads = ThreadPoolExecutor(CALLS_IN_FLIGHT, thread_name_prefix="kubeapi")
 
     @classmethod
     def from_environment(cls) -> "KubeApi":
@@ -74,14 +79,14 @@ class KubeApi:
         def connect() -> pykube.HTTPClient:
             config = pykube.KubeConfig.from_env()
             return pykube.HTTPClient(config, timeout=TIMEOUT,
-                                     http_adapter=KubernetesHTTPAdapter(config, pool_maxsize=POOL_SIZE))
+                                     http_adapter=KubernetesHTTPAdapter(config, pool_maxsize=CALLS_IN_FLIGHT))
 
         return cls(connect)
 
     async def patch_status(self, record: PolicyRecord, status: JsonObject, *, plural: str = PLURAL) -> None:
-        await asyncio.to_thread(self._call, "PATCH", version=f"{GROUP}/{VERSION}", namespace=record.namespace,
-                                url=f"{plural}/{record.name}/status", data=json.dumps({"status": status}),
-                                headers={"Content-Type": _MERGE_PATCH})
+        await self._request("PATCH", version=f"{GROUP}/{VERSION}", namespace=record.namespace,
+                            url=f"{plural}/{record.name}/status", data=json.dumps({"status": status}),
+                            headers={"Content-Type": _MERGE_PATCH})
 
     async def post_event(self, record: PolicyRecord, event: PolicyEvent, *, kind: str = KIND) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -98,14 +103,14 @@ class KubeApi:
             "lastTimestamp": now,
             "count": 1,
         }
-        await asyncio.to_thread(self._call, "POST", version="v1", namespace=record.namespace, url="events", json=body)
+        await self._request("POST", version="v1", namespace=record.namespace, url="events", json=body)
 
     async def peering_status(self, name: str, namespace: str | None) -> Mapping[str, JsonValue] | None:
         """The peers kopf recorded in a peering object (cluster-wide without a namespace); None when it is absent."""
         plural = CLUSTER_PEERINGS if namespace is None else NAMESPACED_PEERINGS
         try:
-            found = await asyncio.to_thread(self._call, "GET", version=f"{PEERING_GROUP}/{PEERING_VERSION}",
-                                            namespace=namespace, url=f"{plural}/{name}")
+            found = await self._request("GET", version=f"{PEERING_GROUP}/{PEERING_VERSION}", namespace=namespace,
+                                        url=f"{plural}/{name}")
         except KubeApiError as error:
             if error.status == HTTPStatus.NOT_FOUND:
                 return None
@@ -117,17 +122,20 @@ class KubeApi:
         """The ACL credentials `ref` names, read fresh each pass so a rotated or late-created Secret is picked up."""
         name = f"{namespace}/{ref.name}"
         try:
-            secret = await asyncio.to_thread(self._call, "GET", version="v1", namespace=namespace,
-                                             url=f"secrets/{ref.name}")
+            secret = await self._request("GET", version="v1", namespace=namespace, url=f"secrets/{ref.name}")
         except KubeApiError as error:
             if error.status == HTTPStatus.NOT_FOUND:
                 raise SecretUnavailable(f"Secret {name} not found") from None
             raise SecretUnavailable(f"Secret {name} cannot be read: {error.status} {error.reason}") from None
         return credentials_from_secret(name, secret.get("data") or {}, ref)
 
+    async def _request(self, method: str, **request: Any) -> dict[str, Any]:
+        """One request in one of this client's threads (pykube-ng's `version`, `namespace` — None for
+        cluster-scoped — and `url`, plus `requests` arguments): the response's JSON, or KubeApiError."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, partial(self._call, method, **request))
+
     def _call(self, method: str, **request: Any) -> dict[str, Any]:
-        """One request (pykube-ng's `version`, `namespace` — None for cluster-scoped — and `url`, plus `requests`
-        arguments), in the calling worker thread; the response's JSON, or KubeApiError."""
+        """`_request` in the calling thread."""
         response: _Response = self._api.request(method, **request)
         if response.status_code == HTTPStatus.UNAUTHORIZED:
             stale, self._api = self._api, self._connect()
