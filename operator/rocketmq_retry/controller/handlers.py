@@ -75,7 +75,7 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> No
     runtime = Runtime(config, admins.admin, kube, metrics=memo.metrics)
     leads = PeeringGate(peering, kube).leads if peering is not None else None
     sweeper = Sweeper(runtime, lambda: _known(kwargs), kube, leads=leads)
-    reconciler = Reconciler(runtime, _claims(kwargs), kube)
+    reconciler = Reconciler(runtime, _claims(kwargs), kube, leads=leads)
     memo.admins = admins
     memo.runtime = runtime
     memo.reconciler = reconciler

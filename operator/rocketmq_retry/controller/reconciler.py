@@ -18,6 +18,7 @@ from typing import Final
 from rocketmq_retry.controller.engine import Runtime, StatusSink, publish, reconcile_record
 from rocketmq_retry.controller.records import Claims, PolicyRecord, claim_key
 from rocketmq_retry.controller.statuses import ready_message, ready_reason
+from rocketmq_retry.controller.sweep import Leadership
 from rocketmq_retry.controller.workqueue import WorkQueue, retry_delay
 from rocketmq_retry.domain.management import Management, management
 
@@ -35,13 +36,17 @@ def _essence(record: PolicyRecord) -> _Essence:
 
 class Reconciler:
     def __init__(self, runtime: Runtime, claims: Claims, sink: StatusSink, *, workers: int = WORKERS,
-                 backoff: Backoff = retry_delay, clock: Clock = lambda: datetime.now(UTC)) -> None:
+                 backoff: Backoff = retry_delay, clock: Clock = lambda: datetime.now(UTC),
+                 leads: Leadership | None = None) -> None:
+        """`leads`: with kopf peering, whether this replica leads (None: standalone). kopf stops delivering events to
+        a replica that yields, but retries are this class's own timers: a retry runs only on the leader."""
         self._runtime = runtime
         self._claims = claims
         self._sink = sink
         self._workers = workers
         self._backoff = backoff
         self._clock = clock
+        self._leads = leads
         self._queue: WorkQueue[str] = WorkQueue()
         self._latest: dict[str, PolicyRecord] = {}  # by uid: the newest version the watch delivered
         self._retries: dict[str, int] = {}  # by uid: failed attempts in a row
@@ -91,6 +96,9 @@ class Reconciler:
     async def _reconcile(self, uid: str) -> None:
         record = self._latest.get(uid)
         if record is None:
+            return
+        if uid in self._retries and self._leads is not None and not await self._leads({record.namespace}):
+            self._retries.pop(uid)  # the leading replica has the object too, and retries it
             return
         reconciled = await reconcile_record(self._runtime, record, self._claims, self._clock())
         try:

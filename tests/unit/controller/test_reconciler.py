@@ -1,7 +1,7 @@
 """The event-driven reconciler: what a watch event queues, what a worker writes, backoff, takeover on deletion."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import replace
 from typing import Any
 
@@ -24,12 +24,19 @@ class Bed:
     """A reconciler with its workers running over the fake cluster, the claims index it reads and the sink it
     writes to."""
 
-    def __init__(self, admin: FakeAdmin, sink: RecordingSink, *known: PolicyRecord) -> None:
+    def __init__(self, admin: FakeAdmin, sink: RecordingSink) -> None:
         self.admin = admin
         self.sink = sink
-        self.claims = claims(*known)
+        self.claims = claims()
+        self.leading = True
+        self.leadership_asked = 0
         self.reconciler = Reconciler(runtime_for(admin), self.claims, sink, workers=8, backoff=lambda _: 0.05,
-                                     clock=lambda: NOW)
+                                     clock=lambda: NOW, leads=self._leads)
+
+    async def _leads(self, namespaces: Collection[str]) -> bool:
+        assert set(namespaces) == {"ns"}
+        self.leadership_asked += 1
+        return self.leading
 
     def statuses(self, name: str) -> list[JsonObject]:
         return [status for ref, status in self.sink.patches if ref == f"ns/{name}"]
@@ -131,6 +138,26 @@ async def test_a_retryable_outcome_is_retried_with_backoff_until_it_clears(bed: 
     assert ready(bed.statuses("orders")[-1])[1] == "Synced"
     await asyncio.sleep(0.2)
     assert len(bed.sink.patches) == 2  # Synced is not retried
+
+
+async def test_only_the_leading_replica_retries(bed: Bed) -> None:
+    bed.admin.namesrv_down = True
+    policy = record("orders", _spec("orders"))
+    bed.claims.update(claims(policy))
+    bed.reconciler.observe(policy)
+    await bed.settled(lambda: bed.leadership_asked >= 2, "two retries")
+    assert len(bed.sink.patches) == 1  # the first attempt is an event's: kopf delivers those to the leader only
+
+    bed.leading = False
+    asked = bed.leadership_asked
+    await asyncio.sleep(0.3)
+    assert bed.leadership_asked == asked + 1  # asked once, then the retries stopped
+
+    bed.admin.namesrv_down = False
+    edited = replace(policy, generation=2)
+    bed.reconciler.observe(edited)  # a new event: this replica leads again
+    await bed.settled(lambda: len(bed.sink.patches) == 2, "the synced status")
+    assert ready(bed.statuses("orders")[-1])[1] == "Synced"
 
 
 async def test_a_failed_status_write_is_retried_and_written_again(bed: Bed) -> None:
