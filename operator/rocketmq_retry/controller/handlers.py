@@ -28,10 +28,11 @@ from rocketmq_retry.reconcile.clients import Admins
 from rocketmq_retry.reconcile.config import OperatorConfig
 
 MAX_DELETE_RETRIES: Final = 10
-# Objects kopf handles at once; an object's event handler only queues it (controller/reconciler.py), so a slot is
-# held briefly. A worker holds its slot until idle for the timeout: with kopf's default (5 s) 64 slots would cap a
-# burst at ~13 objects/s.
-WORKER_LIMIT: Final = 64
+# kopf's worker per object lingers this long after its last event, holding that event's body (kopf's default: 5 s).
+# An event handler only queues the object (controller/reconciler.py), so a worker is done almost at once. kopf's
+# number of workers stays unlimited (its default): with a limit and an index, kopf deadlocks at start when more objects
+# than the limit are listed (or created before every watched kind is listed): the first workers wait for every object
+# to be indexed, and the others wait for their slots.
 WORKER_IDLE_TIMEOUT: Final = 0.1
 _KOPF_EVENTS_OFF: Final = logging.CRITICAL + 1  # kopf's own per-handler Events; ours are posted explicitly
 _OBSERVED: Final = "Handler 'observe' succeeded."
@@ -64,7 +65,6 @@ async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> No
     settings.persistence.progress_storage = kopf.StatusProgressStorage()
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
     settings.scanning.disabled = memo.fixed_namespaces
-    settings.queueing.worker_limit = WORKER_LIMIT
     settings.queueing.idle_timeout = WORKER_IDLE_TIMEOUT
     settings.posting.level = _KOPF_EVENTS_OFF
     peering: Peering | None = memo.peering

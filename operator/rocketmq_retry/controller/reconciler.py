@@ -12,11 +12,12 @@ reconciled is the newest object the watch delivered, and a restart reconciles ev
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
 from rocketmq_retry.controller.engine import Runtime, StatusSink, publish, reconcile_record
-from rocketmq_retry.controller.records import Claims, PolicyRecord, claim_key
+from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord, claim_key
 from rocketmq_retry.controller.statuses import ready_message, ready_reason
 from rocketmq_retry.controller.sweep import Leadership
 from rocketmq_retry.controller.workqueue import WorkQueue, retry_delay
@@ -27,11 +28,20 @@ log = logging.getLogger(__name__)
 WORKERS: Final = 256  # reconciles in flight; the pass queue folds the calls of a cluster into one pass
 Clock = Callable[[], datetime]
 Backoff = Callable[[int], float]  # failed attempts so far -> seconds before the next
-_Essence = tuple[int, Management]  # what, when it changes, needs a reconcile: the spec's generation, the annotations
 
 
-def _essence(record: PolicyRecord) -> _Essence:
-    return record.generation, management(record.annotations)
+@dataclass(frozen=True)
+class _Seen:
+    """What the reconciler keeps of an object; the object itself is read from the claims index, which kopf updates
+    before it calls the event handler (one copy of each object in memory, not two)."""
+
+    generation: int
+    management: Management
+    claim: ClaimKey | None
+
+    def needs_reconcile_after(self, earlier: "_Seen | None") -> bool:
+        """A new spec or new management annotations; not the operator's own status writes coming back."""
+        return earlier is None or (earlier.generation, earlier.management) != (self.generation, self.management)
 
 
 class Reconciler:
@@ -48,7 +58,7 @@ class Reconciler:
         self._clock = clock
         self._leads = leads
         self._queue: WorkQueue[str] = WorkQueue()
-        self._latest: dict[str, PolicyRecord] = {}  # by uid: the newest version the watch delivered
+        self._seen: dict[str, _Seen] = {}  # by uid: the newest version the watch delivered
         self._retries: dict[str, int] = {}  # by uid: failed attempts in a row
 
     def observe(self, record: PolicyRecord) -> None:
@@ -57,11 +67,11 @@ class Reconciler:
         if record.deleting:  # a Reset policy's finalizer does what is left; a Retain policy is about to be gone
             self._drop(record.uid)
             return
-        seen = self._latest.get(record.uid)
-        self._latest[record.uid] = record
-        if seen is None or _essence(seen) != _essence(record):
+        seen = _Seen(record.generation, management(record.annotations), claim_key(record, self._runtime.config))
+        if seen.needs_reconcile_after(self._seen.get(record.uid)):
             self._retries.pop(record.uid, None)
             self._queue.add(record.uid)
+        self._seen[record.uid] = seen
 
     def gone(self, record: PolicyRecord) -> None:
         """The object was deleted: forget it, and reconcile the policies that claim the same group, one of which may
@@ -70,7 +80,7 @@ class Reconciler:
         self._runtime.memory.forget(record)
         key = claim_key(record, self._runtime.config)
         for rival in self._claims.get(key, ()) if key is not None else ():
-            if rival.uid != record.uid and rival.uid in self._latest:
+            if rival.uid != record.uid and rival.uid in self._seen:
                 self._queue.add(rival.uid)
 
     async def run(self) -> None:
@@ -78,7 +88,7 @@ class Reconciler:
         await asyncio.gather(*(self._work() for _ in range(self._workers)))
 
     def _drop(self, uid: str) -> None:
-        self._latest.pop(uid, None)
+        self._seen.pop(uid, None)
         self._retries.pop(uid, None)
         self._queue.forget(uid)
 
@@ -94,7 +104,7 @@ class Reconciler:
                 self._queue.done(uid)
 
     async def _reconcile(self, uid: str) -> None:
-        record = self._latest.get(uid)
+        record = self._indexed(uid)
         if record is None:
             return
         if uid in self._retries and self._leads is not None and not await self._leads({record.namespace}):
@@ -113,8 +123,13 @@ class Reconciler:
         else:
             self._retries.pop(uid, None)
 
+    def _indexed(self, uid: str) -> PolicyRecord | None:
+        seen = self._seen.get(uid)
+        claimants = self._claims.get(seen.claim, ()) if seen is not None else ()
+        return next((record for record in claimants if record.uid == uid), None)
+
     def _retry(self, uid: str) -> None:
-        if uid not in self._latest:  # deleted meanwhile
+        if uid not in self._seen:  # deleted meanwhile
             return
         retries = self._retries.get(uid, 0)
         self._retries[uid] = retries + 1
