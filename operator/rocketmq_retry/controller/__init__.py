@@ -1,5 +1,5 @@
-"""The kopf operator for RetryPolicy and DeadLetterQueue objects: handlers, status, the drift sweep, the master
-watch, redrives and the Kubernetes I/O they need."""
+"""The kopf operator for RetryPolicy and DeadLetterQueue objects: handlers, the reconciler's work queue, status, the
+drift sweep, the master watch, redrives and the Kubernetes I/O they need."""
 
 GROUP = "rocketmq-retry.io"
 VERSION = "v1alpha1"

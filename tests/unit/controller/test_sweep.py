@@ -1,9 +1,13 @@
 """The drift sweep: repairs what drifted in one batched write per broker, writes status and Events only on change."""
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
+from rocketmq_retry.controller import sweep
 from rocketmq_retry.controller.engine import reconcile_record
 from rocketmq_retry.controller.records import PolicyRecord
 from rocketmq_retry.controller.statuses import PolicyEvent
@@ -151,3 +155,30 @@ async def test_event_passes_reuse_a_recent_read_and_sweep_passes_always_read() -
 
     assert admin.broker("broker-a").group_reads == 2
     assert admin.broker("broker-a").groups["a"]["retryMaxTimes"] == 1
+
+
+async def test_statuses_are_written_a_bounded_number_at_a_time_and_a_refused_one_again_next_sweep(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sweep, "PUBLISH_AT_ONCE", 2)
+    in_flight, most = 0, 0
+
+    class SlowSink(RecordingSink):
+        async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None:
+            nonlocal in_flight, most
+            in_flight += 1
+            most = max(most, in_flight)
+            await asyncio.sleep(0.01)
+            in_flight -= 1
+            await super().patch_status(record, status)
+
+    sink = SlowSink()
+    sink.refuse = 1
+    records = [record(f"p{n}", _spec(f"g{n}", 1)) for n in range(5)]
+    sweeper = Sweeper(runtime_for(two_masters()), lambda: records, sink, clock=lambda: NOW)
+
+    await sweeper.sweep_once()
+    assert most == 2
+    assert len(sink.patches) == 4  # one write was refused
+
+    await sweeper.sweep_once()
+    assert len(sink.patches) == 5  # the refused one is written again; the others are unchanged
