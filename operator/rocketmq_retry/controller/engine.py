@@ -1,7 +1,7 @@
 """The operator's work on policies, free of kopf: reconcile one policy, finalize one, or a cluster's worth at once.
 
-Handlers and the drift sweep call these with the policies the operator knows; kopf only delivers the events and
-writes what comes back.
+The reconciler's workers, the finalizer and the drift sweep call these with the policies the operator knows; kopf only
+delivers the events.
 """
 
 import logging

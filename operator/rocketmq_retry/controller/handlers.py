@@ -125,7 +125,6 @@ async def finalize(body: kopf.Body, retry: int, memo: Any, logger: logging.Logge
         kopf.event(body, type="Warning", reason="ResetFailed",
                    message=f"{outcome.message}; giving up after {retry} retries and releasing the object")
     logger.info("finalized: %s", outcome.message)
-    runtime.memory.forget(record)
 
 
 def _claims(kwargs: dict[str, Any]) -> Claims:
