@@ -1,15 +1,18 @@
 # The operator image: `docker build -t rocketmq-retry-operator:0.1.0 .` (then `kind load docker-image ...`).
-FROM python:3.11-slim AS build
+# BASE is any image with Python >= 3.11 and its venv module: the public python image by default; `rocketmq-retry
+# kind up` passes a Python made from Debian's packages, since no registry can be reached on its machines.
+ARG BASE=python:3.11-slim
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 COPY chaos ./chaos
-RUN pip install --no-cache-dir --prefix=/install .
+RUN python3 -m venv /opt/rocketmq-retry && /opt/rocketmq-retry/bin/pip install --no-cache-dir .
 
-FROM python:3.11-slim
-COPY --from=build /install /usr/local
+FROM ${BASE}
+COPY --from=build /opt/rocketmq-retry /opt/rocketmq-retry
 # Non-root and read-only at run time: the chart sets readOnlyRootFilesystem and runs as this user.
 USER 65532:65532
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+ENV PATH=/opt/rocketmq-retry/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 ENTRYPOINT ["rocketmq-retry"]
 CMD ["operator", "run", "--all-namespaces", "--liveness=http://0.0.0.0:8080/healthz"]

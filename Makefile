@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint demo down clean kind
+.PHONY: setup test lint demo down clean kind kind-down
 
 $(BIN)/rocketmq-retry: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ down: $(BIN)/rocketmq-retry
 clean: down
 	rm -rf $(VENV)
 
-# Needs Docker, kind, kubectl and helm on a machine with registry access (not the CI bed): see README.
-kind:
-	examples/kind/up.sh
+# Chaos in a kind cluster from local parts only: a Docker engine (Debian's, started here when none answers),
+# images built here, the chart, the sample policy and in-cluster chaos Jobs; exits 1 when a verdict fails.
+kind: setup
+	$(BIN)/rocketmq-retry kind up
+
+# Removes the lab's cluster and stops the engine `make kind` started, nothing else.
+kind-down: $(BIN)/rocketmq-retry
+	$(BIN)/rocketmq-retry kind down

@@ -14,6 +14,7 @@ from typing import ParamSpec, TypeVar
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.table import Table
 
 from .bed import gobuild, maven, versions
 from .bed.artifacts import BuildFailed
@@ -160,6 +161,60 @@ def demo(state_dir: Path | None, short: bool) -> None:
                   "`make down` (or `rocketmq-retry local down`) tears it down", highlight=False)
     if not passed:
         sys.exit(1)
+
+
+@main.group(name="kind")
+def kind_group() -> None:
+    """Chaos in a kind cluster built from local parts only (Docker engine, images, cluster, chart, chaos Jobs)."""
+
+
+@kind_group.command(name="up")
+@click.option("--rocketmq", "rocketmq_version", type=click.Choice(versions.ROCKETMQ_VERSIONS),
+              default=versions.ROCKETMQ_5, show_default=True, help="RocketMQ version of the broker image.")
+@click.option("--api-port", type=click.IntRange(1, 65535), default=None,
+              help="Port of the cluster's API server on 127.0.0.1 (default: a free one).")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the chaos Jobs' reports (verdicts, journals, plots) are copied (default: the lab's state).")
+@click.option("--chaos/--no-chaos", default=True, show_default=True, help="Run the in-cluster chaos Jobs.")
+@click.option("--node-fault/--no-node-fault", default=True, show_default=True,
+              help="Also pause the kind node of a broker under load.")
+@_friendly_errors
+def kind_up(rocketmq_version: str, api_port: int | None, report_dir: Path | None, chaos: bool,
+            node_fault: bool) -> None:
+    """From nothing to verdicts: the cluster of kind-config.yaml, RocketMQ, the chart, the sample policy, chaos Jobs.
+
+    Exits 1 when a verdict fails. The cluster keeps running afterwards: `rocketmq-retry kind down` removes it.
+    """
+    from .bed.kind.lab import Lab, LabOptions, state_dir  # noqa: PLC0415 - the lab is not the operator's
+
+    report_dir = report_dir or state_dir() / "reports" / time.strftime("%Y%m%d-%H%M%S")
+    lab = Lab(LabOptions(rocketmq_version=rocketmq_version, api_port=api_port, report_dir=report_dir, chaos=chaos,
+                         node_fault=node_fault))
+    run = lab.up()
+    console = Console()
+    console.print_json(data={"steps_s": run.steps, "facts": run.facts, "reports": run.reports})
+    table = Table(title=f"Chaos verdicts in kind (RocketMQ {rocketmq_version})")
+    for column in ("experiment", "verdict", "why"):
+        table.add_column(column)
+    for name, verdict in run.verdicts.items():
+        reasons = [r for v in verdict.get("experiments", {}).values() for r in v.get("reasons", [])]
+        table.add_row(name, "[green]PASS[/green]" if verdict.get("passed") else "[red]FAIL[/red]",
+                      "\n".join(reasons) or "-")
+    console.print(table)
+    console.print(f"kubeconfig: {lab.cluster.kubeconfig}; reports in {report_dir}; "
+                  "`rocketmq-retry kind down` removes the cluster", highlight=False)
+    if chaos and not run.passed:
+        sys.exit(1)
+
+
+@kind_group.command(name="down")
+@_friendly_errors
+def kind_down() -> None:
+    """Remove the lab's kind cluster and stop the Docker engine `kind up` started, nothing else."""
+    from .bed.kind.lab import down  # noqa: PLC0415
+
+    removed = down()
+    Console().print(f"removed: {', '.join(removed)}" if removed else "nothing of the kind lab was running")
 
 
 @main.group(name="chaos")
@@ -315,5 +370,7 @@ def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_n
         log.info("kopf peering %s: this replica is %s with priority %d", peering.name, peering.identity, priority)
     kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering is None,
              peering_name=peering_name, priority=priority, liveness_endpoint=liveness_endpoint,
-             identity=peering.identity if peering else None,  # type: ignore[arg-type] # kopf's unexported NewType of str
+             # Always our own id: kopf's default asks getpass.getuser(), which raises in a container whose uid has no
+             # passwd entry (the chart's 65532 in the public python image too).
+             identity=peering.identity if peering else own_identity(),  # type: ignore[arg-type] # kopf's NewType
              memo=kopf.Memo(config=settings, metrics=metrics, fixed_namespaces=fixed_namespaces, peering=peering))

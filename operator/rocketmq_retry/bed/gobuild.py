@@ -34,17 +34,47 @@ def _go_build(module: str, out: Path, packages: list[str], ldflags: str, *, tags
                          cwd=paths.TOOLCHAINS / "go" / module, env=_GO_ENV)
 
 
-def kubernetes_bin() -> Path:
-    """kube-apiserver, kube-controller-manager and kubectl (a cold build takes 15-30 min on 2 cores)."""
+def _kubernetes(flavour: str, names: tuple[str, ...]) -> Path:
     version = versions.KUBERNETES
     ldflags = _version_ldflags(("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"), version)
-    commands = [f"k8s.io/kubernetes/cmd/{name}" for name in ("kube-apiserver", "kube-controller-manager", "kubectl")]
-    target = paths.cache_root() / "kubernetes" / version
+    commands = [f"k8s.io/kubernetes/cmd/{name}" for name in names]
+    target = paths.cache_root() / flavour / version
     return artifacts.ensure(
-        target, f"Kubernetes {version}",
+        target, f"{', '.join(names)} {version}",
         lambda out: _go_build("kubernetes", out, commands, ldflags, tags="selinux,notest,grpcnotrace"),
         needs=(prerequisites.GO,),
     ) / "bin"
+
+
+def kubernetes_bin() -> Path:
+    """kube-apiserver, kube-controller-manager and kubectl (a cold build takes 15-30 min on 2 cores)."""
+    return _kubernetes("kubernetes", ("kube-apiserver", "kube-controller-manager", "kubectl"))
+
+
+def kubernetes_node_bin() -> Path:
+    """What a kind node adds to kubernetes_bin(): kubelet, kubeadm, kube-scheduler and kube-proxy."""
+    return _kubernetes("kubernetes-node", ("kubelet", "kubeadm", "kube-scheduler", "kube-proxy"))
+
+
+def _go_install(module: str, version: str, package: str = "") -> Path:
+    """`go install module/package@version` into the cache (modules whose own go.mod has no replace directives)."""
+    target = paths.cache_root() / module.rsplit("/", 1)[-1] / version
+
+    def install(out: Path) -> None:
+        go = prerequisites.require(prerequisites.GO)
+        artifacts.run_logged([go, "install", "-trimpath", "-ldflags=-s -w", f"{module}{package}@{version}"],
+                             log_file=out.with_suffix(".log"), env={**_GO_ENV, "GOBIN": str(out / "bin"),
+                                                                    "GOFLAGS": ""})
+
+    return artifacts.ensure(target, f"{module} {version}", install, needs=(prerequisites.GO,)) / "bin"
+
+
+def kind_bin() -> Path:
+    return _go_install("sigs.k8s.io/kind", versions.KIND)
+
+
+def coredns_bin() -> Path:
+    return _go_install("github.com/coredns/coredns", versions.COREDNS)
 
 
 def etcd_bin() -> Path:

@@ -28,9 +28,9 @@ COMPRESSED_DELAY_LEVELS = "1s 1s 1s 2s 3s 4s 5s 6s 7s 8s 9s 10s 11s 12s 13s 14s 
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 
 # Sized for a 2-core, 24 GiB machine running two brokers, a name server, a proxy and a Kubernetes API server.
-_HEAP = {"namesrv": ["-Xms64m", "-Xmx192m"], "broker": ["-Xms256m", "-Xmx512m", "-XX:MaxDirectMemorySize=512m"],
+HEAP = {"namesrv": ["-Xms64m", "-Xmx192m"], "broker": ["-Xms256m", "-Xmx512m", "-XX:MaxDirectMemorySize=512m"],
          "proxy": ["-Xms128m", "-Xmx384m"], "tools": ["-Xmx256m"]}
-_MAIN = {"namesrv": "org.apache.rocketmq.namesrv.NamesrvStartup",
+MAIN = {"namesrv": "org.apache.rocketmq.namesrv.NamesrvStartup",
          "broker": "org.apache.rocketmq.broker.BrokerStartup",
          "proxy": "org.apache.rocketmq.proxy.ProxyStartup",
          "tools": "org.apache.rocketmq.tools.command.MQAdminStartup"}
@@ -278,9 +278,9 @@ class RocketMQCluster:
         return {"ROCKETMQ_HOME": str(self.rocketmq_home)}
 
     def _java_argv(self, role: str, home: Path, lib: Path) -> list[str]:
-        options = [*_HEAP[role], *jvm.FAST_START, *self._class_data_options(role),
+        options = [*HEAP[role], *jvm.FAST_START, *self._class_data_options(role),
                    f"-Drocketmq.home.dir={self.rocketmq_home}", "-Drocketmq.broker.diskSpaceWarningLevelRatio=0.98"]
-        return jvm.java_argv([f"{lib}/*"], _MAIN[role], home=home, options=options)
+        return jvm.java_argv([f"{lib}/*"], MAIN[role], home=home, options=options)
 
     def _write_acl_files(self, admin: Credentials) -> None:
         """conf/tools.yml for mqadmin (both lines) and, on 4.x, the broker's accounts in conf/plain_acl.yml.

@@ -10,3 +10,5 @@ ROCKETMQ_VERSIONS: Final = (ROCKETMQ_5, ROCKETMQ_4)
 KUBERNETES: Final = "v1.36.3"
 ETCD: Final = "v3.6.16"
 HELM: Final = "v3.22.0"
+KIND: Final = "v0.33.0"
+COREDNS: Final = "v1.14.2"  # what kubeadm v1.36 deploys (cmd/kubeadm/app/constants: CoreDNSVersion)

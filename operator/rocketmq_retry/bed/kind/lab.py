@@ -1,0 +1,313 @@
+"""`rocketmq-retry kind up`: from nothing to chaos verdicts in a kind cluster, on local parts only.
+
+The steps, each waiting on what it needs (rollouts, conditions, the name server's registrations), never on time:
+engine → images → cluster (+ node routes) → RocketMQ from examples/kind → the chart via `helm install` →
+the sample RetryPolicy Ready on both brokers and read back with the official mqadmin in the cluster → chaos
+Jobs whose verdicts come back through their logs. `kind down` removes the cluster and stops an engine the lab
+started, nothing else.
+"""
+
+import base64
+import io
+import json
+import logging
+import re
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from .. import gobuild, paths, versions
+from . import engine, workloads
+from .cluster import KindCluster, pause_node, unpause_node
+from .nodeimage import NETWORK_TOOLS, node_image
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT: Final = workloads.REPO_ROOT
+ROCKETMQ_MANIFEST: Final = REPO_ROOT / "examples" / "kind" / "rocketmq.yaml"
+POLICY_MANIFEST: Final = REPO_ROOT / "examples" / "retrypolicy-orders.yaml"
+CHAOS_RBAC: Final = REPO_ROOT / "chaos" / "manifests" / "rbac.yaml"
+CHART: Final = REPO_ROOT / "charts" / "rocketmq-retry-operator"
+ROCKETMQ_NS: Final = "rocketmq"
+OPERATOR_NS: Final = "rocketmq-retry"
+POLICY_NS: Final = "team-a"
+RELEASE: Final = "rro"
+NAMESRV: Final = "rocketmq-namesrv.rocketmq:9876"
+BROKER_SELECTOR: Final = "app=rocketmq,role=broker"
+VERDICT_PREFIX: Final = "VERDICT-JSON "
+REPORT_PREFIX: Final = "REPORT-TGZ "
+
+
+def state_dir() -> Path:
+    return paths.state_root() / "kind"
+
+
+@dataclass(frozen=True)
+class LabOptions:
+    rocketmq_version: str = versions.ROCKETMQ_5
+    api_port: int | None = None
+    report_dir: Path | None = None
+    chaos: bool = True
+    node_fault: bool = True
+
+
+@dataclass
+class LabRun:
+    """What one `kind up` found: step timings, the verdicts of each chaos Job, where the reports went."""
+
+    steps: dict[str, float] = field(default_factory=dict)
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reports: dict[str, str] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        log.info("kind lab: %s", name)
+        yield
+        self.steps[name] = round(time.monotonic() - started, 1)
+        log.info("kind lab: %s done in %.1f s", name, self.steps[name])
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdicts) and all(v.get("passed") for v in self.verdicts.values())
+
+
+def rocketmq_manifest(version: str) -> str:
+    text = ROCKETMQ_MANIFEST.read_text()
+    return text.replace(workloads.ROCKETMQ_IMAGE.format(version=versions.ROCKETMQ_5),
+                        workloads.ROCKETMQ_IMAGE.format(version=version))
+
+
+def parse_consumer_configs(shown: str) -> dict[str, dict[str, str]]:
+    """Broker name -> the group's config fields, from what `mqadmin getConsumerConfig` prints (strings)."""
+    sections = re.split(r"^=+[^:\n]*:(\S+?)=+$", shown, flags=re.M)[1:]
+    return {name: dict(re.findall(r"^(\w+)\s+=\s+(.*)$", text, flags=re.M))
+            for name, text in zip(sections[::2], sections[1::2], strict=True)}
+
+
+def last_line_with(prefix: str, logs: str) -> str | None:
+    found = [line[len(prefix):] for line in logs.splitlines() if line.startswith(prefix)]
+    return found[-1] if found else None
+
+
+class Lab:
+    def __init__(self, options: LabOptions, state: Path | None = None) -> None:
+        self.options = options
+        self.state = state or state_dir()
+        self.cluster = KindCluster(self.state)
+        self.run = LabRun()
+
+    # ---- the whole path -------------------------------------------------------------------------------------
+
+    def up(self) -> LabRun:
+        with self.run.step("engine"):
+            self.run.facts["engine_started_here"] = engine.ensure_engine(self.state)
+        with self.run.step("images"):
+            refs = self._images()
+        with self.run.step("cluster"):
+            engine.check_privileged(NETWORK_TOOLS.image())
+            if self.cluster.exists():
+                self.cluster.delete()
+            self.cluster.create(refs["node"], api_port=self.options.api_port)
+        try:
+            with self.run.step("load images"):
+                self.cluster.load([refs[name] for name in ("routes", "rocketmq", "operator", "chaos")])
+            with self.run.step("node routes"):
+                self.cluster.install_node_routes(refs["routes"])
+            with self.run.step("rocketmq"):
+                self._rocketmq()
+            with self.run.step("operator"):
+                self._operator()
+            with self.run.step("policy ready"):
+                self._policy_ready()
+            with self.run.step("mqadmin read-back"):
+                self._mqadmin_read_back()
+            if self.options.chaos:
+                self._chaos()
+        except Exception:
+            self._dump_state()
+            raise
+        return self.run
+
+    def _images(self) -> dict[str, str]:
+        return {"node": node_image(), "routes": workloads.node_routes_image(),
+                "rocketmq": workloads.rocketmq_image(self.options.rocketmq_version),
+                "operator": workloads.operator_image(), "chaos": workloads.chaos_image()}
+
+    def _rocketmq(self) -> None:
+        kubectl = self.cluster.kubectl
+        kubectl("apply", "-f", "-", input_text=rocketmq_manifest(self.options.rocketmq_version))
+        for workload in ("deployment/rocketmq-namesrv", "statefulset/broker-a", "statefulset/broker-b"):
+            kubectl("-n", ROCKETMQ_NS, "rollout", "status", workload, "--timeout=300s", timeout=330)
+        self._wait_brokers_registered(("broker-a", "broker-b"))
+        self.run.facts["broker_nodes"] = {broker: self.cluster.node_of(ROCKETMQ_NS, f"{broker}-0")
+                                          for broker in ("broker-a", "broker-b")}
+
+    def mqadmin(self, *args: str) -> str:
+        """The official mqadmin of the brokers' image, run inside the cluster (in the name server's pod)."""
+        return self.cluster.kubectl("-n", ROCKETMQ_NS, "exec", "deploy/rocketmq-namesrv", "--", "rocketmq", "mqadmin",
+                                    *args, "-n", "127.0.0.1:9876", timeout=180).stdout
+
+    def _wait_brokers_registered(self, names: Sequence[str], within: float = 300) -> None:
+        _until(lambda: all(re.search(rf"\b{n}\b", self.mqadmin("clusterList")) for n in names), within,
+               f"brokers {', '.join(names)} registered at the name server")
+
+    def _operator(self) -> None:
+        helm = str(gobuild.helm_bin() / "helm")
+        repository, tag = workloads.OPERATOR_IMAGE.rsplit(":", 1)
+        args = [helm, "upgrade", "--install", RELEASE, str(CHART), f"--kubeconfig={self.cluster.kubeconfig}",
+                "--namespace", OPERATOR_NS, "--create-namespace", "--wait", "--timeout=5m",
+                f"--set=image.repository={repository}", f"--set=image.tag={tag}", "--set=image.pullPolicy=Never",
+                f"--set=defaultCluster.nameServers={NAMESRV}", f"--set=watchNamespaces={{{POLICY_NS}}}",
+                "--set=sweepIntervalSeconds=5"]
+        _run(args, "helm install of the chart", timeout=400)
+        deployment = self.cluster.kubectl("-n", OPERATOR_NS, "get", "deployment", "-o", "json")
+        container = json.loads(deployment.stdout)["items"][0]["spec"]["template"]["spec"]["containers"][0]
+        hardened = container.get("securityContext", {})
+        self.run.facts["operator_security"] = {k: hardened.get(k) for k in ("readOnlyRootFilesystem",
+                                                                             "allowPrivilegeEscalation")}
+        self.run.facts["operator_liveness"] = container.get("livenessProbe", {}).get("httpGet", {}).get("path")
+
+    def _policy_ready(self) -> None:
+        kubectl = self.cluster.kubectl
+        kubectl("create", "namespace", POLICY_NS, check=False)
+        kubectl("-n", POLICY_NS, "apply", "-f", str(POLICY_MANIFEST))
+        kubectl("-n", POLICY_NS, "wait", "rp/orders", "--for=condition=Ready", "--timeout=180s", timeout=200)
+        status = json.loads(kubectl("-n", POLICY_NS, "get", "rp/orders", "-o", "json").stdout)["status"]
+        self.run.facts["policy_status"] = {k: status.get(k) for k in ("synced", "brokers", "ladder") if k in status}
+
+    def _mqadmin_read_back(self) -> None:
+        configs = parse_consumer_configs(self.mqadmin("getConsumerConfig", "-g", "orders"))
+        self.run.facts["mqadmin_orders"] = {b: {k: c.get(k) for k in ("retryMaxTimes", "retryQueueNums")}
+                                            for b, c in configs.items()}
+        wrong = {b: c for b, c in self.run.facts["mqadmin_orders"].items()
+                 if c != {"retryMaxTimes": "3", "retryQueueNums": "1"}}
+        if set(configs) != {"broker-a", "broker-b"} or wrong:
+            raise RuntimeError(f"mqadmin reads the group `orders` as {self.run.facts['mqadmin_orders']}, "
+                               "not retryMaxTimes=3, retryQueueNums=1 on broker-a and broker-b")
+
+    # ---- chaos ----------------------------------------------------------------------------------------------
+
+    def _chaos(self) -> None:
+        self.cluster.kubectl("apply", "-f", str(CHAOS_RBAC))
+        with self.run.step("chaos: broker pod deleted under load"):
+            self._chaos_job("broker-pod-kill", ["broker-pod-kill", "--rate=100", "--duration=20"])
+        with self.run.step("operator re-applied the policy to the new broker"):
+            self._policy_ready()
+            self._mqadmin_read_back()
+        with self.run.step("chaos: retry ladder of the policy's group"):
+            self._chaos_job("retry-ladder", ["retry-ladder", "--group=orders"])
+        if self.options.node_fault:
+            with self.run.step("chaos: node of broker-b paused under load"):
+                self._node_fault()
+
+    def _chaos_job(self, name: str, args: Sequence[str], *, during: Callable[[], None] | None = None) -> None:
+        job = chaos_job(f"chaos-{name}", [*args, f"--namesrv={NAMESRV}", f"--namespace={ROCKETMQ_NS}",
+                                          f"--selector={BROKER_SELECTOR}", "--report-dir=/tmp/report"])
+        kubectl = self.cluster.kubectl
+        kubectl("-n", ROCKETMQ_NS, "delete", "job", job["metadata"]["name"], "--ignore-not-found", "--wait=true")
+        kubectl("apply", "-f", "-", input_text=json.dumps(job))
+        if during is not None:
+            during()
+        finished = _until(lambda: self._job_finished(job["metadata"]["name"]), 900, f"chaos Job {name} finished")
+        logs = kubectl("-n", ROCKETMQ_NS, "logs", f"job/{job['metadata']['name']}", timeout=60).stdout
+        self._keep_report(name, logs)
+        verdict = last_line_with(VERDICT_PREFIX, logs)
+        if verdict is None:
+            raise RuntimeError(f"chaos Job {name} ended ({finished}) without a verdict; its log:\n{logs[-3000:]}")
+        self.run.verdicts[name] = json.loads(verdict)
+
+    def _job_finished(self, name: str) -> str | None:
+        status = json.loads(self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "job", name, "-o", "json").stdout)["status"]
+        return "succeeded" if status.get("succeeded") else "failed" if status.get("failed") else None
+
+    def _keep_report(self, name: str, logs: str) -> None:
+        encoded = last_line_with(REPORT_PREFIX, logs)
+        if encoded is None or self.options.report_dir is None:
+            return
+        target = self.options.report_dir / name
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(encoded)), mode="r:gz") as tar:
+            tar.extractall(target, filter="data")
+        (target / "job.log").write_text(logs)
+        self.run.reports[name] = str(target)
+
+    def _node_fault(self) -> None:
+        node = self.run.facts["broker_nodes"]["broker-b"]
+
+        def pause_while_loaded() -> None:
+            _until(lambda: self._job_running("chaos-node-pause"), 300, "the node-fault load Job running")
+            self.run.facts["node_paused"] = {"node": node, "at": time.time()}
+            pause_node(node)
+            try:
+                time.sleep(NODE_PAUSE_SECONDS)  # the fault's length is the experiment's parameter, not a wait
+            finally:
+                unpause_node(node)
+                self.run.facts["node_paused"]["resumed_at"] = time.time()
+
+        self._chaos_job("node-pause", ["broker-under-load", "--rate=100", "--duration=40"], during=pause_while_loaded)
+
+    def _job_running(self, name: str) -> bool:
+        pods = self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "pods", f"--selector=job-name={name}", "-o",
+                                    "jsonpath={.items[*].status.phase}").stdout.split()
+        return "Running" in pods
+
+    def _dump_state(self) -> None:
+        for args in (("get", "nodes", "-o", "wide"), ("get", "pods", "-A", "-o", "wide"),
+                     ("get", "events", "-A", "--sort-by=.lastTimestamp")):
+            result = self.cluster.kubectl(*args, check=False, timeout=60)
+            log.error("kubectl %s:\n%s%s", " ".join(args), result.stdout[-4000:], result.stderr[-1000:])
+
+
+NODE_PAUSE_SECONDS: Final = 15.0
+
+
+def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
+    """A Job running `rocketmq-retry chaos in-cluster ARGS` with the chaos ServiceAccount (chaos/manifests)."""
+    job: dict[str, Any] = yaml.safe_load((REPO_ROOT / "chaos" / "manifests" / "job.yaml").read_text())
+    job["metadata"]["name"] = name
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["image"] = workloads.CHAOS_IMAGE
+    container["imagePullPolicy"] = "Never"
+    container["args"] = ["chaos", "in-cluster", *args]
+    container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own scratch
+    job["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    return job
+
+
+def _run(argv: Sequence[str], what: str, timeout: float) -> None:
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed: {result.stderr.strip()[-2000:]}")
+
+
+def _until(predicate: Callable[[], Any], within: float, what: str, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"not {what} after {within:.0f} s")
+
+
+def down(state: Path | None = None) -> list[str]:
+    """Remove the lab's cluster and stop the engine the lab started; what was removed."""
+    state = state or state_dir()
+    removed = []
+    if engine.answers():
+        cluster = KindCluster(state)
+        if cluster.exists():
+            cluster.delete()
+            removed.append(f"kind cluster {cluster.name}")
+    if engine.stop_engine(state):
+        removed.append("the Docker engine the lab started")
+    return removed
