@@ -15,13 +15,16 @@ import re
 import subprocess
 import tarfile
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from .. import gobuild, paths, versions
 from . import engine, workloads
@@ -184,6 +187,34 @@ class Lab:
         status = json.loads(kubectl("-n", POLICY_NS, "get", "rp/orders", "-o", "json").stdout)["status"]
         self.run.facts["policy_status"] = {k: status.get(k) for k in ("synced", "brokers", "ladder") if k in status}
 
+    def _broker_pods(self) -> dict[str, dict[str, Any]]:
+        pods = json.loads(self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "pods", f"--selector={BROKER_SELECTOR}",
+                                               "-o", "json").stdout)["items"]
+        return {pod["metadata"]["labels"]["broker"]: pod for pod in pods
+                if not pod["metadata"].get("deletionTimestamp")}
+
+    def _policy_reapplied(self) -> None:
+        """Every broker holds the policy at its current pod's address; for a pod made anew (killed by the chaos Job),
+        how long after the pod's creation and after its container started the operator had re-applied it."""
+        def applied_on_current_pods() -> dict[str, Any] | None:
+            pods = self._broker_pods()
+            status = json.loads(self.cluster.kubectl("-n", POLICY_NS, "get", "rp/orders", "-o", "json").stdout)
+            brokers = {b["name"]: b for b in status.get("status", {}).get("brokers", [])}
+            current = all(brokers.get(name, {}).get("state") == "Applied"
+                          and brokers[name].get("address") == f"{pod['status'].get('podIP')}:10911"
+                          for name, pod in pods.items())
+            return {"pods": pods, "brokers": brokers} if current and len(pods) == 2 else None
+
+        seen = _until(applied_on_current_pods, 120, "the policy applied on every broker's current pod")
+        for name, pod in seen["pods"].items():
+            if pod["metadata"]["uid"] == self.run.facts["broker_pod_uids"].get(name):
+                continue
+            applied = _timestamp(seen["brokers"][name]["lastAppliedTime"])
+            started = pod["status"]["containerStatuses"][0]["state"].get("running", {}).get("startedAt")
+            self.run.facts.setdefault("reapplied_s", {})[name] = {
+                "after_pod_created": applied - _timestamp(pod["metadata"]["creationTimestamp"]),
+                "after_container_started": applied - _timestamp(started) if started else None}
+
     def _mqadmin_read_back(self) -> None:
         configs = parse_consumer_configs(self.mqadmin("getConsumerConfig", "-g", "orders"))
         self.run.facts["mqadmin_orders"] = {b: {k: c.get(k) for k in ("retryMaxTimes", "retryQueueNums")}
@@ -198,11 +229,16 @@ class Lab:
 
     def _chaos(self) -> None:
         self.cluster.kubectl("apply", "-f", str(CHAOS_RBAC))
+        before = self.operator_counters()
+        self.run.facts["broker_pod_uids"] = {name: pod["metadata"]["uid"] for name, pod in self._broker_pods().items()}
         with self.run.step("chaos: broker pod deleted under load"):
             self._chaos_job("broker-pod-kill", ["broker-pod-kill", "--rate=100", "--duration=20"])
         with self.run.step("operator re-applied the policy to the new broker"):
-            self._policy_ready()
+            self._policy_reapplied()
             self._mqadmin_read_back()
+        after = self.operator_counters()
+        self.run.facts["operator_counters"] = {name: {"before": before[name], "after": after[name]}
+                                               for name in COUNTERS}
         with self.run.step("chaos: retry ladder of the policy's group"):
             self._chaos_job("retry-ladder", ["retry-ladder", "--group=orders"])
         if self.options.node_fault:
@@ -260,6 +296,30 @@ class Lab:
                                     "jsonpath={.items[*].status.phase}").stdout.split()
         return "Running" in pods
 
+    @contextmanager
+    def _port_forward(self, target: str, port: int) -> Iterator[int]:
+        """`kubectl port-forward` to 127.0.0.1 on a port the kernel picks; the host reaches the pod only so."""
+        argv = [str(gobuild.kubernetes_bin() / "kubectl"), f"--kubeconfig={self.cluster.kubeconfig}", "-n",
+                OPERATOR_NS, "port-forward", "--address=127.0.0.1", target, f":{port}"]
+        forward = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert forward.stdout is not None
+            line = forward.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> 9090", or EOF when it failed
+            match = re.search(r"127\.0\.0\.1:(\d+)", line)
+            if match is None:
+                raise RuntimeError(f"kubectl port-forward {target} failed: {line}{forward.communicate()[1][-500:]}")
+            yield int(match.group(1))
+        finally:
+            forward.terminate()
+            forward.wait(timeout=10)
+
+    def operator_counters(self) -> dict[str, float]:
+        """The operator pod's reconcile and drift counters, scraped from its /metrics through a port-forward."""
+        target = f"deployment/{RELEASE}-rocketmq-retry-operator"
+        with (self._port_forward(target, METRICS_PORT) as port,
+              urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response):
+            return counters(response.read().decode())
+
     def _dump_state(self) -> None:
         for args in (("get", "nodes", "-o", "wide"), ("get", "pods", "-A", "-o", "wide"),
                      ("get", "events", "-A", "--sort-by=.lastTimestamp")):
@@ -268,6 +328,17 @@ class Lab:
 
 
 NODE_PAUSE_SECONDS: Final = 15.0
+METRICS_PORT: Final = 9090  # the chart's metrics.port
+COUNTERS: Final = ("rocketmq_retry_reconciles", "rocketmq_retry_drift_corrections")
+
+
+def counters(exposition: str) -> dict[str, float]:
+    """Each of COUNTERS summed over its labels, from a Prometheus text exposition."""
+    totals = dict.fromkeys(COUNTERS, 0.0)
+    for family in text_string_to_metric_families(exposition):
+        if family.name in totals:
+            totals[family.name] += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return totals
 
 
 def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
@@ -281,6 +352,10 @@ def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
     container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own scratch
     job["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
     return job
+
+
+def _timestamp(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def _run(argv: Sequence[str], what: str, timeout: float) -> None:
