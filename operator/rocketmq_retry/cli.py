@@ -192,7 +192,7 @@ def kind_up(rocketmq_version: str, api_port: int | None, report_dir: Path | None
                          node_fault=node_fault))
     run = lab.up()
     console = Console()
-    console.print_json(data={"steps_s": run.steps, "facts": run.facts, "reports": run.reports})
+    console.print_json(data={"steps_s": run.steps, "facts": run.facts})
     table = Table(title=f"Chaos verdicts in kind (RocketMQ {rocketmq_version})")
     for column in ("experiment", "verdict", "why"):
         table.add_column(column)

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .. import gobuild, paths, versions
 from . import engine, workloads
-from .cluster import KindCluster, pause_node, unpause_node
+from .cluster import KindCluster, pause_node, require_free_port, unpause_node
 from .nodeimage import NETWORK_TOOLS, node_image
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ REPO_ROOT: Final = workloads.REPO_ROOT
 ROCKETMQ_MANIFEST: Final = REPO_ROOT / "examples" / "kind" / "rocketmq.yaml"
 POLICY_MANIFEST: Final = REPO_ROOT / "examples" / "retrypolicy-orders.yaml"
 CHAOS_RBAC: Final = REPO_ROOT / "chaos" / "manifests" / "rbac.yaml"
+CHAOS_JOB: Final = REPO_ROOT / "chaos" / "manifests" / "job.yaml"
 CHART: Final = REPO_ROOT / "charts" / "rocketmq-retry-operator"
 ROCKETMQ_NS: Final = "rocketmq"
 OPERATOR_NS: Final = "rocketmq-retry"
@@ -78,6 +79,10 @@ class LabRun:
         self.steps[name] = round(time.monotonic() - started, 1)
         log.info("kind lab: %s done in %.1f s", name, self.steps[name])
 
+    def to_json(self) -> dict[str, Any]:
+        return {"passed": self.passed, "steps_s": self.steps, "facts": self.facts, "verdicts": self.verdicts,
+                "reports": self.reports}
+
     @property
     def passed(self) -> bool:
         return bool(self.verdicts) and all(v.get("passed") for v in self.verdicts.values())
@@ -111,6 +116,8 @@ class Lab:
     # ---- the whole path -------------------------------------------------------------------------------------
 
     def up(self) -> LabRun:
+        if self.options.api_port is not None:
+            require_free_port(self.options.api_port)  # before anything starts, so a refusal leaves nothing behind
         with self.run.step("engine"):
             self.run.facts["engine_started_here"] = engine.ensure_engine(self.state)
         with self.run.step("images"):
@@ -135,6 +142,9 @@ class Lab:
                 self._mqadmin_read_back()
             if self.options.chaos:
                 self._chaos()
+            if self.options.report_dir is not None:
+                self.options.report_dir.mkdir(parents=True, exist_ok=True)
+                (self.options.report_dir / "lab.json").write_text(json.dumps(self.run.to_json(), indent=2) + "\n")
         except Exception:
             self._dump_state()
             raise
@@ -229,6 +239,8 @@ class Lab:
 
     def _chaos(self) -> None:
         self.cluster.kubectl("apply", "-f", str(CHAOS_RBAC))
+        with self.run.step("chaos refused outside the opt-in namespace"):
+            self._refused_outside_opt_in()
         before = self.operator_counters()
         self.run.facts["broker_pod_uids"] = {name: pod["metadata"]["uid"] for name, pod in self._broker_pods().items()}
         with self.run.step("chaos: broker pod deleted under load"):
@@ -260,6 +272,27 @@ class Lab:
         if verdict is None:
             raise RuntimeError(f"chaos Job {name} ended ({finished}) without a verdict; its log:\n{logs[-3000:]}")
         self.run.verdicts[name] = json.loads(verdict)
+
+    def _refused_outside_opt_in(self) -> None:
+        """The stock kill-pods Job aimed at the policies' namespace, which has no chaos opt-in: it must fail, saying
+        so, and delete nothing."""
+        job = yaml.safe_load(CHAOS_JOB.read_text())
+        job["metadata"]["name"] = "chaos-refused"
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        container |= {"image": workloads.CHAOS_IMAGE, "imagePullPolicy": "Never",
+                      "args": ["chaos", "kill-pods", f"--namespace={POLICY_NS}", f"--selector={BROKER_SELECTOR}"]}
+        kubectl = self.cluster.kubectl
+        before = self._broker_pods()
+        kubectl("-n", ROCKETMQ_NS, "delete", "job", "chaos-refused", "--ignore-not-found", "--wait=true")
+        kubectl("apply", "-f", "-", input_text=json.dumps(job))
+        outcome = _until(lambda: self._job_finished("chaos-refused"), 300, "the refused chaos Job finished")
+        logs = kubectl("-n", ROCKETMQ_NS, "logs", "job/chaos-refused", timeout=60).stdout
+        untouched = {n: p["metadata"]["uid"] for n, p in self._broker_pods().items()} == {
+            n: p["metadata"]["uid"] for n, p in before.items()}
+        if outcome != "failed" or not untouched:
+            raise RuntimeError(f"a chaos Job aimed at {POLICY_NS} (no opt-in) ended {outcome}, pods untouched: "
+                               f"{untouched}; log:\n{logs[-2000:]}")
+        self.run.facts["chaos_refused_outside_opt_in"] = logs.strip().splitlines()[-1]
 
     def _job_finished(self, name: str) -> str | None:
         status = json.loads(self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "job", name, "-o", "json").stdout)["status"]
@@ -343,7 +376,7 @@ def counters(exposition: str) -> dict[str, float]:
 
 def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
     """A Job running `rocketmq-retry chaos in-cluster ARGS` with the chaos ServiceAccount (chaos/manifests)."""
-    job: dict[str, Any] = yaml.safe_load((REPO_ROOT / "chaos" / "manifests" / "job.yaml").read_text())
+    job: dict[str, Any] = yaml.safe_load(CHAOS_JOB.read_text())
     job["metadata"]["name"] = name
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["image"] = workloads.CHAOS_IMAGE

@@ -67,7 +67,7 @@ class KindCluster:
     def create(self, node_image: str, *, api_port: int | None = None) -> None:
         config = lab_config(yaml.safe_load(REPO_CONFIG.read_text()))
         if api_port is not None:
-            _require_free_port(api_port)
+            require_free_port(api_port)
             config["networking"]["apiServerPort"] = api_port
         self.state.mkdir(parents=True, exist_ok=True)
         config_file = self.state / "kind-config.yaml"
@@ -96,7 +96,7 @@ class KindCluster:
             self._kind("delete", "cluster", f"--name={self.name}")
 
 
-def _require_free_port(port: int) -> None:
+def require_free_port(port: int) -> None:
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))
