@@ -178,9 +178,11 @@ def kind_group() -> None:
 @click.option("--chaos/--no-chaos", default=True, show_default=True, help="Run the in-cluster chaos Jobs.")
 @click.option("--node-fault/--no-node-fault", default=True, show_default=True,
               help="Also pause the kind node of a broker under load.")
+@click.option("--ha/--no-ha", default=True, show_default=True,
+              help="Also run the chart with 2 replicas and delete the leading pod in a burst of policies.")
 @_friendly_errors
-def kind_up(rocketmq_version: str, api_port: int | None, report_dir: Path | None, chaos: bool,
-            node_fault: bool) -> None:
+def kind_up(*, rocketmq_version: str, api_port: int | None, report_dir: Path | None, chaos: bool,
+            node_fault: bool, ha: bool) -> None:
     """From nothing to verdicts: the cluster of kind-config.yaml, RocketMQ, the chart, the sample policy, chaos Jobs.
 
     Exits 1 when a verdict fails. The cluster keeps running afterwards: `rocketmq-retry kind down` removes it.
@@ -189,7 +191,7 @@ def kind_up(rocketmq_version: str, api_port: int | None, report_dir: Path | None
 
     report_dir = report_dir or state_dir() / "reports" / time.strftime("%Y%m%d-%H%M%S")
     lab = Lab(LabOptions(rocketmq_version=rocketmq_version, api_port=api_port, report_dir=report_dir, chaos=chaos,
-                         node_fault=node_fault))
+                         node_fault=node_fault, ha=ha))
     run = lab.up()
     console = Console()
     console.print_json(data={"steps_s": run.steps, "facts": run.facts})
@@ -260,22 +262,112 @@ def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) 
 @_friendly_errors
 def chaos_kill_pods(namespace: str, selector: str, mode: str, count: int, grace_period: int) -> None:
     """Delete broker pods (in-cluster Job, or with the current kubeconfig) and print which."""
-    import kubernetes  # noqa: PLC0415
-
     from rocketmq_chaos.injectors import TargetNotAllowed  # noqa: PLC0415
     from rocketmq_chaos.journal import Journal  # noqa: PLC0415
     from rocketmq_chaos.pods import Mode, PodKiller  # noqa: PLC0415
 
     try:
-        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-    try:
-        deleted = PodKiller(kubernetes.client.CoreV1Api(), Journal()).kill(
+        deleted = PodKiller(_core_v1_api(), Journal()).kill(
             namespace, selector, mode=Mode(mode), count=count, grace_period_seconds=grace_period)
     except (TargetNotAllowed, ValueError) as refused:
         raise click.UsageError(str(refused)) from None
     click.echo(f"deleted: {', '.join(deleted) or 'no pod matched'}")
+
+
+def _core_v1_api() -> object:
+    """A CoreV1Api with the pod's service account in a cluster, else with the current kubeconfig."""
+    import kubernetes  # noqa: PLC0415
+
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
+    return kubernetes.client.CoreV1Api()
+
+
+def _delays_ms(_context: click.Context, _parameter: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        delays = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of milliseconds") from None
+    if not delays or min(delays) < 0:
+        raise click.BadParameter(f"{value!r}: delays are whole milliseconds, at least one, none negative")
+    return delays
+
+
+@chaos_group.command(name="in-cluster")
+@click.argument("experiment")
+@click.option("--namesrv", required=True, help="The name server, host:port (e.g. rocketmq-namesrv.rocketmq:9876).")
+@click.option("-n", "--namespace", required=True, help="Namespace of the broker pods; must be annotated "
+              "rocketmq-retry.io/chaos=allowed for broker-pod-kill.")
+@click.option("-l", "--selector", required=True, help="Equality label selector of every broker pod, e.g. "
+              "app=rocketmq,role=broker.")
+@click.option("--broker-label", default="broker", show_default=True,
+              help="The pod label whose value is the pod's broker name.")
+@click.option("--report-dir", type=click.Path(path_type=Path), required=True,
+              help="Where to write the journal, verdict and plots.")
+@click.option("--rate", type=click.FloatRange(min=1), default=100.0, show_default=True,
+              help="Synchronous sends per second (broker-pod-kill, broker-under-load).")
+@click.option("--duration", type=click.FloatRange(min=1), default=20.0, show_default=True,
+              help="Seconds of load (broker-pod-kill, broker-under-load).")
+@click.option("--fault-at", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds after the first stored message when the pod is deleted (broker-pod-kill).")
+@click.option("--victim", default=None, help="Broker name whose pod is deleted (default: the last master).")
+@click.option("--recovery-timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
+              help="Seconds for the deleted broker to be registered again by its new pod.")
+@click.option("--group", default=None, help="retry-ladder: a consumer group whose retryMaxTimes a RetryPolicy set "
+              "(default: a group of the run's own).")
+@click.option("--expected-delays-ms", default=None, callback=_delays_ms, metavar="MS,MS,...",
+              help="retry-ladder: the expected ladder (default: the brokers' delay levels for the group's "
+                   "retryMaxTimes, 3 retries for a group of the run's own).")
+@click.option("--messages", type=click.IntRange(min=1), default=3, show_default=True,
+              help="retry-ladder: messages failed on purpose.")
+@click.option("--within", type=click.FloatRange(min=1), default=180.0, show_default=True,
+              help="retry-ladder: seconds for every message to be dead-lettered.")
+@click.option("--broker-cluster", default=None, help="Only this broker cluster's masters (default: every master).")
+@click.option("--delay-levels", default=None,
+              help="The brokers' messageDelayLevel (default: read from the masters' config).")
+@_friendly_errors
+def chaos_in_cluster(*, experiment: str, namesrv: str, namespace: str, selector: str, broker_label: str,
+                     report_dir: Path, rate: float, duration: float, fault_at: float, victim: str | None,
+                     recovery_timeout: float, group: str | None, expected_delays_ms: tuple[int, ...] | None,
+                     messages: int, within: float, broker_cluster: str | None, delay_levels: str | None) -> None:
+    """Run EXPERIMENT from inside the cluster (a Job) against RocketMQ pods; exit 1 when the checker fails it.
+
+    Experiments: broker-pod-kill (a broker's pod deleted under load, waited for until its replacement registers),
+    broker-under-load (load only; someone else injects the fault), retry-ladder (a failing consumer of --group).
+    Writes the local runner's report into --report-dir and prints the verdict table, then the report directory as
+    one `REPORT-TGZ <base64 tar.gz>` line and, last, `VERDICT-JSON <verdict.json>`, for `kubectl logs` to carry out.
+    """
+    from rocketmq_chaos.incluster import (  # noqa: PLC0415 - the chaos extra loads here only
+        EXPERIMENTS,
+        InCluster,
+        Ladder,
+        Load,
+        report_log_lines,
+        run_in_cluster,
+    )
+    from rocketmq_chaos.report import summary  # noqa: PLC0415
+    from rocketmq_retry.remoting import RemotingError  # noqa: PLC0415
+
+    if experiment not in EXPERIMENTS:
+        raise click.BadParameter(f"choose one of {', '.join(EXPERIMENTS)}", param_hint="EXPERIMENT")
+    where = InCluster(namesrv, namespace, selector, broker_label, cluster=broker_cluster, delay_levels=delay_levels,
+                      recovery_timeout=recovery_timeout)
+    try:
+        report, verdicts = run_in_cluster(
+            experiment, where, report_dir, load=Load(rate, duration, fault_at, victim),
+            ladder=Ladder(group, expected_delays_ms, messages, within), core_api=_core_v1_api)
+    except (ValueError, RemotingError) as failure:  # TargetNotAllowed is a ValueError
+        raise click.ClickException(str(failure)) from None
+    Console().print(summary(verdicts))
+    click.echo(f"report: {report.directory}")
+    for line in report_log_lines(report):
+        click.echo(line)
+    if not report.passed:
+        sys.exit(1)
 
 
 @main.group(name="operator")

@@ -60,6 +60,7 @@ class LabOptions:
     report_dir: Path | None = None
     chaos: bool = True
     node_fault: bool = True
+    ha: bool = True
 
 
 @dataclass
@@ -173,14 +174,14 @@ class Lab:
         _until(lambda: all(re.search(rf"\b{n}\b", self.mqadmin("clusterList")) for n in names), within,
                f"brokers {', '.join(names)} registered at the name server")
 
-    def _operator(self) -> None:
+    def _operator(self, replicas: int = 1) -> None:
         helm = str(gobuild.helm_bin() / "helm")
         repository, tag = workloads.OPERATOR_IMAGE.rsplit(":", 1)
         args = [helm, "upgrade", "--install", RELEASE, str(CHART), f"--kubeconfig={self.cluster.kubeconfig}",
                 "--namespace", OPERATOR_NS, "--create-namespace", "--wait", "--timeout=5m",
                 f"--set=image.repository={repository}", f"--set=image.tag={tag}", "--set=image.pullPolicy=Never",
                 f"--set=defaultCluster.nameServers={NAMESRV}", f"--set=watchNamespaces={{{POLICY_NS}}}",
-                "--set=sweepIntervalSeconds=5"]
+                "--set=sweepIntervalSeconds=5", f"--set=replicas={replicas}"]
         _run(args, "helm install of the chart", timeout=400)
         deployment = self.cluster.kubectl("-n", OPERATOR_NS, "get", "deployment", "-o", "json")
         container = json.loads(deployment.stdout)["items"][0]["spec"]["template"]["spec"]["containers"][0]
@@ -256,6 +257,9 @@ class Lab:
         if self.options.node_fault:
             with self.run.step("chaos: node of broker-b paused under load"):
                 self._node_fault()
+        if self.options.ha:
+            with self.run.step("HA: leading operator pod deleted in a burst"):
+                self._ha()
 
     def _chaos_job(self, name: str, args: Sequence[str], *, during: Callable[[], None] | None = None) -> None:
         job = chaos_job(f"chaos-{name}", [*args, f"--namesrv={NAMESRV}", f"--namespace={ROCKETMQ_NS}",
@@ -324,6 +328,42 @@ class Lab:
 
         self._chaos_job("node-pause", ["broker-under-load", "--rate=100", "--duration=40"], during=pause_while_loaded)
 
+    def _ha(self) -> None:
+        """replicas=2: delete the leading pod during a burst of policies; the takeover time, and proof from both
+        pods' logs that no policy was handled by both at once (the old leader's last reconcile precedes the new
+        one's first)."""
+        kubectl = self.cluster.kubectl
+        self._operator(replicas=2)
+
+        def two_live_replicas() -> list[str] | None:
+            items = json.loads(kubectl("-n", OPERATOR_NS, "get", "pods", "-o", "json").stdout)["items"]
+            live = [p["metadata"]["name"] for p in items if not p["metadata"].get("deletionTimestamp")
+                    and p["status"].get("phase") == "Running"]
+            return live if len(live) == 2 and len(items) == 2 else None
+
+        pods = _until(two_live_replicas, 120, "two operator replicas and no other pod")
+        with _LogStreams(self.cluster, OPERATOR_NS, pods) as streams:
+            kubectl("-n", POLICY_NS, "apply", "-f", "-", input_text=json.dumps(_policies("ha-probe", 1)))
+            kubectl("-n", POLICY_NS, "wait", "rp/ha-probe-0", "--for=condition=Ready", "--timeout=180s", timeout=200)
+            leader = _until(lambda: streams.handler_of(f"{POLICY_NS}/ha-probe-0"), 60, "the leader's reconcile logged")
+            deleted_at = time.time()  # the burst lands while the leader goes
+            kubectl("-n", OPERATOR_NS, "delete", "pod", leader, "--wait=false")
+            kubectl("-n", POLICY_NS, "apply", "-f", "-", input_text=json.dumps(_policies("ha-burst", HA_BURST)))
+            kubectl("-n", POLICY_NS, "wait", "rp", "--selector=rocketmq-retry.io/lab=ha-burst",
+                    "--for=condition=Ready", "--timeout=300s", timeout=320)
+        handled = streams.handled(POLICY_NS)
+        (follower,) = (pod for pod in pods if pod != leader)
+        old, new = handled.get(leader, {}), handled.get(follower, {})
+        old_last = max((t for times in old.values() for t in times), default=None)
+        new_after = [t for times in new.values() for t in times if t >= deleted_at]
+        self.run.facts["ha"] = {
+            "leader": leader, "follower": follower, "burst": HA_BURST,
+            "handled_by_leader": len(old), "handled_by_follower": len(new),
+            "takeover_s": round(min(new_after) - deleted_at, 2) if new_after else None,
+            "leader_last_before_follower_first": old_last is None or not new_after or old_last < min(new_after)}
+        if not self.run.facts["ha"]["leader_last_before_follower_first"]:
+            raise RuntimeError(f"two replicas handled policies at once: {self.run.facts['ha']}")
+
     def _job_running(self, name: str) -> bool:
         pods = self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "pods", f"--selector=job-name={name}", "-o",
                                     "jsonpath={.items[*].status.phase}").stdout.split()
@@ -361,6 +401,59 @@ class Lab:
 
 
 NODE_PAUSE_SECONDS: Final = 15.0
+HA_BURST: Final = 40
+
+
+def _policies(prefix: str, count: int) -> dict[str, Any]:
+    """`count` copies of the sample policy, each for a group of its own, labelled for `kubectl wait`."""
+    sample = yaml.safe_load(POLICY_MANIFEST.read_text())
+    items = []
+    for index in range(count):
+        policy = json.loads(json.dumps(sample))
+        policy["metadata"] = {"name": f"{prefix}-{index}", "labels": {"rocketmq-retry.io/lab": prefix}}
+        policy["spec"]["consumerGroup"] = f"{prefix}-{index}"
+        items.append(policy)
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+class _LogStreams:
+    """`kubectl logs -f --timestamps` of some pods into files, read back as who reconciled which policy when."""
+
+    _LINE = re.compile(r"^(\S+) .*rocketmq_retry\.controller\.reconciler: \[([^\]]+)\] ")
+
+    def __init__(self, cluster: KindCluster, namespace: str, pods: Sequence[str]) -> None:
+        self.cluster, self.namespace, self.pods = cluster, namespace, list(pods)
+        self.files = {pod: cluster.state / f"logs-{pod}.txt" for pod in self.pods}
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> "_LogStreams":
+        kubectl = str(gobuild.kubernetes_bin() / "kubectl")
+        for pod, file in self.files.items():
+            with file.open("wb") as out:
+                self.processes.append(subprocess.Popen(
+                    [kubectl, f"--kubeconfig={self.cluster.kubeconfig}", "-n", self.namespace, "logs", "-f",
+                     "--timestamps", pod], stdout=out, stderr=subprocess.STDOUT))
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+    def handled(self, namespace: str) -> dict[str, dict[str, list[float]]]:
+        """pod -> policy name -> when that pod logged a reconcile of it."""
+        found: dict[str, dict[str, list[float]]] = {}
+        for pod, file in self.files.items():
+            for line in file.read_text(errors="replace").splitlines():
+                match = self._LINE.match(line)
+                if match and match[2].startswith(f"{namespace}/"):
+                    at = _timestamp(match[1][:26] + "Z")  # RFC 3339 with nanoseconds: keep microseconds
+                    found.setdefault(pod, {}).setdefault(match[2].split("/", 1)[1], []).append(at)
+        return found
+
+    def handler_of(self, ref: str) -> str | None:
+        namespace, name = ref.split("/", 1)
+        return next((pod for pod, names in self.handled(namespace).items() if name in names), None)
 METRICS_PORT: Final = 9090  # the chart's metrics.port
 COUNTERS: Final = ("rocketmq_retry_reconciles", "rocketmq_retry_drift_corrections")
 
