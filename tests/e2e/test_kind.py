@@ -47,8 +47,8 @@ def test_a_port_in_use_is_refused_in_one_line_before_anything_starts() -> None:
 def test_kind_up_runs_the_chart_rocketmq_and_chaos_jobs_in_the_cluster_and_down_removes_it(
         version: str, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
-    # 4.9.7: the broker pod kill and the ladder (the node fault is proven once, on 5.5.0).
-    extra = [] if version == versions.ROCKETMQ_5 else ["--no-node-fault"]
+    # 4.9.7: the broker pod kill and the ladder (the node fault and HA are proven once, on 5.5.0).
+    extra = [] if version == versions.ROCKETMQ_5 else ["--no-node-fault", "--no-ha"]
     try:
         up = cli("kind", "up", f"--rocketmq={version}", f"--report-dir={reports}", *extra)
         assert up.returncode == 0, f"{up.stdout[-6000:]}\n{up.stderr[-6000:]}"
@@ -85,6 +85,10 @@ def test_kind_up_runs_the_chart_rocketmq_and_chaos_jobs_in_the_cluster_and_down_
             node = _delivery(lab["verdicts"]["node-pause"])
             assert node["passed"], node["reasons"]
             assert facts["node_paused"]["node"] == facts["broker_nodes"]["broker-b"]
+            ha = facts["ha"]
+            assert ha["takeover_s"] is not None
+            assert ha["leader_last_before_follower_first"] is True
+            assert ha["handled_by_follower"] >= ha["burst"]
 
         for name in lab["verdicts"]:
             copied = Path(lab["reports"][name])
