@@ -4,6 +4,11 @@ The chart is rendered with `replicas: 2` and applied, and each replica runs with
 (`--peering`, `--priority=random`, `--peering-lifetime`) and a token of its ServiceAccount, so a missing peering
 rule, CRD or object fails here. Who did what is read from each replica's metrics and log: the reconciler's lines
 name the policy, and kopf's peering lines say when a replica paused or resumed.
+
+A log line is an effect of its own, not ordered with what the API server shows: the reconciler logs
+`[namespace/name] Synced: …` only after its status write and its Event have been answered, so a policy is Ready a
+round trip or more before that line exists. Lines are therefore waited for, as any other observable. "Nothing
+happened" is judged over sweep passes of the working replica, not over seconds of the test's clock.
 """
 
 import os
@@ -29,6 +34,7 @@ from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.controller.peering import RANDOM_PRIORITY_MAX
 from tests.conftest import Kube
+from tests.e2e.running import metric
 
 pytestmark = pytest.mark.rocketmq_versions(versions.ROCKETMQ_5)  # peering is kopf's business, not the broker's
 
@@ -62,6 +68,10 @@ class Replica:
                 at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
                 found.append((at, match[3], match[4]))
         return found
+
+    def sweeps(self) -> float:
+        """Drift sweep passes over a cluster (every policy here targets one): the sweep's duration samples."""
+        return metric(self.metrics_port, "rocketmq_retry_reconcile_duration_seconds_count", trigger="sweep")
 
     def logged(self, text: str) -> list[float]:
         return [at for at, _, message in self.lines() if text in message]
@@ -147,6 +157,20 @@ class Cluster:
         wait_until(lambda: self.ready(name), timeout=CONVERGE, interval=0.1, process=by.process,
                    what=f"{name} Ready")
 
+    def wait_handled(self, names: set[str], by: Replica) -> None:
+        """Until `by` logged a reconcile of each policy: its line follows the status write and the Event, so a Ready
+        policy may not have it yet."""
+        wait_until(lambda: names <= set(by.handled(self.namespace)), timeout=CONVERGE, interval=0.1,
+                   process=by.process, what=f"logged reconciles of {sorted(names)}")
+
+    @staticmethod
+    def wait_swept(by: Replica, passes: int = 3) -> None:
+        """Until `by` finished `passes` more drift sweep passes: with a sweep interval between two passes, the other
+        replicas' sweep loops had at least `passes - 1` intervals to act (or to stay quiet)."""
+        done = by.sweeps()
+        wait_until(lambda: by.sweeps() >= done + passes, timeout=CONVERGE, interval=0.1, process=by.process,
+                   what=f"{passes} more drift sweep passes")
+
     def stop(self) -> None:
         for replica in self.replicas:
             replica.process.stop()
@@ -172,7 +196,7 @@ def test_one_replica_works_a_killed_leader_is_replaced_and_a_preempted_one_stops
     # Only the leader works: the follower neither handles the policy nor sweeps.
     cluster.create("before-kill")
     cluster.wait_ready("before-kill", leader)
-    time.sleep(2 * SWEEP_INTERVAL)
+    cluster.wait_swept(leader)
     assert leader.reconciles() >= 1
     assert follower.reconciles() == 0
     assert follower.handled(cluster.namespace) == {}
@@ -186,17 +210,20 @@ def test_one_replica_works_a_killed_leader_is_replaced_and_a_preempted_one_stops
     print(f"\ntakeover after SIGKILL of the leader: {takeover:.1f} s until a new policy was Ready "
           f"(--peering-lifetime {LIFETIME})")
     assert follower.logged("Resuming operations")[-1] >= killed_at
-    assert set(follower.handled(cluster.namespace)) == {"before-kill", "after-kill"}  # resumed the old one, too
+    cluster.wait_handled({"before-kill", "after-kill"}, follower)  # resumed the old one, too
+    assert set(follower.handled(cluster.namespace)) == {"before-kill", "after-kill"}
 
     # A replica with a higher priority preempts the survivor, whose drift sweep must stop with its handlers.
+    # kopf pauses on its watch event of the peering object, the sweep on its own read of it: either may log first.
+    preempting = time.time()
     preemptor = cluster.start("replica-c", priority=str(RANDOM_PRIORITY_MAX + 1))
-    wait_until(lambda: bool(follower.logged("drift sweep paused")), timeout=CONVERGE, process=follower.process,
-               what="the preempted replica's sweep paused")
-    assert follower.logged("Pausing operations in favour of")
+    wait_until(lambda: all(any(at >= preempting for at in follower.logged(text))
+                           for text in ("Pausing operations in favour of", "drift sweep paused")),
+               timeout=CONVERGE, process=follower.process, what="the preempted replica's kopf and sweep paused")
     frozen = follower.reconciles()
     cluster.create("after-preemption")
     cluster.wait_ready("after-preemption", preemptor)
-    time.sleep(2 * SWEEP_INTERVAL)
+    cluster.wait_swept(preemptor)
     assert follower.reconciles() == frozen
     assert "after-preemption" not in follower.handled(cluster.namespace)
     assert preemptor.reconciles() >= 1
