@@ -24,8 +24,9 @@ from typing import Any
 import click
 from benchlib import configure_logging, machine, software
 
-from rocketmq_chaos.experiments import Client, FaultUnderLoad, fault_under_load
+from rocketmq_chaos.experiments import Client, FaultUnderLoad
 from rocketmq_chaos.journal import Journal
+from rocketmq_chaos.runner import local_fault_under_load
 from rocketmq_chaos.verdicts import DeliveryVerdict, Latency
 from rocketmq_retry.bed import versions
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
@@ -68,7 +69,7 @@ def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -
         for client in CLIENTS:
             log.info("broker kill under %g msg/s with the %s producer", rate, client)
             plan = FaultUnderLoad(rate=rate, duration=duration, fault_at=fault_at, client=client)
-            results[client] = figures(asyncio.run(fault_under_load(cluster, Journal(), plan)))
+            results[client] = figures(asyncio.run(local_fault_under_load(cluster, Journal(), plan)))
     finally:
         cluster.stop()
     shutil.rmtree(workdir)  # kept when anything failed: its logs are named in the error

@@ -1,15 +1,18 @@
-"""Experiments on the local bed: a fault while probes run, then a verdict over what the journal recorded.
+"""Experiments: a fault while probes run, then a verdict over what the journal recorded.
 
-Each experiment uses a topic and consumer groups of its own, so runs never see each other's messages.
+They see the cluster as a `Topology` and hurt it through the `Injector` their caller gives them, so the same
+experiment runs on the local bed (LocalInjector) and on broker pods (PodInjector, from a Job in the cluster); only
+the official Java probes need the local bed's jars. Each experiment uses a topic and consumer groups of its own, so
+runs never see each other's messages.
 """
 
 import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
@@ -27,10 +30,11 @@ from rocketmq_retry.remoting import (
     TopicConfig,
 )
 
-from .injectors import NAME_SERVER, LocalInjector
+from .injectors import NAME_SERVER, Injector
 from .java_probes import ConsumeMode, JavaProbes
 from .journal import HandBack, Journal
 from .probes import FailingConsumer, ProducerProbe, drain
+from .topology import BrokerEndpoint, Topology
 from .verdicts import (
     ConsumptionVerdict,
     DeliveryVerdict,
@@ -44,23 +48,27 @@ from .verdicts import (
 ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
 JVM_START = 240.0  # a cold JVM client on the busy 2-core machine
 Client = Literal["python", "java"]
-LoadFault = Literal["kill", "pause", "kill-name-server"]
+LoadFault = Literal["kill", "pause", "kill-name-server", "external"]
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
-async def create_topic(admin: Admin, cluster: RocketMQCluster, *, queues: int) -> str:
+async def create_topic(admin: Admin, cluster: Topology, *, queues: int) -> str:
     """A new topic on every master, returned once the name server routes it to all of them."""
     topic = unique("chaos")
-    config = TopicConfig(topic, read_queue_nums=queues, write_queue_nums=queues)
-    await asyncio.gather(*(admin.create_or_update_topic(b.addr, config) for b in cluster.brokers))
+    await place_topic(admin, cluster.brokers, topic, queues=queues)
     await routed_to_every_master(admin, cluster, topic)
     return topic
 
 
-async def routed_to_every_master(admin: Admin, cluster: RocketMQCluster, topic: str) -> None:
+async def place_topic(admin: Admin, brokers: Sequence[BrokerEndpoint], topic: str, *, queues: int) -> None:
+    config = TopicConfig(topic, read_queue_nums=queues, write_queue_nums=queues)
+    await asyncio.gather(*(admin.create_or_update_topic(b.addr, config) for b in brokers))
+
+
+async def routed_to_every_master(admin: Admin, cluster: Topology, topic: str) -> None:
     wanted = {b.name for b in cluster.brokers}
     async with asyncio.timeout(ROUTE_WAIT):
         while True:
@@ -74,10 +82,14 @@ async def routed_to_every_master(admin: Admin, cluster: RocketMQCluster, topic: 
 class FaultUnderLoad:
     """A fault while a producer sends at `rate` msg/s; the fault ends after the load so every message can be read.
 
-    `kill` SIGKILLs one master (restarted with its store), `pause` SIGSTOPs it (SIGCONT), `kill-name-server` SIGKILLs
-    the name server (restarted; brokers re-register on their next heartbeat). A paused broker holds every call until
-    the send timeout, which the official client's default cannot retry within, so failed sends are reported there
-    but not held against the run; the other faults allow none. Loss of an acknowledged message fails every run.
+    On the local bed `kill` SIGKILLs one master (restarted with its store), `pause` SIGSTOPs it (SIGCONT),
+    `kill-name-server` SIGKILLs the name server (restarted; brokers re-register on their next heartbeat); in a
+    cluster `kill` deletes the master's pod and its replacement is waited for. `external`: the run injects nothing,
+    someone else does (the kind lab pauses a broker's node). A paused broker holds every call until the send
+    timeout, which the official client's default cannot retry within, so failed sends are reported there (and under
+    an external fault) but not held against the run; the other faults allow none. Loss of an acknowledged message
+    fails every run, except, with `store_survives` off (a pod whose store is an emptyDir), what the victim
+    acknowledged before it came back empty: that is counted apart (DeliveryVerdict.lost_with_store).
     """
 
     rate: float = 200.0
@@ -88,42 +100,73 @@ class FaultUnderLoad:
     retries: int = 2  # retryTimesWhenSendFailed of our producer; 0 shows what applications without retries see
     latency_fault_enabled: bool = False
     client: Client = "python"  # "java": the official DefaultMQProducer with its default settings
+    store_survives: bool = True  # False: the killed broker comes back empty (a pod with an emptyDir store)
 
     @property
     def allowed_failed_sends(self) -> int | None:
-        return None if self.fault == "pause" else 0
+        return None if self.fault in ("pause", "external") else 0
+
+    def target(self, cluster: Topology) -> str:
+        """What the fault hits: the name server, or the victim (default: the last master)."""
+        return NAME_SERVER if self.fault == "kill-name-server" else self.victim or cluster.brokers[-1].name
 
 
-_FAULT_AND_RECOVERY: Final = {"kill": ("kill", "restart"), "pause": ("pause", "resume"),
-                              "kill-name-server": ("kill", "restart")}
+Action = Callable[[str], Awaitable[None]]
 
 
-async def fault_under_load(cluster: RocketMQCluster, journal: Journal, plan: FaultUnderLoad) -> DeliveryVerdict:
-    target = NAME_SERVER if plan.fault == "kill-name-server" else plan.victim or cluster.brokers[-1].name
-    injector = LocalInjector(cluster, journal, allowed={target})
-    inject, recover = _FAULT_AND_RECOVERY[plan.fault]
+def _fault_and_recovery(injector: Injector | None, fault: LoadFault) -> tuple[Action, Action] | None:
+    if fault == "external":
+        return None
+    if injector is None:
+        raise ValueError(f"the fault {fault!r} needs an injector")
+    match fault:
+        case "kill" | "kill-name-server":
+            return injector.kill, injector.restart
+        case "pause":
+            return injector.pause, injector.resume
+
+
+async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnderLoad,
+                           injector: Injector | None) -> DeliveryVerdict:
+    """`injector` must record into `journal` and allow `plan.target(cluster)`; an `external` fault needs none."""
+    target = plan.target(cluster)
+    actions = _fault_and_recovery(injector, plan.fault)
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         admin = Admin(pool, [cluster.namesrv_addr])
         topic = await create_topic(admin, cluster, queues=2)
         sending: Coroutine[Any, Any, object]
         if plan.client == "java":
-            sending = JavaProbes.of(cluster).produce(journal, topic, rate=plan.rate, duration=plan.duration)
+            sending = _java_probes(cluster).produce(journal, topic, rate=plan.rate, duration=plan.duration)
         else:
             producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
                                 latency_fault_enabled=plan.latency_fault_enabled)
             sending = ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration)
         load = asyncio.create_task(sending)
         await _first_message_stored(admin, cluster, topic, load)
-        await asyncio.sleep(plan.fault_at)
-        await getattr(injector, inject)(target)
-        await load
-        await getattr(injector, recover)(target)
+        if actions is None:
+            await load
+        else:
+            inject, recover = actions
+            await asyncio.sleep(plan.fault_at)
+            await inject(target)
+            await load
+            await recover(target)  # the victim's address is current again in `cluster`
+        if not plan.store_survives:  # the victim came back without the topic
+            await place_topic(admin, [b for b in cluster.brokers if b.name == target], topic, queues=2)
         await routed_to_every_master(admin, cluster, topic)  # a restarted name server knows routes only anew
         await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
-    return judge_delivery(journal, max_failed_sends=plan.allowed_failed_sends)
+    return judge_delivery(journal, max_failed_sends=plan.allowed_failed_sends,
+                          store_lost_by=None if plan.store_survives else target)
 
 
-async def _first_message_stored(admin: Admin, cluster: RocketMQCluster, topic: str, load: asyncio.Task[Any]) -> None:
+def _java_probes(cluster: Topology) -> JavaProbes:
+    """The official Java clients run from the local bed's jars, so only there."""
+    if not isinstance(cluster, RocketMQCluster):
+        raise ValueError("the Java probes run on the local bed only (they need its RocketMQ jars)")
+    return JavaProbes.of(cluster)
+
+
+async def _first_message_stored(admin: Admin, cluster: Topology, topic: str, load: asyncio.Task[Any]) -> None:
     """The load has begun (a JVM client takes seconds to start sending): some queue of `topic` holds a message."""
     async with asyncio.timeout(ROUTE_WAIT + JVM_START):
         while not load.done():
@@ -142,11 +185,15 @@ class RetryLadder:
     expected_delays_ms: Sequence[int]
     messages: int = 3
     group: str | None = None  # a group whose retryMaxTimes someone (the operator) already set
-    kill_mid_ladder: bool = False  # SIGKILL the broker holding the retries after the first retry, then restart
+    kill_mid_ladder: bool = False  # kill the first master after the first retry, restart it 3 s later
     within: float = 180.0
 
 
-async def retry_ladder(cluster: RocketMQCluster, journal: Journal, plan: RetryLadder) -> LadderVerdict:
+async def retry_ladder(cluster: Topology, journal: Journal, plan: RetryLadder,
+                       injector: Injector | None = None) -> LadderVerdict:
+    """`injector` (recording into `journal`, allowing the first master) is needed for `kill_mid_ladder` only."""
+    if plan.kill_mid_ladder and injector is None:
+        raise ValueError("killing a broker mid-ladder needs an injector")
     group = plan.group or unique("chaos_ladder")
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         admin = Admin(pool, [cluster.namesrv_addr])
@@ -161,8 +208,8 @@ async def retry_ladder(cluster: RocketMQCluster, journal: Journal, plan: RetryLa
         consumer = PullConsumer(pool, [cluster.namesrv_addr], group)  # no client limit: the group's applies
         failing = asyncio.create_task(FailingConsumer(consumer, topic, journal).run(plan.messages,
                                                                                     within=plan.within))
-        if plan.kill_mid_ladder:
-            await _kill_after_first_retries(cluster, journal, plan.messages, failing)
+        if plan.kill_mid_ladder and injector is not None:
+            await _kill_after_first_retries(cluster, journal, plan.messages, failing, injector)
         await failing
     return judge_ladder(journal, plan.expected_delays_ms, strict=not plan.kill_mid_ladder)
 
@@ -177,14 +224,13 @@ async def send_once_routed(producer: Producer, message: Message, *, within: floa
                 await asyncio.sleep(0.5)
 
 
-async def _kill_after_first_retries(cluster: RocketMQCluster, journal: Journal, messages: int,
-                                    failing: asyncio.Task[None]) -> None:
+async def _kill_after_first_retries(cluster: Topology, journal: Journal, messages: int,
+                                    failing: asyncio.Task[None], injector: Injector) -> None:
     """Once every message was handed back at least twice, kill the first master for 3 s."""
     while sum(isinstance(e, HandBack) and e.reconsume_times >= 1 for e in journal.events) < messages:
         if failing.done():
             return
         await asyncio.sleep(0.1)
-    injector = LocalInjector(cluster, journal)
     victim = cluster.brokers[0].name
     await injector.kill(victim)
     await asyncio.sleep(3.0)
@@ -200,7 +246,7 @@ class FailingJavaConsumer:
     quiet: float = 5.0  # broadcast: the silence after the one delivery that shows no retry came
 
 
-async def topic_with_one_message(cluster: RocketMQCluster) -> str:
+async def topic_with_one_message(cluster: Topology) -> str:
     """A new topic, one queue per master, holding one message sent by our producer (no JVM for the set-up)."""
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         topic = await create_topic(Admin(pool, [cluster.namesrv_addr]), cluster, queues=1)

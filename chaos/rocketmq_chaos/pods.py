@@ -2,17 +2,22 @@
 
 A namespace takes part only when annotated `rocketmq-retry.io/chaos: allowed`, and only pods matching the
 label selector are candidates (checked again on each pod before it is deleted), so a typo in a selector or a
-namespace cannot take down something else.
+namespace cannot take down something else. `PodInjector` puts these rules behind the experiments' `Injector`.
 """
 
+import asyncio
 import random
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from .injectors import TargetNotAllowed
+from rocketmq_retry.remoting import ClusterInfo, RemotingError
+
+from .injectors import FaultNotPossible, TargetNotAllowed
 from .journal import Fault, Journal
+from .topology import ClusterTopology
 
 ALLOW_ANNOTATION: Final = "rocketmq-retry.io/chaos"
 ALLOWED: Final = "allowed"
@@ -74,3 +79,122 @@ class PodKiller:
             self.journal.record(Fault(time.time(), "kill", f"{namespace}/{name}"))
             self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace_period_seconds)
         return chosen
+
+
+class NameServerView(Protocol):
+    """What PodInjector asks of the name server and brokers (an `Admin` answers it)."""
+
+    async def cluster_info(self) -> ClusterInfo: ...
+
+    async def broker_runtime_info(self, addr: str) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Incarnation:
+    """One broker process behind a broker name: where it listens and when it booted (None: it did not say)."""
+
+    addr: str
+    booted: str | None
+
+
+def is_replacement(before: Incarnation, now: Incarnation) -> bool:
+    """`now` is another broker process than `before`: a new address, or a new boot at the same one."""
+    return now.addr != before.addr or (before.booted is not None and now.booted != before.booted)
+
+
+class PodInjector:
+    """Broker faults on pods, by broker name: `kill` deletes the broker's pods (grace 0) through PodKiller's rules,
+    `restart` waits until the name server has the name again, served by a new broker process, and points `topology`
+    (shared with the experiment) at the new address. The StatefulSet brings the pod back by itself, so the return is
+    watched from the kill on and journaled when seen, not when `restart` is called. Pods cannot be paused.
+
+    Use it as an async context manager: leaving it stops the watching of returns nobody waited for.
+    """
+
+    def __init__(self, core: Any, namesrv: NameServerView, topology: ClusterTopology, journal: Journal, *,
+                 namespace: str, selector: str, broker_label: str = "broker", allowed: set[str] | None = None,
+                 recovery_timeout: float = 300.0, poll_interval: float = 0.5) -> None:
+        parse_selector(selector)  # a bad selector fails here, before any fault
+        self.killer = PodKiller(core, journal)
+        self.namesrv = namesrv
+        self.topology = topology
+        self.journal = journal
+        self.namespace = namespace
+        self.selector = selector
+        self.broker_label = broker_label
+        self.allowed = allowed if allowed is not None else {b.name for b in topology.brokers}
+        self.recovery_timeout = recovery_timeout
+        self.poll_interval = poll_interval
+        self._returns: dict[str, asyncio.Task[None]] = {}
+
+    async def __aenter__(self) -> "PodInjector":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for watching in self._returns.values():
+            watching.cancel()
+        await asyncio.gather(*self._returns.values(), return_exceptions=True)
+        self._returns.clear()
+
+    def _check(self, target: str) -> None:
+        if target not in self.allowed:
+            raise TargetNotAllowed(f"{target!r} is not an allowed target (allowed: {sorted(self.allowed)})")
+
+    def pod_selector(self, broker: str) -> str:
+        return f"{self.selector},{self.broker_label}={broker}"
+
+    async def kill(self, target: str) -> None:
+        self._check(target)
+        before = await self._incarnation(self.topology.broker(target).addr)
+        deleted = await asyncio.to_thread(self.killer.kill, self.namespace, self.pod_selector(target), mode=Mode.ALL,
+                                          grace_period_seconds=0)
+        if not deleted:
+            raise RuntimeError(f"no pod in namespace {self.namespace} matches {self.pod_selector(target)}: "
+                               f"broker {target} was not killed")
+        self._returns[target] = asyncio.create_task(self._back(target, before))
+
+    async def restart(self, target: str) -> None:
+        """Until `target` is back (its pod is recreated by its StatefulSet); TimeoutError after recovery_timeout."""
+        self._check(target)
+        watching = self._returns.pop(target, None)
+        await (watching if watching is not None else self._back(target, None))
+
+    async def pause(self, target: str) -> None:
+        raise FaultNotPossible(f"a pod cannot be paused ({target}): pause its node, or run on the local bed")
+
+    async def resume(self, target: str) -> None:
+        raise FaultNotPossible(f"a pod cannot be resumed ({target}): it was never paused")
+
+    async def _back(self, target: str, before: Incarnation | None) -> None:
+        try:
+            async with asyncio.timeout(self.recovery_timeout):
+                now = await self._replacement(target, before)
+        except TimeoutError:
+            raise TimeoutError(f"broker {target} was not registered again by a new broker within "
+                               f"{self.recovery_timeout:g} s") from None
+        self.topology.moved(target, now.addr)
+        self.journal.record(Fault(time.time(), "restart", target))
+
+    async def _replacement(self, target: str, before: Incarnation | None) -> Incarnation:
+        """Poll the name server until `target` has a master that answers and is not `before`."""
+        while True:
+            now = await self._registered(target)
+            if now is not None and (before is None or is_replacement(before, now)):
+                return now
+            await asyncio.sleep(self.poll_interval)
+
+    async def _registered(self, target: str) -> Incarnation | None:
+        """The master registered for `target`, if the name server has one and it answers."""
+        try:
+            broker = (await self.namesrv.cluster_info()).brokers.get(target)
+        except RemotingError:
+            return None
+        if broker is None or broker.master_addr is None:
+            return None
+        return await self._incarnation(broker.master_addr)
+
+    async def _incarnation(self, addr: str) -> Incarnation | None:
+        try:
+            return Incarnation(addr, (await self.namesrv.broker_runtime_info(addr)).get("bootTimestamp"))
+        except RemotingError:
+            return None

@@ -23,16 +23,24 @@ from .experiments import (
     java_consumer_retries,
     retry_ladder,
 )
+from .injectors import LocalInjector
 from .java_probes import ConsumeMode
 from .journal import Journal
 from .report import Report, Verdict, write_report
+from .verdicts import DeliveryVerdict
 
 Run = Coroutine[Any, Any, Verdict]
 Experiment = Callable[[RocketMQCluster, Journal, Mapping[str, Any]], Run]
 
 
+async def local_fault_under_load(cluster: RocketMQCluster, journal: Journal, plan: FaultUnderLoad) -> DeliveryVerdict:
+    """`plan` on the local bed, through a LocalInjector allowed to hurt the plan's target and nothing else."""
+    injector = LocalInjector(cluster, journal, allowed={plan.target(cluster)})
+    return await fault_under_load(cluster, journal, plan, injector)
+
+
 def _under_load(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
-    return fault_under_load(cluster, journal, FaultUnderLoad(**options))
+    return local_fault_under_load(cluster, journal, FaultUnderLoad(**options))
 
 
 def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
@@ -41,7 +49,7 @@ def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, An
     retries = int(settings.pop("retries", 3))
     expected = settings.pop("expected_delays_ms", None) or remoting_ladder(
         parse_delay_levels(cluster.delay_levels), retries).delays_ms
-    return retry_ladder(cluster, journal, RetryLadder(expected, **settings))
+    return retry_ladder(cluster, journal, RetryLadder(expected, **settings), LocalInjector(cluster, journal))
 
 
 def _java_consumer(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:

@@ -69,6 +69,10 @@ class DeliveryVerdict:
     latency_in_fault: Latency
     latency_outside_fault: Latency
     max_failed_sends: int | None
+    # Acknowledged by `store_lost_by` before it was back, and gone with its store (a replaced pod's emptyDir):
+    # missing for a reason the run chose, so counted here and not in `lost`.
+    lost_with_store: tuple[str, ...] = field(default=())
+    store_lost_by: str | None = None
     reasons: tuple[str, ...] = field(default=())
 
     @property
@@ -76,15 +80,22 @@ class DeliveryVerdict:
         return not self.reasons
 
 
-def judge_delivery(journal: Journal, *, max_failed_sends: int | None = 0) -> DeliveryVerdict:
+def judge_delivery(journal: Journal, *, max_failed_sends: int | None = 0,
+                   store_lost_by: str | None = None) -> DeliveryVerdict:
     """Acknowledged messages must all arrive (first deliveries); failed sends are allowed up to the expectation
-    (None: counted and reported, never a failure)."""
+    (None: counted and reported, never a failure).
+
+    `store_lost_by`: the faulted broker came back without its store, so what it acknowledged until it was back (the
+    fault window's recovery) cannot arrive; those messages are counted apart. Every other one must still arrive.
+    """
     sends: list[Send] = journal.of(Send)
     firsts = Counter(r.msg_id for r in journal.of(Receive) if r.reconsume_times == 0)
     acknowledged = [s for s in sends if s.ok]
-    lost = tuple(sorted(s.msg_id for s in acknowledged if s.msg_id not in firsts))
-    failed = sum(not s.ok for s in sends)
     window = fault_window(journal)
+    missing = [s for s in acknowledged if s.msg_id not in firsts]
+    with_store = tuple(sorted(s.msg_id for s in missing if _stored_on_lost_store(s, store_lost_by, window)))
+    lost = tuple(sorted(s.msg_id for s in missing if s.msg_id not in with_store))
+    failed = sum(not s.ok for s in sends)
     inside = [s.latency for s in sends if window is not None and window.contains(s.t)]
     outside = [s.latency for s in sends if window is None or not window.contains(s.t)]
     reasons = []
@@ -97,7 +108,15 @@ def judge_delivery(journal: Journal, *, max_failed_sends: int | None = 0) -> Del
         failed_attempts=sum(a.error is not None for s in sends for a in s.attempts), lost=lost,
         duplicates=sum(count - 1 for count in firsts.values()), failover_window_s=failover_window(sends),
         latency=Latency.of([s.latency for s in sends]), latency_in_fault=Latency.of(inside),
-        latency_outside_fault=Latency.of(outside), max_failed_sends=max_failed_sends, reasons=tuple(reasons))
+        latency_outside_fault=Latency.of(outside), max_failed_sends=max_failed_sends, lost_with_store=with_store,
+        store_lost_by=store_lost_by, reasons=tuple(reasons))
+
+
+def _stored_on_lost_store(send: Send, store_lost_by: str | None, window: FaultWindow | None) -> bool:
+    """Acknowledged by the broker whose store was lost, before it was back from the fault."""
+    if store_lost_by is None or window is None or send.broker != store_lost_by:
+        return False
+    return window.end is None or send.t + send.latency <= window.end
 
 
 def failover_window(sends: Sequence[Send]) -> float | None:

@@ -362,7 +362,10 @@ def chaos_in_cluster(*, experiment: str, namesrv: str, namespace: str, selector:
             ladder=Ladder(group, expected_delays_ms, messages, within), core_api=_core_v1_api)
     except (ValueError, RemotingError) as failure:  # TargetNotAllowed is a ValueError
         raise click.ClickException(str(failure)) from None
-    Console().print(summary(verdicts))
+    console = Console()
+    if not console.is_terminal:  # a Job's log: wide enough for message ids and reasons
+        console.width = 160
+    console.print(summary(verdicts))
     click.echo(f"report: {report.directory}")
     for line in report_log_lines(report):
         click.echo(line)

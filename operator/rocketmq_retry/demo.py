@@ -180,11 +180,11 @@ class Demo:
         from rocketmq_chaos.experiments import (  # noqa: PLC0415 - the chaos extra loads only for this step
             FaultUnderLoad,
             RetryLadder,
-            fault_under_load,
             retry_ladder,
         )
         from rocketmq_chaos.journal import Journal  # noqa: PLC0415
         from rocketmq_chaos.report import summary, write_report  # noqa: PLC0415
+        from rocketmq_chaos.runner import local_fault_under_load  # noqa: PLC0415
         from rocketmq_chaos.verdicts import DeliveryVerdict, LadderVerdict  # noqa: PLC0415
 
         cluster = self.stack.rocketmq
@@ -194,7 +194,7 @@ class Demo:
         kill = FaultUnderLoad(rate=200, duration=8 if self.short else 20, fault_at=3 if self.short else 5)
         self.step(f"chaos 1/2: SIGKILL {cluster.brokers[-1].name} after {kill.fault_at:g} s of {kill.rate:g} msg/s "
                   f"sync sends for {kill.duration:g} s; then restart it and read every message back")
-        delivery = asyncio.run(fault_under_load(cluster, journal, kill))
+        delivery = asyncio.run(local_fault_under_load(cluster, journal, kill))
         self.step(f"chaos 2/2: fail 3 messages of group {policy['spec']['consumerGroup']} every time; expect the "
                   f"ladder {ladder['summary']} and the DLQ after {ladder['retries']} retries")
         plan = RetryLadder(ladder["delaysMillis"], messages=3, group=policy["spec"]["consumerGroup"])

@@ -2,9 +2,10 @@
 
 import pytest
 
-from rocketmq_chaos.experiments import FaultUnderLoad, RetryLadder, fault_under_load, retry_ladder
+from rocketmq_chaos.experiments import FaultUnderLoad, RetryLadder, retry_ladder
 from rocketmq_chaos.injectors import LocalInjector, TargetNotAllowed
 from rocketmq_chaos.journal import Journal
+from rocketmq_chaos.runner import local_fault_under_load
 from rocketmq_chaos.verdicts import judge_ladder
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.durations import parse_delay_levels
@@ -13,7 +14,8 @@ from rocketmq_retry.domain.ladder import remoting_ladder
 
 async def test_broker_kill_under_load_loses_no_acknowledged_message(rocketmq_cluster: RocketMQCluster) -> None:
     journal = Journal()
-    verdict = await fault_under_load(rocketmq_cluster, journal, FaultUnderLoad(rate=200, duration=15, fault_at=4))
+    verdict = await local_fault_under_load(rocketmq_cluster, journal,
+                                           FaultUnderLoad(rate=200, duration=15, fault_at=4))
     assert verdict.passed, verdict.reasons
     assert (verdict.lost, verdict.failed_sends) == ((), 0)
     assert verdict.acknowledged == verdict.sent >= 2500
@@ -25,8 +27,8 @@ async def test_broker_kill_under_load_loses_no_acknowledged_message(rocketmq_clu
 async def test_without_retries_the_same_kill_fails_sends_and_the_checker_says_so(
         rocketmq_cluster: RocketMQCluster) -> None:
     journal = Journal()
-    verdict = await fault_under_load(rocketmq_cluster, journal,
-                                     FaultUnderLoad(rate=200, duration=10, fault_at=3, retries=0))
+    verdict = await local_fault_under_load(rocketmq_cluster, journal,
+                                           FaultUnderLoad(rate=200, duration=10, fault_at=3, retries=0))
     assert not verdict.passed
     assert verdict.failed_sends > 0
     assert verdict.lost == ()  # failed sends were never acknowledged, so they are not lost
@@ -50,7 +52,8 @@ async def test_the_retry_ladder_is_kept_and_a_wrong_expectation_fails(rocketmq_c
 async def test_a_broker_killed_mid_ladder_loses_no_failing_message(rocketmq_cluster: RocketMQCluster) -> None:
     expected = remoting_ladder(parse_delay_levels(rocketmq_cluster.delay_levels), retries=3).delays_ms
     journal = Journal()
-    verdict = await retry_ladder(rocketmq_cluster, journal, RetryLadder(expected, messages=4, kill_mid_ladder=True))
+    verdict = await retry_ladder(rocketmq_cluster, journal, RetryLadder(expected, messages=4, kill_mid_ladder=True),
+                                 LocalInjector(rocketmq_cluster, journal))
     assert len(verdict.messages) == 4
     assert all(m.dead_letters >= 1 for m in verdict.messages), verdict.reasons
     assert any(f.action == "kill" for f in journal.events if f.kind == "fault")
@@ -65,8 +68,8 @@ async def test_the_injector_refuses_targets_it_was_not_given(rocketmq_cluster: R
 
 async def test_a_frozen_broker_delays_and_fails_sends_but_loses_no_acknowledged_message(
         rocketmq_cluster: RocketMQCluster) -> None:
-    verdict = await fault_under_load(rocketmq_cluster, Journal(),
-                                     FaultUnderLoad(rate=100, duration=8, fault="pause", fault_at=2))
+    verdict = await local_fault_under_load(rocketmq_cluster, Journal(),
+                                           FaultUnderLoad(rate=100, duration=8, fault="pause", fault_at=2))
     assert verdict.passed, verdict.reasons
     assert verdict.lost == ()
     assert verdict.failed_sends > 0  # each send to the frozen broker waits out the whole 3 s send timeout
@@ -75,7 +78,7 @@ async def test_a_frozen_broker_delays_and_fails_sends_but_loses_no_acknowledged_
 
 async def test_producers_ride_out_a_name_server_kill_on_the_routes_they_hold(
         rocketmq_cluster: RocketMQCluster) -> None:
-    verdict = await fault_under_load(rocketmq_cluster, Journal(),
-                                     FaultUnderLoad(rate=100, duration=8, fault="kill-name-server", fault_at=2))
+    verdict = await local_fault_under_load(rocketmq_cluster, Journal(),
+                                           FaultUnderLoad(rate=100, duration=8, fault="kill-name-server", fault_at=2))
     assert verdict.passed, verdict.reasons
     assert (verdict.failed_sends, verdict.failed_attempts, verdict.lost) == (0, 0, ())
