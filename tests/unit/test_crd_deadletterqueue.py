@@ -45,8 +45,31 @@ def test_cel_rules_are_in_place() -> None:
     def rules(path: str) -> list[str]:
         return [rule["rule"] for rule in NODES[path].get("x-kubernetes-validations", [])]
 
-    assert rules(".spec.consumerGroup") == ["self == oldSelf"]
-    assert rules(".spec.redrive.targetTopic") == ["!self.startsWith('%RETRY%') && !self.startsWith('%DLQ%')"]
+    assert rules(".spec.consumerGroup") == rules_of_retry_policy(".spec.consumerGroup")
+    assert rules(".spec.cluster.nameServers") == rules_of_retry_policy(".spec.cluster.nameServers")
+    assert rules(".spec.redrive.targetTopic") == [
+        "!self.startsWith('%RETRY%') && !self.startsWith('%DLQ%')",
+        "!(self in [" + ", ".join(f"'{topic}'" for topic in NOT_ALLOWED_SEND_TOPICS) + "])",
+        "!(self in [" + ", ".join(f"'{topic}'" for topic in OTHER_SYSTEM_TOPICS) + "]) && !self.startsWith('rmq_sys_')",
+    ]
+
+
+def rules_of_retry_policy(path: str) -> list[str]:
+    return [rule["rule"] for rule in RP_NODES[path].get("x-kubernetes-validations", [])]
+
+
+# apache/rocketmq common/src/main/java/org/apache/rocketmq/common/topic/TopicValidator.java (rocketmq-all-4.9.7 and
+# develop, 5.3.4-SNAPSHOT): NOT_ALLOWED_SEND_TOPIC_SET, which brokers refuse sends to (NO_PERMISSION), and the rest of
+# SYSTEM_TOPIC_SET (CHECKPOINT_TOPIC since 5.2.0), which isSystemTopic extends with the rmq_sys_ prefix.
+NOT_ALLOWED_SEND_TOPICS = ["SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+                           "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT"]
+OTHER_SYSTEM_TOPICS = ["TBW102", "BenchmarkTest", "RMQ_SYS_TRACE_TOPIC", "CHECKPOINT_TOPIC"]
+
+
+def test_the_system_topics_are_valid_names_refused_only_by_the_rules() -> None:
+    for topic in [*NOT_ALLOWED_SEND_TOPICS, *OTHER_SYSTEM_TOPICS, "rmq_sys_x"]:
+        assert re.fullmatch(TOPIC_PATTERN, topic), topic
+        assert len(topic) <= TOPIC_MAX_LENGTH, topic
 
 
 def test_bounds_agree_with_the_domain() -> None:

@@ -146,7 +146,8 @@ def test_cel_rules_are_in_place() -> None:
     def rules(path: str) -> list[str]:
         return [rule["rule"] for rule in RP_NODES[path].get("x-kubernetes-validations", [])]
 
-    assert rules(".spec.consumerGroup") == ["self == oldSelf"]
+    assert rules(".spec.consumerGroup") == ["self == oldSelf", *RESERVED_GROUP_RULES]
+    assert rules(".spec.cluster.nameServers") == [NAME_SERVER_PORT_RULE]
     assert rules(".spec.retryQueues") == ["self >= 1"]
     assert rules(".spec.backoff") == ["has(self.customized) != has(self.exponential)"]
     assert rules(".spec.backoff.exponential") == ["duration(self.max) >= duration(self.initial)"]
@@ -195,10 +196,58 @@ def test_duration_pattern_accepts_what_the_domain_parses(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["ns:9876", "ns-0.rocketmq.svc:9876;10.0.0.7:9876", "a:1;b", "a:1;", ":9876",
-                                  "-a:1", "a b:1", "a:123456"])
-def test_name_server_pattern_agrees_with_the_domain(text: str) -> None:
-    pattern = RP_NODES[".spec.cluster.nameServers"]["pattern"]
-    assert bool(re.fullmatch(pattern, text)) == accepts(parse_name_servers, text)
+                                  "-a:1", "a b:1", "a:123456", "a:0", "a:00000", "a:1", "a:00080", "a:65535",
+                                  "a:65536", "a:65540", "a:65600", "a:66000", "a:70000", "a:99999", "a:09999",
+                                  "a:9876;b:0", "a:0;b:9876", "a:65536;b:1", "a:6553;b:65535"])
+def test_name_server_pattern_and_port_rule_agree_with_the_domain(text: str) -> None:
+    """The pattern bounds the shape, the CEL rule the port range (1-65535, as RocketMQ's InetSocketAddress needs).
+
+    CEL's matches() is an unanchored RE2 search; this expression means the same in Python's re.
+    """
+    node = RP_NODES[".spec.cluster.nameServers"]
+    port_rule = node["x-kubernetes-validations"][0]["rule"]
+    bad_port = re.fullmatch(r"!self\.matches\('(.*)'\)", port_rule)
+    assert bad_port is not None
+    admitted = bool(re.fullmatch(node["pattern"], text)) and not re.search(bad_port.group(1), text)
+    assert admitted == accepts(parse_name_servers, text)
+
+
+# RocketMQ's own names (apache/rocketmq at rocketmq-all-4.9.7 and develop, 5.3.4-SNAPSHOT; see the CRD comments):
+# MixAll.isSysConsumerGroup is the CID_RMQ_SYS_ prefix; MixAll.PREDEFINE_GROUP_SET (develop) lists these groups,
+# plus CID_RMQ_SYS_TRANS, which the prefix covers.
+PREDEFINED_GROUPS = ["DEFAULT_CONSUMER", "DEFAULT_PRODUCER", "TOOLS_CONSUMER", "SCHEDULE_CONSUMER",
+                     "FILTERSRV_CONSUMER", "__MONITOR_CONSUMER", "CLIENT_INNER_PRODUCER", "SELF_TEST_P_GROUP",
+                     "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER",
+                     "CID_ONSAPI_PULL"]
+NAME_SERVER_PORT_RULE = ("!self.matches(':0*(0|[7-9][0-9]{4}|6[6-9][0-9]{3}|65[6-9][0-9]{2}|655[4-9][0-9]|6553[6-9])"
+                         "(;|$)')")
+RESERVED_GROUP_RULES = ["!self.startsWith('CID_RMQ_SYS_')",
+                        "!(self in [" + ", ".join(f"'{group}'" for group in PREDEFINED_GROUPS) + "])"]
+
+
+def quoted_names(rule: str) -> set[str]:
+    """The string literals of a CEL rule."""
+    return set(re.findall(r"'([^']*)'", rule))
+
+
+def test_the_reserved_groups_are_rocketmqs() -> None:
+    """Every predefined group is a valid name (so only the CEL rule refuses it) and is listed exactly once."""
+    rules = [rule["rule"] for rule in RP_NODES[".spec.consumerGroup"]["x-kubernetes-validations"]]
+    assert quoted_names(rules[2]) == set(PREDEFINED_GROUPS)
+    assert all(re.fullmatch(GROUP_PATTERN, group) for group in PREDEFINED_GROUPS)
+    assert quoted_names(rules[1]) == {"CID_RMQ_SYS_"}
+
+
+@pytest.mark.parametrize("path", ALL_CRDS, ids=lambda path: path.name)
+def test_rocketmq_rule_messages_name_their_field(path: Path) -> None:
+    """The API server prints a rule's message as is, so each RocketMQ rule's message starts with its field."""
+    found = dict(nodes(schema_of(load(path))))
+    for field in (".spec.consumerGroup", ".spec.cluster.nameServers", ".spec.redrive.targetTopic"):
+        if field not in found:
+            continue
+        for rule in found[field]["x-kubernetes-validations"]:
+            if rule["rule"] != "self == oldSelf":
+                assert rule["message"].startswith(f"spec{field.removeprefix('.spec')}"), rule["message"]
 
 
 @pytest.mark.parametrize(("selector", "ours"), [(references.CLUSTER_PEERINGS_K, peering.CLUSTER_PEERINGS),
