@@ -190,7 +190,10 @@ class Connection:
 class ConnectionPool:
     """At most one live connection per address, opened on first use and re-opened after a failure.
 
-    Requests are never retried here: whether a request may be repeated is the caller's decision.
+    Requests are never retried here: whether a request may be repeated is the caller's decision. Callers that
+    need an address while it is being opened share that one attempt and its outcome: a broker whose address no
+    longer answers (a deleted pod's IP drops SYNs, it does not refuse them) costs each of them one connect
+    timeout, not one per caller queued before it.
     """
 
     def __init__(self, *, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -204,7 +207,7 @@ class ConnectionPool:
         self._credentials = credentials
         self._handlers = dict(handlers or {})
         self._connections: dict[str, Connection] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._opening: dict[str, asyncio.Future[Connection]] = {}
         self._closed = False
 
     async def connection(self, addr: str) -> Connection:
@@ -213,16 +216,26 @@ class ConnectionPool:
         current = self._connections.get(addr)
         if current is not None and not current.closed:
             return current
-        async with self._locks.setdefault(addr, asyncio.Lock()):
-            current = self._connections.get(addr)
-            if current is None or current.closed:
-                if current is not None:
-                    await current.close()
-                current = await Connection.open(
-                    addr, connect_timeout=self.connect_timeout, max_frame_size=self._max_frame_size,
-                    handlers=self._handlers, credentials=self._credentials)
-                self._connections[addr] = current
-            return current
+        opening = self._opening.get(addr)
+        if opening is None:
+            opening = asyncio.ensure_future(self._open(addr, current))
+            self._opening[addr] = opening
+            opening.add_done_callback(lambda done: self._forget_opening(addr, done))
+        return await asyncio.shield(opening)  # a cancelled caller leaves the attempt to the others
+
+    async def _open(self, addr: str, stale: Connection | None) -> Connection:
+        if stale is not None:
+            await stale.close()
+        opened = await Connection.open(addr, connect_timeout=self.connect_timeout, max_frame_size=self._max_frame_size,
+                                       handlers=self._handlers, credentials=self._credentials)
+        self._connections[addr] = opened
+        return opened
+
+    def _forget_opening(self, addr: str, done: "asyncio.Future[Connection]") -> None:
+        if self._opening.get(addr) is done:
+            del self._opening[addr]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every caller may have been cancelled meanwhile
 
     async def invoke(self, addr: str, request: RemotingCommand, *,
                      timeout: float | None = None) -> RemotingCommand:  # noqa: ASYNC109 - see Connection.invoke

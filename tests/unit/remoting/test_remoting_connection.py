@@ -187,3 +187,39 @@ async def test_closed_pool_refuses_calls() -> None:
     await pool.close()
     with pytest.raises(ConnectionFailed, match="pool is closed"):
         await pool.invoke("127.0.0.1:1", RemotingCommand(code=30))
+
+
+async def test_callers_waiting_for_an_address_that_drops_syns_share_one_connect_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deleted pod's IP does not refuse a connect, it never answers: 50 sends queued for it must each wait one
+    connect timeout, not one per caller ahead of them (seen in kind: sends stuck 231 s behind a 1 s timeout)."""
+    attempts = 0
+
+    async def never_answers(host: str, port: int, **_: object) -> tuple[object, object]:
+        nonlocal attempts
+        attempts += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(asyncio, "open_connection", never_answers)
+    async with ConnectionPool(connect_timeout=0.2) as pool:
+        outcomes = await asyncio.gather(*(pool.connection("10.0.0.9:10911") for _ in range(50)),
+                                        return_exceptions=True)
+        assert all(isinstance(o, ConnectionFailed) for o in outcomes)
+        assert attempts == 1  # one shared attempt; the old per-address lock made 50 in a row
+        with pytest.raises(ConnectionFailed):  # a later caller makes a new attempt
+            await pool.connection("10.0.0.9:10911")
+        assert attempts == 2
+
+
+async def test_a_caller_cancelled_while_an_address_opens_leaves_the_connection_to_the_others(
+        fake_peer: PeerFactory) -> None:
+    peer = await fake_peer(_answer)
+    async with ConnectionPool() as pool:
+        impatient = asyncio.create_task(pool.connection(peer.addr))
+        patient = asyncio.create_task(pool.connection(peer.addr))
+        await asyncio.sleep(0)
+        impatient.cancel()
+        connection = await patient
+        assert not connection.closed
+        assert await pool.connection(peer.addr) is connection
