@@ -17,6 +17,7 @@ import kubernetes
 import pytest
 
 from rocketmq_chaos.experiments import send_once_routed
+from rocketmq_retry.bed import versions
 from rocketmq_retry.bed.ports import free_port
 from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
@@ -147,11 +148,8 @@ def test_policy_reaches_every_master_and_survives_drift_update_and_reset(
     if rocketmq_cluster.is5:
         for config in _groups(rocketmq_cluster, group).values():
             assert config is not None
-            assert config.group_retry_policy is not None
-            assert config.group_retry_policy.type == "EXPONENTIAL"
-            assert config.group_retry_policy.exponential is not None
-            assert (config.group_retry_policy.exponential.initial, config.group_retry_policy.exponential.max,
-                    config.group_retry_policy.exponential.multiplier) == (1000, 60000, 3)
+            assert config.group_retry_policy == {
+                "type": "EXPONENTIAL", "exponentialRetryPolicy": {"initial": 1000, "max": 60000, "multiplier": 3}}
     status = found["status"]
     assert {b["name"] for b in status["brokers"]} == {b.name for b in rocketmq_cluster.brokers}
     assert all(b["state"] == "Applied" and b["lastAppliedTime"] for b in status["brokers"])
@@ -187,8 +185,7 @@ def test_policy_reaches_every_master_and_survives_drift_update_and_reset(
     if rocketmq_cluster.is5:
         for config in _groups(rocketmq_cluster, group).values():
             assert config is not None
-            assert config.group_retry_policy is not None
-            assert config.group_retry_policy.type == "CUSTOMIZED"
+            assert config.group_retry_policy == {"type": "CUSTOMIZED"}
 
 
 def test_the_older_policy_wins_and_the_newer_takes_over_when_it_goes(
@@ -234,6 +231,34 @@ def test_paused_policy_writes_nothing(policies: Policies, rocketmq_cluster: Rock
     policies.wait_ready(name)
     assert _retry_fields(rocketmq_cluster, group) == {(2, 1)}
     policies.delete(name)
+
+
+@pytest.mark.rocketmq_versions(versions.ROCKETMQ_5)  # 4.x has no groupRetryPolicy
+def test_an_odd_retry_policy_on_one_master_blocks_no_policy(policies: Policies,
+                                                           rocketmq_cluster: RocketMQCluster) -> None:
+    """Issue 13: a groupRetryPolicy another tool wrote is reported on the policy claiming its group, if any."""
+    first = rocketmq_cluster.brokers[0]
+    stranger, odd, plain = (_unique(p).replace("-", "_") for p in ("e2e_stranger", "e2e_odd", "e2e_plain"))
+    empty_next = {"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": []}}  # stored as sent; gRPC refuses it
+    for group in (stranger, odd):
+        _write_group(rocketmq_cluster, first.addr, SubscriptionGroupConfig(group, group_retry_policy=empty_next))
+    policies.create("odd", {"consumerGroup": odd, "maxRetries": 4})
+    policies.create("plain", {"consumerGroup": plain, "maxRetries": 3,
+                              "backoff": {"customized": {"delays": ["1s", "2s"]}}})
+    claimed, untouched = policies.wait_ready("odd"), policies.wait_ready("plain")
+    assert [w for w in claimed["status"]["warnings"]
+            if w.startswith("StoredGroupRetryPolicyOdd") and f"{first.name} (" in w], claimed["status"]["warnings"]
+    assert not [w for w in untouched["status"]["warnings"] if w.startswith("StoredGroupRetryPolicyOdd")]
+    assert _retry_fields(rocketmq_cluster, odd) == {(4, 1)}
+    assert _retry_fields(rocketmq_cluster, plain) == {(3, 1)}
+    kept = _groups(rocketmq_cluster, odd)[first.name]
+    assert kept is not None
+    assert kept.group_retry_policy == empty_next  # not the policy's field: left as the other tool wrote it
+    stranger_now = _groups(rocketmq_cluster, stranger)[first.name]
+    assert stranger_now is not None
+    assert stranger_now.group_retry_policy == empty_next
+    policies.delete("odd")
+    policies.delete("plain")
 
 
 def test_a_broker_restarted_with_an_empty_store_gets_the_config_back(

@@ -17,24 +17,23 @@ from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.journal import Journal, Receive
 from rocketmq_retry.bed import versions
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
-    CustomizedRetryPolicy,
-    ExponentialRetryPolicy,
-    GroupRetryPolicy,
     Message,
     Producer,
     PullConsumer,
-    RetryPolicyType,
     SubscriptionGroupConfig,
     dlq_topic,
 )
 from tests.messaging import next_message
 
 RUN_SECONDS = 25.0
-CUSTOMIZED = GroupRetryPolicy(RetryPolicyType.CUSTOMIZED, customized=CustomizedRetryPolicy((1000, 9000)))
-EXPONENTIAL = GroupRetryPolicy(RetryPolicyType.EXPONENTIAL, exponential=ExponentialRetryPolicy(6000, 60000, 2))
+# groupRetryPolicy bodies as the broker stores them (SubscriptionGroupConfig.group_retry_policy is raw JSON).
+CUSTOMIZED: JsonObject = {"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": [1000, 9000]}}
+EXPONENTIAL: JsonObject = {"type": "EXPONENTIAL",
+                           "exponentialRetryPolicy": {"initial": 6000, "max": 60000, "multiplier": 2}}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +46,7 @@ def proxied_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rocket
         cluster.stop()
 
 
-async def _failing_run(cluster: RocketMQCluster, policy: GroupRetryPolicy) -> tuple[list[Receive], str]:
+async def _failing_run(cluster: RocketMQCluster, policy: JsonObject) -> tuple[list[Receive], str]:
     """One message failed by a gRPC push consumer of a group with `policy` and retryMaxTimes 2; its DLQ copy's id."""
     assert cluster.proxy_endpoint is not None
     group = unique("grpc")

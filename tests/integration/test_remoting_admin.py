@@ -11,13 +11,10 @@ from rocketmq_retry.remoting import (
     Admin,
     BrokerError,
     ConnectionPool,
-    ExponentialRetryPolicy,
-    GroupRetryPolicy,
     Perm,
     RemotingCommand,
     RequestCode,
     ResponseCode,
-    RetryPolicyType,
     SubscriptionGroupConfig,
     TopicConfig,
 )
@@ -49,7 +46,7 @@ async def test_cluster_info_lists_every_master(admin: Admin, rocketmq_cluster: R
 
 async def test_group_lifecycle_on_every_master(admin: Admin, rocketmq_cluster: RocketMQCluster) -> None:
     name = _unique("it_group")
-    policy = GroupRetryPolicy(RetryPolicyType.EXPONENTIAL, exponential=ExponentialRetryPolicy(1000, 60000, 2))
+    policy = {"type": "EXPONENTIAL", "exponentialRetryPolicy": {"initial": 1000, "max": 60000, "multiplier": 2}}
     for broker in rocketmq_cluster.brokers:
         wanted = SubscriptionGroupConfig(name, retry_max_times=3, retry_queue_nums=2, group_retry_policy=policy)
         await admin.update_subscription_group(broker.addr, wanted)

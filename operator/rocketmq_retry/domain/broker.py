@@ -1,5 +1,8 @@
 """What RocketMQ itself defines: broker lines, their subscription-group defaults and the default retry tables.
 
+The operator's only copy of these defaults: the remoting layer leaves a field it is not given out of a request, so
+the broker applies its own.
+
 Values come from the RocketMQ sources of 4.9.7 and 5.x (SubscriptionGroupConfig, GroupRetryPolicy,
 CustomizedRetryPolicy, ExponentialRetryPolicy, MessageStoreConfig, ProxyConfig, DefaultMQPushConsumer).
 """
@@ -21,6 +24,8 @@ DEFAULT_CUSTOMIZED_NEXT_MS: Final = (
 DEFAULT_EXPONENTIAL_INITIAL_MS: Final = 5_000
 DEFAULT_EXPONENTIAL_MAX_MS: Final = 7_200_000
 DEFAULT_EXPONENTIAL_MULTIPLIER: Final = 2
+# SubscriptionGroupConfig.groupRetryPolicy = new GroupRetryPolicy(): type CUSTOMIZED, null sub-objects.
+DEFAULT_GROUP_RETRY_POLICY: Final[JsonObject] = {"type": "CUSTOMIZED"}
 # DefaultMQPushConsumer.maxReconsumeTimes = -1 means 16 for concurrent consumers, sent with every send-back.
 JAVA_REMOTING_DEFAULT_MAX_RECONSUME_TIMES: Final = 16
 # ProxyConfig.maxInvisibleTimeMills: the proxy rejects a ChangeInvisibleDuration (a gRPC retry) above this.
@@ -64,7 +69,7 @@ def default_group_config(group: str, line: BrokerLine) -> JsonObject:
     if line is BrokerLine.V5:
         config |= {
             "consumeMessageOrderly": False,
-            "groupRetryPolicy": {"type": "CUSTOMIZED"},
+            "groupRetryPolicy": dict(DEFAULT_GROUP_RETRY_POLICY),
             "groupSysFlag": 0,
             "consumeTimeoutMinute": 15,
             "attributes": {},

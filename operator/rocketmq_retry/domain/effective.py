@@ -12,7 +12,7 @@ from rocketmq_retry.domain.broker import DEFAULT_RETRY_MAX_TIMES, BrokerLine
 from rocketmq_retry.domain.desired import GROUP_RETRY_POLICY, RETRY_MAX_TIMES
 from rocketmq_retry.domain.jsontypes import JsonValue
 from rocketmq_retry.domain.ladder import Ladder, effective_ladders
-from rocketmq_retry.domain.retry_policy import DEFAULT_GROUP_RETRY_POLICY, grpc_backoff
+from rocketmq_retry.domain.retry_policy import DEFAULT_GROUP_RETRY_POLICY, grpc_backoff, read_group_retry_policy
 from rocketmq_retry.domain.spec import Backoff, RetryPolicySpec
 from rocketmq_retry.domain.warnings import BrokerFacts, PolicyWarning, policy_warnings
 
@@ -52,17 +52,24 @@ def effective_backoff(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) ->
         return spec.backoff
     for sample in sorted(samples, key=lambda s: s.name):
         if sample.line is BrokerLine.V5 and sample.group is not None:
-            try:
-                return grpc_backoff(sample.group.get(GROUP_RETRY_POLICY))
-            except ValueError:
-                break  # a stored policy clients cannot use either; show the default rather than guess
+            # None: a stored policy clients cannot use either; show the default rather than guess
+            return read_group_retry_policy(sample.group.get(GROUP_RETRY_POLICY)).backoff or \
+                grpc_backoff(DEFAULT_GROUP_RETRY_POLICY)
     return grpc_backoff(DEFAULT_GROUP_RETRY_POLICY)
+
+
+def _retry_policy_problem(sample: BrokerSample) -> str | None:
+    """What is odd about the group's stored groupRetryPolicy on a 5.x master (4.x has none to read)."""
+    if sample.line is not BrokerLine.V5 or sample.group is None:
+        return None
+    return read_group_retry_policy(sample.group.get(GROUP_RETRY_POLICY)).problem
 
 
 def effective_view(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) -> EffectiveView:
     """Ladders (none when no master could be read) and warnings for `spec` on masters `samples`."""
     retries = effective_retries(spec, samples)
-    facts = [BrokerFacts(s.name, s.line, s.auto_create_subscription_group, s.retry_topic_queues) for s in samples]
+    facts = [BrokerFacts(s.name, s.line, s.auto_create_subscription_group, s.retry_topic_queues,
+                         _retry_policy_problem(s)) for s in samples]
     warnings = policy_warnings(spec, facts, retries)
     if not samples:
         return EffectiveView((), warnings)

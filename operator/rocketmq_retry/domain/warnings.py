@@ -26,6 +26,7 @@ class WarningCode(StrEnum):
     EXPONENTIAL_LONG_OVERFLOW = "ExponentialLongOverflow"
     DELAY_ABOVE_INVISIBLE_LIMIT = "DelayAboveInvisibleLimit"
     EXPONENTIAL_NOT_IN_PYTHON_CLIENT = "ExponentialIgnoredByPythonClient"
+    STORED_RETRY_POLICY_ODD = "StoredGroupRetryPolicyOdd"
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class BrokerFacts:
     line: BrokerLine
     auto_create_subscription_group: bool | None = None
     retry_topic_queues: int | None = None  # queues of %RETRY%<group>; None: the topic does not exist yet
+    retry_policy_problem: str | None = None  # what is odd about the group's stored groupRetryPolicy (5.x)
 
 
 def policy_warnings(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts], retries: int) -> tuple[PolicyWarning, ...]:
@@ -59,6 +61,7 @@ def policy_warnings(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts], retri
         _auto_create(brokers),
         _backoff_ignored(spec, brokers),
         _retry_topic_too_small(spec, brokers),
+        _stored_retry_policy_odd(spec, brokers),
     ]
     if v5:
         # Only gRPC clients of a 5.x proxy read the backoff.
@@ -115,6 +118,19 @@ def _retry_topic_too_small(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts]
         f"%RETRY%{spec.consumer_group} has fewer queues than retryQueues={wanted} on {_listed(small)}: the broker "
         "sizes the retry topic only when it creates it, yet spreads retries over retryQueues queues, and retries "
         f"sent to queues the topic does not have are never consumed; raise the retry topic to {wanted} queues",
+    )
+
+
+def _stored_retry_policy_odd(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts]) -> PolicyWarning | None:
+    odd = [f"{broker.name} ({broker.retry_policy_problem})" for broker in brokers if broker.retry_policy_problem]
+    if not odd:
+        return None
+    fix = ("the next write of this policy replaces it" if spec.backoff is not None
+           else "set backoff in this policy to replace it")
+    return PolicyWarning(
+        WarningCode.STORED_RETRY_POLICY_ODD,
+        f"the group's stored groupRetryPolicy, written outside this policy, is not one RocketMQ writes on "
+        f"{_listed(odd)}: gRPC clients may not get the backoff status.ladders shows; {fix}",
     )
 
 

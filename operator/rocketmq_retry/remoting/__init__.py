@@ -23,10 +23,6 @@ from .message import MessageExt
 from .models import (
     BrokerData,
     ClusterInfo,
-    CustomizedRetryPolicy,
-    ExponentialRetryPolicy,
-    GroupRetryPolicy,
-    RetryPolicyType,
     SubscriptionGroupConfig,
     TopicConfig,
     TopicRoute,
@@ -38,9 +34,9 @@ from .sending import Message, SendStatus
 
 __all__ = [
     "Admin", "BrokerData", "BrokerError", "ClusterInfo", "Connection", "ConnectionFailed", "ConnectionPool",
-    "Credentials", "CustomizedRetryPolicy", "ExponentialRetryPolicy", "GroupRetryPolicy", "Message", "MessageExt",
+    "Credentials", "Message", "MessageExt",
     "MessageQueue", "NoRoute", "Perm", "Producer", "ProtocolError", "PullConsumer", "PullResult", "PullStatus",
-    "RemotingCommand", "RemotingError", "RemotingTimeout", "RequestCode", "ResponseCode", "RetryPolicyType",
+    "RemotingCommand", "RemotingError", "RemotingTimeout", "RequestCode", "ResponseCode",
     "SendAttempt", "SendFailed", "SendResult", "SendStatus", "SubscriptionGroupConfig", "TopicConfig", "TopicRoute",
     "UnsupportedCompression", "dlq_topic", "original_topic", "parse_namesrv_addrs", "retry_topic",
 ]

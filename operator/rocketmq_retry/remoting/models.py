@@ -6,8 +6,7 @@ never reset by a read-modify-write through this library.
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from enum import StrEnum
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 from .codes import Perm
@@ -16,9 +15,14 @@ from .errors import MalformedBody
 MASTER_ID = 0
 
 
+def _is(value: Any, kind: type) -> bool:
+    """Whether `value` is a `kind`; bool is not accepted as int."""
+    return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
+
 def _expect(value: Any, kind: type, what: str) -> Any:
     """`value` if it is a `kind` (bool is not accepted as int); else MalformedBody naming `what`."""
-    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+    if not _is(value, kind):
         raise MalformedBody(f"{what} should be {kind.__name__}, got {value!r}")
     return value
 
@@ -47,93 +51,49 @@ class _JsonConfig:
     extra: dict[str, Any]
 
     @classmethod
-    def _split(cls, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _split(cls, raw: Mapping[str, Any], *, lenient: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Typed values and the rest; `lenient` keeps a value of the wrong type in the rest instead of refusing it."""
         known = {key.json: key for key in cls._KEYS}
-        values = {known[k].attr: _expect(v, known[k].kind, f"{cls.__name__}.{k}")
-                  for k, v in raw.items() if k in known and v is not None}
-        return values, {k: v for k, v in raw.items() if k not in known}
+        values, rest = {}, {}
+        for k, v in raw.items():
+            key = known.get(k)
+            if key is not None and v is None:
+                continue  # null: not set
+            if key is None or (lenient and not _is(v, key.kind)):
+                rest[k] = v
+            else:
+                values[key.attr] = _expect(v, key.kind, f"{cls.__name__}.{k}")
+        return values, rest
 
     def _known_json(self) -> dict[str, Any]:
-        return {key.json: getattr(self, key.attr) for key in self._KEYS}
-
-
-class RetryPolicyType(StrEnum):
-    CUSTOMIZED = "CUSTOMIZED"
-    EXPONENTIAL = "EXPONENTIAL"
-
-
-@dataclass(frozen=True)
-class CustomizedRetryPolicy:
-    """Delay before retry n is `next[min(n + 2, len(next) - 1)]` milliseconds (broker/proxy semantics)."""
-
-    next: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class ExponentialRetryPolicy:
-    """Delay = min(max, initial * multiplier ** min(n, 32)) milliseconds."""
-
-    initial: int
-    max: int
-    multiplier: int
-
-
-@dataclass
-class GroupRetryPolicy:
-    """RocketMQ 5 `groupRetryPolicy`; `type` stays a plain string if a newer broker sends an unknown one."""
-
-    type: str = RetryPolicyType.CUSTOMIZED
-    customized: CustomizedRetryPolicy | None = None
-    exponential: ExponentialRetryPolicy | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> Self:
-        rest = dict(raw)
-        policy_type = _expect(rest.pop("type", RetryPolicyType.CUSTOMIZED), str, "groupRetryPolicy.type")
-        customized = rest.pop("customizedRetryPolicy", None)
-        exponential = rest.pop("exponentialRetryPolicy", None)
-        return cls(
-            type=policy_type,
-            customized=None if customized is None else CustomizedRetryPolicy(tuple(
-                _expect(v, int, "customizedRetryPolicy.next[]")
-                for v in _list(_object(customized, "customizedRetryPolicy").get("next", []),
-                               "customizedRetryPolicy.next"))),
-            exponential=None if exponential is None else ExponentialRetryPolicy(**{
-                f.name: _expect(_object(exponential, "exponentialRetryPolicy").get(f.name), int,
-                                f"exponentialRetryPolicy.{f.name}")
-                for f in fields(ExponentialRetryPolicy)}),
-            extra=rest)
-
-    def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = {**self.extra, "type": str(self.type)}
-        if self.customized is not None:
-            result["customizedRetryPolicy"] = {"next": list(self.customized.next)}
-        if self.exponential is not None:
-            result["exponentialRetryPolicy"] = {"initial": self.exponential.initial, "max": self.exponential.max,
-                                                "multiplier": self.exponential.multiplier}
-        return result
+        """The typed keys that are set; a None field is left out, so the receiver applies its default."""
+        return {key.json: value for key in self._KEYS if (value := getattr(self, key.attr)) is not None}
 
 
 @dataclass
 class SubscriptionGroupConfig(_JsonConfig):
-    """A consumer group's broker-side config. Defaults are the Java defaults.
+    """A consumer group's broker-side config.
 
-    Only keys both 4.x and 5.x know are typed (plus `groupRetryPolicy`, None when absent, as on 4.x);
-    everything else, e.g. 5.x `consumeTimeoutMinute`, travels in `extra`. `attributes` is always written
-    as `{}`: 5.x merges it into the stored map and rejects any key it does not know.
+    Only keys both 4.x and 5.x know are typed; everything else, e.g. 5.x `consumeTimeoutMinute`, travels in `extra`.
+    A typed field left None is not sent, so the broker applies its own (Java) default; RocketMQ's defaults are
+    written down once, in rocketmq_retry.domain.broker. A value of the wrong type is not refused either: it stays in
+    `extra`, as sent, so one odd group cannot fail the read of a whole table.
+
+    `group_retry_policy` (5.x) is the raw JSON value, None when absent (as on 4.x). It is decoded, never interpreted
+    or validated here: rocketmq_retry.domain.retry_policy is its one reader. `attributes` is always written as `{}`:
+    5.x merges it into the stored map and rejects any key it does not know.
     """
 
     group_name: str
-    consume_enable: bool = True
-    consume_from_min_enable: bool = True
-    consume_broadcast_enable: bool = True
-    retry_queue_nums: int = 1
-    retry_max_times: int = 16
-    broker_id: int = MASTER_ID
-    which_broker_when_consume_slowly: int = 1
-    notify_consumer_ids_changed_enable: bool = True
-    group_retry_policy: GroupRetryPolicy | None = None
+    consume_enable: bool | None = None
+    consume_from_min_enable: bool | None = None
+    consume_broadcast_enable: bool | None = None
+    retry_queue_nums: int | None = None
+    retry_max_times: int | None = None
+    broker_id: int | None = None
+    which_broker_when_consume_slowly: int | None = None
+    notify_consumer_ids_changed_enable: bool | None = None
+    group_retry_policy: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _KEYS = (_Key("group_name", "groupName", str), _Key("consume_enable", "consumeEnable", bool),
@@ -146,17 +106,15 @@ class SubscriptionGroupConfig(_JsonConfig):
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Self:
-        values, extra = cls._split(raw)
+        values, extra = cls._split(raw, lenient=True)
         if "group_name" not in values:
-            raise MalformedBody("subscription group config without groupName")
-        policy = extra.pop("groupRetryPolicy", None)
-        return cls(**values, extra=extra, group_retry_policy=None if policy is None else
-                   GroupRetryPolicy.from_json(_object(policy, "groupRetryPolicy")))
+            raise MalformedBody(f"subscription group config without groupName: {raw.get('groupName')!r}")
+        return cls(**values, extra=extra, group_retry_policy=extra.pop("groupRetryPolicy", None))
 
     def to_json(self) -> dict[str, Any]:
         result = {**self.extra, **self._known_json(), "attributes": {}}
         if self.group_retry_policy is not None:
-            result["groupRetryPolicy"] = self.group_retry_policy.to_json()
+            result["groupRetryPolicy"] = self.group_retry_policy
         return result
 
 

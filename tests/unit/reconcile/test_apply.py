@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from rocketmq_retry.domain.broker import BrokerLine, default_group_config
+from rocketmq_retry.domain.broker import DEFAULT_CUSTOMIZED_NEXT_MS, BrokerLine, default_group_config
 from rocketmq_retry.domain.ladder import ClientProtocol
 from rocketmq_retry.domain.spec import ClusterRef, parse_cluster, parse_spec
 from rocketmq_retry.domain.status import BrokerState
@@ -158,3 +158,42 @@ async def test_many_policies_share_one_read_and_one_batched_write_per_broker() -
     assert admin.broker("broker-b").writes == [["a", "b"]]
     assert results["ns/b"].brokers[0].last_applied == NOW
     assert results["ns/a"].brokers[0].last_applied is None
+
+
+ODD_POLICY = {"type": "FIBONACCI", "customizedRetryPolicy": {"next": ["1s", 2.5]}, "seed": 1}
+
+
+async def test_an_odd_group_retry_policy_written_out_of_band_blocks_nothing() -> None:
+    admin = two_masters()
+    broker_a = admin.broker("broker-a")
+    # Written by another tool on one master: an unclaimed group and a claimed one, both with a body no parser likes.
+    broker_a.store(default_group_config("stranger", BrokerLine.V5) | {"groupRetryPolicy": ODD_POLICY})
+    for group in ("odd", "fixed"):
+        broker_a.store(default_group_config(group, BrokerLine.V5) | {"groupRetryPolicy": ODD_POLICY})
+
+    results = await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3, "backoff": EXPONENTIAL},
+                                        key="ns/orders"),
+                         _intent({"consumerGroup": "odd", "maxRetries": 4}, key="ns/odd"),
+                         _intent({"consumerGroup": "fixed", "backoff": EXPONENTIAL}, key="ns/fixed"))
+
+    for key in ("ns/orders", "ns/odd", "ns/fixed"):
+        assert [(b.name, b.state, b.message) for b in results[key].brokers] == [
+            ("broker-a", BrokerState.APPLIED, None), ("broker-b", BrokerState.APPLIED, None)], key
+        assert results[key].error is None
+    # The unclaimed group is neither read into a policy nor touched; the claimed one keeps its odd body, which
+    # this policy does not own, and its policy says so; a policy owning backoff replaces the odd body.
+    assert broker_a.groups["stranger"]["groupRetryPolicy"] == ODD_POLICY
+    assert all("stranger" not in names for names in broker_a.writes[0])
+    odd = broker_a.groups["odd"]
+    assert (odd["retryMaxTimes"], odd["groupRetryPolicy"]) == (4, ODD_POLICY)
+    assert broker_a.groups["fixed"]["groupRetryPolicy"] == {
+        "type": "EXPONENTIAL", "exponentialRetryPolicy": {"initial": 1000, "max": 60000, "multiplier": 2}}
+    warned = {key: [w for w in result.view.warnings if w.code is WarningCode.STORED_RETRY_POLICY_ODD]
+              for key, result in results.items()}
+    assert warned["ns/orders"] == warned["ns/fixed"] == []
+    (warning,) = warned["ns/odd"]
+    assert "broker-a (groupRetryPolicy.customizedRetryPolicy.next is not" in warning.message
+    assert "broker-b" not in warning.message
+    assert "set backoff in this policy" in warning.message
+    # status.ladders show the broker default for gRPC clients rather than guess at the odd body
+    assert results["ns/odd"].view.ladders[1].delays_ms == DEFAULT_CUSTOMIZED_NEXT_MS[:4]
