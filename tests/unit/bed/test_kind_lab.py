@@ -145,3 +145,4 @@ def test_a_chaos_job_runs_in_cluster_with_the_chaos_account_hardened_and_with_it
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]  # noqa: S108 - the pod's scratch
     assert job["spec"]["backoffLimit"] == 0
+    assert spec["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}  # outside the brokers' nodes

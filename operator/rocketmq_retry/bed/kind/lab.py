@@ -28,7 +28,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from .. import gobuild, paths, versions
 from . import engine, workloads
-from .cluster import KindCluster, pause_node, require_free_port, unpause_node
+from .cluster import (
+    CONTROL_PLANE,
+    CONTROL_PLANE_TOLERATION,
+    KindCluster,
+    pause_node,
+    require_free_port,
+    unpause_node,
+)
 from .nodeimage import NETWORK_TOOLS, node_image
 
 log = logging.getLogger(__name__)
@@ -245,7 +252,7 @@ class Lab:
         before = self.operator_counters()
         self.run.facts["broker_pod_uids"] = {name: pod["metadata"]["uid"] for name, pod in self._broker_pods().items()}
         with self.run.step("chaos: broker pod deleted under load"):
-            self._chaos_job("broker-pod-kill", ["broker-pod-kill", "--rate=100", "--duration=20"])
+            self._chaos_job("broker-pod-kill", ["broker-pod-kill", f"--rate={LOAD_RATE}", "--duration=20"])
         with self.run.step("operator re-applied the policy to the new broker"):
             self._policy_reapplied()
             self._mqadmin_read_back()
@@ -326,7 +333,8 @@ class Lab:
                 unpause_node(node)
                 self.run.facts["node_paused"]["resumed_at"] = time.time()
 
-        self._chaos_job("node-pause", ["broker-under-load", "--rate=100", "--duration=40"], during=pause_while_loaded)
+        self._chaos_job("node-pause", ["broker-under-load", f"--rate={LOAD_RATE}", "--duration=40"],
+                        during=pause_while_loaded)
 
     def _ha(self) -> None:
         """replicas=2: delete the leading pod during a burst of policies; the takeover time, and proof from both
@@ -401,6 +409,7 @@ class Lab:
 
 
 NODE_PAUSE_SECONDS: Final = 15.0
+LOAD_RATE: Final = 50  # messages/s of the probe producer: what two brokers on a 2-core machine of three kind nodes take
 HA_BURST: Final = 40
 
 
@@ -476,7 +485,11 @@ def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
     container["imagePullPolicy"] = "Never"
     container["args"] = ["chaos", "in-cluster", *args]
     container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own scratch
-    job["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    pod = job["spec"]["template"]["spec"]
+    pod["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    # The probes stand outside the fault domain: the chaos hits brokers' nodes, the Job runs on the control plane.
+    pod["nodeSelector"] = CONTROL_PLANE
+    pod["tolerations"] = [CONTROL_PLANE_TOLERATION]
     return job
 
 

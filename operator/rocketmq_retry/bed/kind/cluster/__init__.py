@@ -25,6 +25,9 @@ NAME: Final = "rocketmq-retry"
 REPO_CONFIG: Final = Path(__file__).resolve().parents[5] / "kind-config.yaml"
 NODE_ROUTES: Final = Path(__file__).with_name("node-routes.yaml")
 READY_WAIT: Final = "240s"
+CONTROL_PLANE: Final = {"node-role.kubernetes.io/control-plane": ""}
+CONTROL_PLANE_TOLERATION: Final = {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                                   "effect": "NoSchedule"}
 
 
 def lab_config(base: dict[str, Any]) -> dict[str, Any]:
@@ -77,8 +80,12 @@ class KindCluster:
                    f"--kubeconfig={self.kubeconfig}")
 
     def install_node_routes(self, image: str) -> None:
+        """Pod networking, then cluster DNS pinned to the control plane: a chaos fault on a worker must take down
+        the brokers there, not every client's name lookups with it (kubeadm's CoreDNS lands on any node)."""
         self.kubectl("apply", "-f", "-", input_text=NODE_ROUTES.read_text().replace("image: IMAGE", f"image: {image}"))
         self.kubectl("wait", "node", "--all", "--for=condition=Ready", f"--timeout={READY_WAIT}", timeout=300)
+        self.kubectl("-n", "kube-system", "patch", "deployment", "coredns", "--type=merge",
+                     f"--patch={json.dumps({'spec': {'template': {'spec': {'nodeSelector': CONTROL_PLANE}}}})}")
         self.kubectl("-n", "kube-system", "rollout", "status", "deployment/coredns", f"--timeout={READY_WAIT}",
                      timeout=300)
 
