@@ -4,10 +4,14 @@
 ARG BASE=python:3.11-slim
 FROM ${BASE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
+# Dependencies first, from pyproject.toml alone (empty sources), so a change of code or README reuses this layer.
+RUN mkdir operator chaos && touch README.md && python3 -m venv /opt/rocketmq-retry \
+    && /opt/rocketmq-retry/bin/pip install --no-cache-dir . && rm -rf build
+COPY README.md ./
 COPY operator ./operator
 COPY chaos ./chaos
-RUN python3 -m venv /opt/rocketmq-retry && /opt/rocketmq-retry/bin/pip install --no-cache-dir .
+RUN /opt/rocketmq-retry/bin/pip install --no-cache-dir --no-deps .
 
 FROM ${BASE}
 COPY --from=build /opt/rocketmq-retry /opt/rocketmq-retry

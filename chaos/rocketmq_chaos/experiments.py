@@ -8,11 +8,12 @@ runs never see each other's messages.
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
@@ -45,6 +46,8 @@ from .verdicts import (
     judge_orderly,
 )
 
+log = logging.getLogger(__name__)
+LOAD_RUNNING: Final = "load running, the first message is stored in topic"
 ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
 JVM_START = 240.0  # a cold JVM client on the busy 2-core machine
 Client = Literal["python", "java"]
@@ -143,6 +146,7 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
             sending = ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration)
         load = asyncio.create_task(sending)
         await _first_message_stored(admin, cluster, topic, load)
+        log.info("%s: %s", LOAD_RUNNING, topic)  # what an external fault waits for (the kind lab reads the log)
         if actions is None:
             await load
         else:

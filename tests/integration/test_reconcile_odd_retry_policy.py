@@ -8,7 +8,6 @@ body gets a warning.
 """
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +19,7 @@ from rocketmq_retry.domain.spec import parse_cluster, parse_spec
 from rocketmq_retry.domain.status import BrokerState
 from rocketmq_retry.domain.warnings import WarningCode
 from rocketmq_retry.reconcile.apply import Intent, Mode, reconcile_cluster
-from rocketmq_retry.remoting import Admin, ConnectionPool, SubscriptionGroupConfig
+from rocketmq_retry.remoting import Admin, SubscriptionGroupConfig
 
 pytestmark = pytest.mark.rocketmq_versions("5.5.0")  # 4.x has no groupRetryPolicy
 
@@ -32,11 +31,6 @@ UNKNOWN_TYPE = {"type": "FIBONACCI", "fibonacciRetryPolicy": {"seed": 1}}
 def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
-
-@pytest.fixture
-async def admin(rocketmq_cluster: RocketMQCluster) -> AsyncIterator[Admin]:
-    async with ConnectionPool(request_timeout=15) as pool:
-        yield Admin(pool, [rocketmq_cluster.namesrv_addr])
 
 
 async def _stored(admin: Admin, addr: str, group: str) -> Any:

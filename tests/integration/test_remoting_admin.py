@@ -2,7 +2,6 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -10,7 +9,6 @@ from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,
-    ConnectionPool,
     Perm,
     RemotingCommand,
     RequestCode,
@@ -24,11 +22,6 @@ from tests.official import consumer_configs
 def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
-
-@pytest.fixture
-async def admin(rocketmq_cluster: RocketMQCluster) -> AsyncIterator[Admin]:
-    async with ConnectionPool(request_timeout=15) as pool:
-        yield Admin(pool, [rocketmq_cluster.namesrv_addr])
 
 
 def _is5(cluster: RocketMQCluster) -> bool:

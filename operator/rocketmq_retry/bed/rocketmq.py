@@ -6,6 +6,7 @@ the tests prove about failover holds for what the demo and experiments do.
 
 import json
 import logging
+import re
 import shutil
 import socket
 import subprocess
@@ -39,6 +40,13 @@ _AUTH_PROVIDERS = "org.apache.rocketmq.auth.authentication.provider."  # rocketm
 # The 5.x proxy creates this broadcast topic at start and checks the route three times without pausing,
 # which fails while the brokers' registration is still in flight; the bed creates it first.
 HEARTBEAT_SYNCER_TOPIC = "DefaultHeartBeatSyncerTopic"
+
+
+def parse_consumer_configs(shown: str) -> dict[str, dict[str, str]]:
+    """Broker name -> the group's config fields, from what `mqadmin getConsumerConfig` prints (strings)."""
+    sections = re.split(r"^=+[^:\n]*:(\S+?)=+$", shown, flags=re.M)[1:]
+    return {name: dict(re.findall(r"^(\w+)\s+=\s+(.*)$", text, flags=re.M))
+            for name, text in zip(sections[::2], sections[1::2], strict=True)}
 
 
 def _conf_text(values: dict[str, str | int | bool]) -> str:

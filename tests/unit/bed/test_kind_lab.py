@@ -12,6 +12,7 @@ import yaml
 from rocketmq_retry.bed import versions
 from rocketmq_retry.bed.kind import engine, images, lab, nodeimage, workloads
 from rocketmq_retry.bed.kind.cluster import REPO_CONFIG, lab_config
+from rocketmq_retry.bed.rocketmq import parse_consumer_configs
 
 CAPBND_WITHOUT_SYS_RESOURCE = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
 CAPBND_FULL = "CapBnd:\t000001ffffffffff\n"
@@ -112,11 +113,11 @@ retryQueueNums            =  1
 
 
 def test_mqadmin_get_consumer_config_is_read_per_broker() -> None:
-    configs = lab.parse_consumer_configs(MQADMIN_GET_CONSUMER_CONFIG)
+    configs = parse_consumer_configs(MQADMIN_GET_CONSUMER_CONFIG)
     assert configs["broker-b"]["retryMaxTimes"] == "3"
     assert configs["broker-a"]["retryMaxTimes"] == "16"
     assert set(configs) == {"broker-a", "broker-b"}
-    assert lab.parse_consumer_configs("nothing") == {}
+    assert parse_consumer_configs("nothing") == {}
 
 
 def test_the_last_verdict_and_report_lines_of_a_job_log_are_found() -> None:

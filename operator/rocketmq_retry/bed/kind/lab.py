@@ -26,7 +26,10 @@ from typing import Any, Final
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from rocketmq_chaos.experiments import LOAD_RUNNING
+
 from .. import gobuild, paths, versions
+from ..rocketmq import parse_consumer_configs
 from . import engine, workloads
 from .cluster import (
     CONTROL_PLANE,
@@ -100,13 +103,6 @@ def rocketmq_manifest(version: str) -> str:
     text = ROCKETMQ_MANIFEST.read_text()
     return text.replace(workloads.ROCKETMQ_IMAGE.format(version=versions.ROCKETMQ_5),
                         workloads.ROCKETMQ_IMAGE.format(version=version))
-
-
-def parse_consumer_configs(shown: str) -> dict[str, dict[str, str]]:
-    """Broker name -> the group's config fields, from what `mqadmin getConsumerConfig` prints (strings)."""
-    sections = re.split(r"^=+[^:\n]*:(\S+?)=+$", shown, flags=re.M)[1:]
-    return {name: dict(re.findall(r"^(\w+)\s+=\s+(.*)$", text, flags=re.M))
-            for name, text in zip(sections[::2], sections[1::2], strict=True)}
 
 
 def last_line_with(prefix: str, logs: str) -> str | None:
@@ -324,7 +320,7 @@ class Lab:
         node = self.run.facts["broker_nodes"]["broker-b"]
 
         def pause_while_loaded() -> None:
-            _until(lambda: self._job_running("chaos-node-pause"), 300, "the node-fault load Job running")
+            _until(lambda: self._job_logged("chaos-node-pause", LOAD_RUNNING), 300, "the node-fault Job's load running")
             self.run.facts["node_paused"] = {"node": node, "at": time.time()}
             pause_node(node)
             try:
@@ -372,10 +368,9 @@ class Lab:
         if not self.run.facts["ha"]["leader_last_before_follower_first"]:
             raise RuntimeError(f"two replicas handled policies at once: {self.run.facts['ha']}")
 
-    def _job_running(self, name: str) -> bool:
-        pods = self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "pods", f"--selector=job-name={name}", "-o",
-                                    "jsonpath={.items[*].status.phase}").stdout.split()
-        return "Running" in pods
+    def _job_logged(self, name: str, text: str) -> bool:
+        logs = self.cluster.kubectl("-n", ROCKETMQ_NS, "logs", f"job/{name}", check=False, timeout=60)
+        return text in logs.stdout
 
     @contextmanager
     def _port_forward(self, target: str, port: int) -> Iterator[int]:
