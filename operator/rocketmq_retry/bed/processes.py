@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class ProcessFailed(RuntimeError):
@@ -159,15 +161,16 @@ class ManagedProcess:
                    start_ticks=record["start_ticks"])
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.25,
-               process: ManagedProcess | None = None, what: str = "ready") -> None:
-    """Poll `predicate` until true; fail fast with the log tail if `process` dies meanwhile."""
+def wait_until(predicate: Callable[[], T | None], *, timeout: float, interval: float = 0.25,
+               process: ManagedProcess | None = None, what: str = "ready") -> T:
+    """Poll `predicate` until it returns something truthy, and return that; fail fast with the log tail if
+    `process` dies meanwhile."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and not process.running:
             raise process.failure(f"exited before it was {what}")
-        if predicate():
-            return
+        if value := predicate():
+            return value
         time.sleep(interval)
     if process is not None:
         raise process.failure(f"not {what} after {timeout:.0f} s")

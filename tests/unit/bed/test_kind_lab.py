@@ -135,7 +135,7 @@ def test_the_last_verdict_and_report_lines_of_a_job_log_are_found() -> None:
 
 
 def test_a_chaos_job_runs_in_cluster_with_the_chaos_account_hardened_and_with_its_own_scratch() -> None:
-    job = lab.chaos_job("chaos-x", ["broker-pod-kill", "--rate=10"])
+    job = lab.chaos_job("chaos-x", ["chaos", "in-cluster", "broker-pod-kill", "--rate=10"])
     spec = job["spec"]["template"]["spec"]
     container = spec["containers"][0]
     assert job["metadata"] == {"name": "chaos-x", "namespace": "rocketmq"}

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rocketmq_chaos.experiments import LOAD_RUNNING
 
 from .. import gobuild, paths, versions
+from ..processes import wait_until
 from ..rocketmq import parse_consumer_configs
 from . import engine, workloads
 from .cluster import (
@@ -42,6 +43,7 @@ from .cluster import (
 from .nodeimage import NETWORK_TOOLS, node_image
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REPO_ROOT: Final = workloads.REPO_ROOT
 ROCKETMQ_MANIFEST: Final = REPO_ROOT / "examples" / "kind" / "rocketmq.yaml"
@@ -265,41 +267,38 @@ class Lab:
                 self._ha()
 
     def _chaos_job(self, name: str, args: Sequence[str], *, during: Callable[[], None] | None = None) -> None:
-        job = chaos_job(f"chaos-{name}", [*args, f"--namesrv={NAMESRV}", f"--namespace={ROCKETMQ_NS}",
-                                          f"--selector={BROKER_SELECTOR}", "--report-dir=/tmp/report"])
-        kubectl = self.cluster.kubectl
-        kubectl("-n", ROCKETMQ_NS, "delete", "job", job["metadata"]["name"], "--ignore-not-found", "--wait=true")
-        kubectl("apply", "-f", "-", input_text=json.dumps(job))
-        if during is not None:
-            during()
-        finished = _until(lambda: self._job_finished(job["metadata"]["name"]), 900, f"chaos Job {name} finished")
-        logs = kubectl("-n", ROCKETMQ_NS, "logs", f"job/{job['metadata']['name']}", timeout=60).stdout
+        outcome, logs = self._run_job(chaos_job(f"chaos-{name}", [
+            "chaos", "in-cluster", *args, f"--namesrv={NAMESRV}", f"--namespace={ROCKETMQ_NS}",
+            f"--selector={BROKER_SELECTOR}", "--report-dir=/tmp/report"]), during=during)
         self._keep_report(name, logs)
         verdict = last_line_with(VERDICT_PREFIX, logs)
         if verdict is None:
-            raise RuntimeError(f"chaos Job {name} ended ({finished}) without a verdict; its log:\n{logs[-3000:]}")
+            raise RuntimeError(f"chaos Job {name} ended ({outcome}) without a verdict; its log:\n{logs[-3000:]}")
         self.run.verdicts[name] = json.loads(verdict)
 
     def _refused_outside_opt_in(self) -> None:
         """The stock kill-pods Job aimed at the policies' namespace, which has no chaos opt-in: it must fail, saying
         so, and delete nothing."""
-        job = yaml.safe_load(CHAOS_JOB.read_text())
-        job["metadata"]["name"] = "chaos-refused"
-        container = job["spec"]["template"]["spec"]["containers"][0]
-        container |= {"image": workloads.CHAOS_IMAGE, "imagePullPolicy": "Never",
-                      "args": ["chaos", "kill-pods", f"--namespace={POLICY_NS}", f"--selector={BROKER_SELECTOR}"]}
-        kubectl = self.cluster.kubectl
         before = self._broker_pods()
-        kubectl("-n", ROCKETMQ_NS, "delete", "job", "chaos-refused", "--ignore-not-found", "--wait=true")
-        kubectl("apply", "-f", "-", input_text=json.dumps(job))
-        outcome = _until(lambda: self._job_finished("chaos-refused"), 300, "the refused chaos Job finished")
-        logs = kubectl("-n", ROCKETMQ_NS, "logs", "job/chaos-refused", timeout=60).stdout
+        outcome, logs = self._run_job(chaos_job("chaos-refused", [
+            "chaos", "kill-pods", f"--namespace={POLICY_NS}", f"--selector={BROKER_SELECTOR}"]))
         untouched = {n: p["metadata"]["uid"] for n, p in self._broker_pods().items()} == {
             n: p["metadata"]["uid"] for n, p in before.items()}
         if outcome != "failed" or not untouched:
             raise RuntimeError(f"a chaos Job aimed at {POLICY_NS} (no opt-in) ended {outcome}, pods untouched: "
                                f"{untouched}; log:\n{logs[-2000:]}")
         self.run.facts["chaos_refused_outside_opt_in"] = logs.strip().splitlines()[-1]
+
+    def _run_job(self, job: dict[str, Any], *, during: Callable[[], None] | None = None) -> tuple[str, str]:
+        """Run `job` afresh (a Job of that name from an earlier run is deleted first); how it ended, and its log."""
+        name = job["metadata"]["name"]
+        kubectl = self.cluster.kubectl
+        kubectl("-n", ROCKETMQ_NS, "delete", "job", name, "--ignore-not-found", "--wait=true")
+        kubectl("apply", "-f", "-", input_text=json.dumps(job))
+        if during is not None:
+            during()
+        outcome = _until(lambda: self._job_finished(name), 900, f"chaos Job {name} finished")
+        return outcome, kubectl("-n", ROCKETMQ_NS, "logs", f"job/{name}", timeout=60).stdout
 
     def _job_finished(self, name: str) -> str | None:
         status = json.loads(self.cluster.kubectl("-n", ROCKETMQ_NS, "get", "job", name, "-o", "json").stdout)["status"]
@@ -472,13 +471,14 @@ def counters(exposition: str) -> dict[str, float]:
 
 
 def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
-    """A Job running `rocketmq-retry chaos in-cluster ARGS` with the chaos ServiceAccount (chaos/manifests)."""
+    """chaos/manifests/job.yaml (the chaos ServiceAccount, hardened) running `rocketmq-retry ARGS` from the lab's
+    chaos image."""
     job: dict[str, Any] = yaml.safe_load(CHAOS_JOB.read_text())
     job["metadata"]["name"] = name
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["image"] = workloads.CHAOS_IMAGE
     container["imagePullPolicy"] = "Never"
-    container["args"] = ["chaos", "in-cluster", *args]
+    container["args"] = list(args)
     container["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - the pod's own scratch
     pod = job["spec"]["template"]["spec"]
     pod["volumes"] = [{"name": "tmp", "emptyDir": {}}]
@@ -498,14 +498,9 @@ def _run(argv: Sequence[str], what: str, timeout: float) -> None:
         raise RuntimeError(f"{what} failed: {result.stderr.strip()[-2000:]}")
 
 
-def _until(predicate: Callable[[], Any], within: float, what: str, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"not {what} after {within:.0f} s")
+def _until(predicate: Callable[[], T | None], within: float, what: str) -> T:
+    """Polled once a second: every predicate here is a kubectl or mqadmin call."""
+    return wait_until(predicate, timeout=within, interval=1.0, what=what)
 
 
 def down(state: Path | None = None) -> list[str]:
