@@ -48,7 +48,7 @@ from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.bed.stack import REPO_CRDS
 from rocketmq_retry.controller import GROUP, PLURAL, VERSION
-from rocketmq_retry.reconcile.config import DEFAULT_SWEEP_INTERVAL
+from rocketmq_retry.controller.config import DEFAULT_SWEEP_INTERVAL
 from rocketmq_retry.remoting import Admin, ConnectionPool, RemotingError
 
 log = logging.getLogger("bench_convergence")

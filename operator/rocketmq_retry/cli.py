@@ -21,8 +21,8 @@ from .bed.artifacts import BuildFailed
 from .bed.prerequisites import MissingPrerequisite
 from .bed.processes import ProcessFailed
 from .bed.stack import LocalStack
+from .controller import config
 from .controller.peering import DEFAULT_LIFETIME, Peering, own_identity, random_priority
-from .reconcile import config
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -401,8 +401,7 @@ def load_controller() -> None:
     # pykube-ng writes a kubeconfig's inline client certificate and key to temporary files with the process umask
     # (0644 by default) and never removes them: keep them readable by the operator's user only.
     os.umask(0o077)
-    import rocketmq_retry.controller.dlq_handlers  # noqa: PLC0415 - registers the DeadLetterQueue daemon
-    import rocketmq_retry.controller.handlers  # noqa: F401, PLC0415 - registers the RetryPolicy handlers
+    import rocketmq_retry.controller.handlers  # noqa: F401, PLC0415 - registers the handlers of both kinds
 
 
 @operator_group.command(name="run")
@@ -441,31 +440,31 @@ def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_n
     if bool(namespaces) == all_namespaces:
         raise click.UsageError("give either --namespace (one or more) or --all-namespaces")
     try:
-        settings = config.OperatorConfig.build(default_namesrv, default_broker_cluster, sweep_interval, broker_timeout,
-                                               dead_letter_interval)
+        default_cluster = config.OperatorConfig.default_cluster_from(default_namesrv, default_broker_cluster)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--default-namesrv") from None
+    peering = None
+    if peering_name is not None:
+        peering = Peering(peering_name, own_identity(), priority, peering_lifetime, clusterwide=all_namespaces)
+        log.info("kopf peering %s: this replica is %s with priority %d", peering.name, peering.identity, priority)
+    settings = config.OperatorConfig(namespaces=namespaces, peering=peering, liveness_endpoint=liveness_endpoint,
+                                     metrics_port=metrics_port, default_cluster=default_cluster,
+                                     broker_timeout=broker_timeout, sweep_interval=sweep_interval,
+                                     dead_letter_interval=dead_letter_interval)
     load_controller()
     import kopf  # noqa: PLC0415 - kopf (loaded by load_controller) and the metrics load only for this verb
 
     from rocketmq_retry.controller.metrics import Metrics  # noqa: PLC0415
 
     metrics = Metrics()
-    if metrics_port:
+    if settings.metrics_port:
         try:
-            metrics.serve(metrics_port)
+            metrics.serve(settings.metrics_port)
         except OSError as error:
             raise click.BadParameter(f"cannot serve metrics: {error}", param_hint="--metrics-port") from None
-    # Plain namespace names need no namespace or CRD observation, so a namespaced install needs no cluster-wide
-    # list/watch rights (kopf would otherwise retry the forbidden calls for about a minute before falling back).
-    fixed_namespaces = not all_namespaces and not any(set(ns) & set("*?!,") for ns in namespaces)
-    peering = None
-    if peering_name is not None:
-        peering = Peering(peering_name, own_identity(), priority, peering_lifetime, clusterwide=all_namespaces)
-        log.info("kopf peering %s: this replica is %s with priority %d", peering.name, peering.identity, priority)
-    kopf.run(clusterwide=all_namespaces, namespaces=list(namespaces), standalone=peering is None,
-             peering_name=peering_name, priority=priority, liveness_endpoint=liveness_endpoint,
+    kopf.run(clusterwide=settings.clusterwide, namespaces=list(settings.namespaces), standalone=peering is None,
+             peering_name=peering_name, priority=priority, liveness_endpoint=settings.liveness_endpoint,
              # Always our own id: kopf's default asks getpass.getuser(), which raises in a container whose uid has no
              # passwd entry (the chart's 65532 in the public python image too).
              identity=peering.identity if peering else own_identity(),  # type: ignore[arg-type] # kopf's NewType
-             memo=kopf.Memo(config=settings, metrics=metrics, fixed_namespaces=fixed_namespaces, peering=peering))
+             memo=kopf.Memo(config=settings, metrics=metrics))

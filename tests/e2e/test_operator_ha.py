@@ -86,7 +86,7 @@ class Replica:
         handled: dict[str, list[float]] = {}
         for at, logger, message in self.lines():
             match = re.match(rf"\[{re.escape(namespace)}/([^\]]+)\] ", message)
-            if logger == "rocketmq_retry.controller.reconciler" and match:
+            if logger == "rocketmq_retry.controller.policies" and match:
                 handled.setdefault(match[1], []).append(at)
         return handled
 
@@ -213,13 +213,13 @@ def test_one_replica_works_a_killed_leader_is_replaced_and_a_preempted_one_stops
     cluster.wait_handled({"before-kill", "after-kill"}, follower)  # resumed the old one, too
     assert set(follower.handled(cluster.namespace)) == {"before-kill", "after-kill"}
 
-    # A replica with a higher priority preempts the survivor, whose drift sweep must stop with its handlers.
-    # kopf pauses on its watch event of the peering object, the sweep on its own read of it: either may log first.
+    # A replica with a higher priority preempts the survivor, whose control loop must stop with kopf's handlers.
+    # kopf pauses on its watch event of the peering object, the loop on its own read of it: either may log first.
     preempting = time.time()
     preemptor = cluster.start("replica-c", priority=str(RANDOM_PRIORITY_MAX + 1))
     wait_until(lambda: all(any(at >= preempting for at in follower.logged(text))
-                           for text in ("Pausing operations in favour of", "drift sweep paused")),
-               timeout=CONVERGE, process=follower.process, what="the preempted replica's kopf and sweep paused")
+                           for text in ("Pausing operations in favour of", "control loop paused")),
+               timeout=CONVERGE, process=follower.process, what="the preempted replica's kopf and loop paused")
     frozen = follower.reconciles()
     cluster.create("after-preemption")
     cluster.wait_ready("after-preemption", preemptor)

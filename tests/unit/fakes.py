@@ -1,15 +1,19 @@
-"""An in-memory RocketMQ cluster behind the admin calls the reconciler makes, recording every write."""
+"""An in-memory RocketMQ cluster behind the admin calls the reconciler makes, recording every write; and a clock the
+test moves by hand."""
 
 import asyncio
 import copy
+import heapq
+import itertools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord, claim_key
 from rocketmq_retry.domain.broker import DEFAULT_MESSAGE_DELAY_LEVEL
-from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.remoting.errors import ConnectionFailed
 from rocketmq_retry.remoting.models import BrokerData, ClusterInfo, SubscriptionGroupConfig, TopicConfig
 
@@ -104,3 +108,45 @@ def claims(*records: PolicyRecord, config: OperatorConfig | None = None) -> dict
     for record in records:
         index[claim_key(record, config or OperatorConfig())].append(record)
     return index
+
+
+@dataclass
+class FakeTimer:
+    due: float
+    callback: Callable[[], None]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    """The control loop's clock in unit tests: time moves only by `advance`, which runs the timers that came due."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.elapsed = 0.0
+        self._timers: list[tuple[float, int, FakeTimer]] = []
+        self._order = itertools.count()
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer(self.elapsed + delay, callback)
+        heapq.heappush(self._timers, (timer.due, next(self._order), timer))
+        return timer
+
+    def fire_due(self) -> bool:
+        """Run the timers due by now, in order; whether any ran."""
+        fired = False
+        while self._timers and self._timers[0][0] <= self.elapsed:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.callback()
+                fired = True
+        return fired
+
+    def next_due(self) -> float | None:
+        live = [due for due, _, timer in self._timers if not timer.cancelled]
+        return min(live) if live else None

@@ -1,22 +1,24 @@
-"""The operator's work on one DeadLetterQueue object, free of kopf: read the queue, run its redrive, write status.
+"""DeadLetterQueue on the control loop: read each object's dead-letter queue, run its redrive, say what its status
+should be.
 
-A redrive outlives any single event, so each object gets one long-lived worker (a kopf daemon ticks it): the worker
-owns the object's redrive task, reads the brokers every `dead_letter_interval` and at once when the spec or the run
-changes, and writes status and Events only when they change. The status of an active run carries its progress, from
-which a restarted operator resumes it.
+The loop passes an object at once when its spec changes, when its redrive ends, every `dead_letter_interval` (the
+kind's resync) and, while a redrive runs, every `redrive_progress_interval`. The status of an active run carries its
+progress, from which a restarted operator (or the replica that takes over) resumes it.
 """
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from rocketmq_retry.controller.engine import SecretReader, SecretUnavailable, StatusSink
+from rocketmq_retry.controller import DLQ_KIND
+from rocketmq_retry.controller.config import OperatorConfig
+from rocketmq_retry.controller.loop import Finalized, Job, Report, StatusSink
 from rocketmq_retry.controller.metrics import Metrics
-from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord
+from rocketmq_retry.controller.secrets import SecretReader, SecretUnavailable
 from rocketmq_retry.controller.statuses import PolicyEvent, condition_states, status_changed, transition_event
 from rocketmq_retry.domain.conditions import Outcome, Reason
 from rocketmq_retry.domain.conflicts import Claim, resolve_ownership
@@ -37,7 +39,6 @@ from rocketmq_retry.domain.dead_letters import (
 )
 from rocketmq_retry.domain.redrive import RedriveProgress, RedriveState
 from rocketmq_retry.domain.spec import ClusterRef, SpecError
-from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.reconcile.dead_letters import observe_dead_letters
 from rocketmq_retry.reconcile.reading import ReadFailed
 from rocketmq_retry.reconcile.redrive import Redrive, begin_redrive
@@ -63,6 +64,16 @@ class Begin(Protocol):
 EngineFactory = Callable[[Admin, DeadLetterQueueSpec, RedriveProgress], Redrive]
 
 
+def dead_letter_claim(record: PolicyRecord, config: OperatorConfig) -> ClaimKey | None:
+    """The (cluster key, consumer group) whose dead letters the object watches, the key of its kopf index; None when
+    its spec is unusable."""
+    try:
+        spec = parse_dead_letter_spec(record.spec)
+        return config.cluster_for(spec.cluster).key, spec.consumer_group
+    except SpecError:
+        return None
+
+
 def redrive_engine(admin: Admin, spec: DeadLetterQueueSpec, progress: RedriveProgress) -> Redrive:
     """The engine for a run, on the admin's connections: pulls as the redrive group, sends with a plain producer."""
     servers = admin.namesrv_addrs
@@ -70,136 +81,180 @@ def redrive_engine(admin: Admin, spec: DeadLetterQueueSpec, progress: RedrivePro
                    dlq_topic(spec.consumer_group), progress)
 
 
-@dataclass
-class DeadLetterRuntime:
-    config: OperatorConfig
-    admins: Callable[[ClusterRef, Credentials | None], Admin]
-    secrets: SecretReader
-    sink: StatusSink
-    metrics: Metrics = field(default_factory=Metrics)
-    observe: Observe = observe_dead_letters
-    begin: Begin = begin_redrive
-    engine: EngineFactory = redrive_engine
+class DeadLetterQueues:
+    """DeadLetterQueue on the control loop. A pass reads each object's queue on its cluster's masters and acts on its
+    redrive request; the redrive itself runs on as a task of its own (it outlives any pass), and wakes the object
+    when it ends. Active runs report their progress at each resync (`dead_letter_interval`)."""
+
+    name = DLQ_KIND
+
+    def __init__(self, config: OperatorConfig, claims: Claims, *,
+                 admins: Callable[[ClusterRef, Credentials | None], Admin], secrets: SecretReader, sink: StatusSink,
+                 metrics: Metrics, observe: Observe = observe_dead_letters,
+                 begin: Begin = begin_redrive, engine: EngineFactory = redrive_engine) -> None:
+        self.sink = sink
+        self.resync_interval = config.dead_letter_interval
+        self.wake: Callable[[str], None] = lambda uid: None  # set by the operator: queue the object on the loop
+        self._config = config
+        self._claims = claims
+        self._admins = admins
+        self._secrets = secrets
+        self._metrics = metrics
+        self._observe = observe
+        self._begin = begin
+        self._engine = engine
+        self._runs: dict[str, _Runner] = {}
+
+    def claim(self, record: PolicyRecord) -> ClaimKey | None:
+        return dead_letter_claim(record, self._config)
+
+    def claimants(self, claim: ClaimKey | None) -> Iterable[PolicyRecord]:
+        return self._claims.get(claim, ())
+
+    def forget(self, uid: str) -> None:
+        """Stop the object's run abruptly, as a crash would; a later operator resumes it from its status."""
+        self._metrics.dead_letter_queue_gone(uid)
+        runner = self._runs.pop(uid, None)
+        if runner is not None:
+            runner.stop()
+
+    async def close(self) -> None:
+        """Stop every run (the operator exits)."""
+        runners, self._runs = list(self._runs.values()), {}
+        await asyncio.gather(*(runner.stopped() for runner in runners))
+
+    async def run_pass(self, cluster: str, jobs: Sequence[Job], now: datetime, *,
+                       fresh: bool) -> dict[str, Report | Finalized]:
+        """Every object of the pass at once: each reads its own queue, and they share the admin connections."""
+        reports = await asyncio.gather(*(self._step(job.record, now) for job in jobs))
+        return {job.record.uid: report for job, report in zip(jobs, reports, strict=True)}
+
+    async def _step(self, record: PolicyRecord, now: datetime) -> Report:
+        runner = self._runs.get(record.uid)
+        if runner is None:
+            runner = self._runs[record.uid] = _Runner(record, self._metrics, lambda: self.wake(record.uid))
+        try:
+            spec = parse_dead_letter_spec(record.spec)
+            cluster = self._config.cluster_for(spec.cluster)
+        except SpecError as error:
+            return runner.report(record, DeadLetterView(Outcome(Reason.INVALID_SPEC, str(error)), redrive=runner.run),
+                                 now)
+        runner.reap(now)
+        plan = plan_redrive(spec.redrive, runner.run, alive=runner.alive)
+        topic = dlq_topic(spec.consumer_group)
+        owner = self._owner(record, spec, cluster)
+        if owner is not None:
+            message = (f"consumer group {spec.consumer_group} on cluster {cluster.key} is watched by the older "
+                       f"DeadLetterQueue {owner}; delete one of the two")
+            return runner.report(record, DeadLetterView(Outcome(Reason.CONFLICT, message), spec, topic,
+                                                        redrive=runner.run, conflict_with=owner), now)
+        try:
+            ref = cluster.acl_secret_ref
+            credentials = None if ref is None else await self._secrets.credentials(record.namespace, ref)
+        except SecretUnavailable as error:
+            outcome = Outcome(Reason.ACL_SECRET_UNAVAILABLE, f"cannot read the ACL Secret: {error}")
+            return runner.report(record, DeadLetterView(outcome, spec, topic, redrive=runner.run), now)
+        admin = self._admins(cluster, credentials)
+        await self._act(runner, plan, spec, admin, now=now, ref=record.ref)
+        backlog = await self._observe(admin, cluster, spec, call_timeout=self._config.broker_timeout)
+        view = DeadLetterView(backlog_outcome(backlog, readable=spec.readable), spec, topic, backlog, runner.run)
+        report = runner.report(record, view, now, cluster.key)
+        # A run's progress is published every few seconds, and each look lets the loop's leadership gate stop a run
+        # on a replica that no longer leads.
+        return replace(report, requeue_after=self._config.redrive_progress_interval) if runner.alive else report
+
+    async def _act(self, runner: "_Runner", plan: RedrivePlan, spec: DeadLetterQueueSpec, admin: Admin, *,
+                   now: datetime, ref: str) -> None:
+        """Carry out the plan for the object's redrive request: start, resume, cancel or refuse a run."""
+        run, request = runner.run, spec.redrive
+        if plan.reject is not None and run is not None:
+            run.rejected_request_id = plan.reject
+        if plan.action is RedriveAction.START and request is not None:
+            try:
+                runner.run = await self._begin(admin, spec, request, now, call_timeout=self._config.broker_timeout)
+            except ReadFailed as error:
+                runner.run = _new_run(request, now)
+                runner.run.finish(RedriveState.FAILED, now, f"could not start: {error}")
+                return
+            runner.start(self._engine(admin, spec, runner.run), ref)
+        elif plan.action is RedriveAction.RESUME and run is not None:
+            log.info("[%s] resuming redrive %s", ref, run.request_id)
+            runner.start(self._engine(admin, spec, run), ref)
+        elif plan.action is RedriveAction.CANCEL and run is not None:
+            if runner.alive:
+                runner.cancel()
+            else:
+                run.finish(RedriveState.CANCELLED, now, "cancelled while no run was active (the operator restarted)")
+        elif plan.action is RedriveAction.SKIP and request is not None:
+            runner.run = _new_run(request, now)
+            runner.run.finish(RedriveState.CANCELLED, now, "cancelled before it started")
+
+    def _owner(self, record: PolicyRecord, spec: DeadLetterQueueSpec, cluster: ClusterRef) -> str | None:
+        """namespace/name of an older object watching the same group in the same cluster (it wins), else None."""
+        claims = [Claim(other.namespace, other.name, other.created, cluster.key, spec.consumer_group)
+                  for other in self._claims.get((cluster.key, spec.consumer_group), ())
+                  if other.ref != record.ref and not other.deleting]
+        claims.append(Claim(record.namespace, record.name, record.created, cluster.key, spec.consumer_group))
+        return resolve_ownership(claims)[record.ref].conflict_with
 
 
-class DeadLetterWorker:
-    def __init__(self, runtime: DeadLetterRuntime, record: PolicyRecord) -> None:
-        self._runtime = runtime
+class _Runner:
+    """One object's redrive: the run's progress (restored from status at start), its task, and its counters."""
+
+    def __init__(self, record: PolicyRecord, metrics: Metrics, ended: Callable[[], None]) -> None:
+        self.run = _last_run(record.status)
         self._uid = record.uid
-        self._status: dict[str, Any] = dict(record.status)  # as last written, or as found at start
-        self._run = _last_run(record.status)
-        self._counted = _counts(self._run)  # the restored counters were counted by whoever wrote them
+        self._metrics = metrics
+        self._ended = ended
+        self._counted = _counts(self.run)  # the restored counters were counted by whoever wrote them
         self._engine: Redrive | None = None
         self._task: asyncio.Task[RedriveProgress] | None = None
-        self._generation: int | None = None
-        self._refreshed: float | None = None
 
     @property
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def tick(self, record: PolicyRecord, known: Iterable[PolicyRecord], now: datetime) -> None:
-        """Act on the spec and a finished run; read the brokers when due or when something changed."""
-        try:
-            spec = parse_dead_letter_spec(record.spec)
-            cluster = self._runtime.config.cluster_for(spec.cluster)
-        except SpecError as error:
-            await self._publish(record, DeadLetterView(Outcome(Reason.INVALID_SPEC, str(error)), redrive=self._run),
-                                now)
-            return
-        finished = self._reap(now)
-        plan = plan_redrive(spec.redrive, self._run, alive=self.alive)
-        interval = self._runtime.config.dead_letter_interval
-        due = (finished or plan != RedrivePlan(RedriveAction.NONE) or record.generation != self._generation
-               or self._refreshed is None or time.monotonic() - self._refreshed >= interval)
-        if not due:
-            return
-        self._generation, self._refreshed = record.generation, time.monotonic()
-        topic = dlq_topic(spec.consumer_group)
-        owner = _owner(record, spec, cluster, known, self._runtime.config)
-        if owner is not None:
-            message = (f"consumer group {spec.consumer_group} on cluster {cluster.key} is watched by the older "
-                       f"DeadLetterQueue {owner}; delete one of the two")
-            await self._publish(record, DeadLetterView(Outcome(Reason.CONFLICT, message), spec, topic,
-                                                       redrive=self._run, conflict_with=owner), now)
-            return
-        try:
-            ref = cluster.acl_secret_ref
-            credentials = None if ref is None else await self._runtime.secrets.credentials(record.namespace, ref)
-        except SecretUnavailable as error:
-            outcome = Outcome(Reason.ACL_SECRET_UNAVAILABLE, f"cannot read the ACL Secret: {error}")
-            await self._publish(record, DeadLetterView(outcome, spec, topic, redrive=self._run), now)
-            return
-        admin = self._runtime.admins(cluster, credentials)
-        await self._act(plan, spec, admin, record.ref, now)
-        backlog = await self._runtime.observe(admin, cluster, spec, call_timeout=self._runtime.config.broker_timeout)
-        view = DeadLetterView(backlog_outcome(backlog, readable=spec.readable), spec, topic, backlog, self._run)
-        await self._publish(record, view, now, cluster.key)
-
-    async def close(self) -> None:
-        """Stop the run abruptly, as a crash would; the next worker for the object resumes it from its status."""
-        self._runtime.metrics.dead_letter_queue_gone(self._uid)
+    def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
+
+    async def stopped(self) -> None:
+        self.stop()
+        if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _act(self, plan: RedrivePlan, spec: DeadLetterQueueSpec, admin: Admin, ref: str, now: datetime) -> None:
-        run, request = self._run, spec.redrive
-        if plan.reject is not None and run is not None:
-            run.rejected_request_id = plan.reject
-        if plan.action is RedriveAction.START and request is not None:
-            try:
-                self._run = await self._runtime.begin(admin, spec, request, now,
-                                                      call_timeout=self._runtime.config.broker_timeout)
-            except ReadFailed as error:
-                self._run = _new_run(request, now)
-                self._run.finish(RedriveState.FAILED, now, f"could not start: {error}")
-                return
-            self._start(admin, spec, ref)
-        elif plan.action is RedriveAction.RESUME and run is not None:
-            log.info("%s: resuming redrive %s", ref, run.request_id)
-            self._start(admin, spec, ref)
-        elif plan.action is RedriveAction.CANCEL and run is not None:
-            if self._engine is not None and self.alive:
-                self._engine.stop()
-            else:
-                run.finish(RedriveState.CANCELLED, now, "cancelled while no run was active (the operator restarted)")
-        elif plan.action is RedriveAction.SKIP and request is not None:
-            self._run = _new_run(request, now)
-            self._run.finish(RedriveState.CANCELLED, now, "cancelled before it started")
+    def cancel(self) -> None:
+        """Ask the run to stop after the message in hand; what is left stays pending."""
+        if self._engine is not None:
+            self._engine.stop()
 
-    def _start(self, admin: Admin, spec: DeadLetterQueueSpec, ref: str) -> None:
-        assert self._run is not None
-        self._engine = self._runtime.engine(admin, spec, self._run)
-        self._task = asyncio.create_task(self._engine.run(), name=f"redrive {self._run.request_id} of {ref}")
+    def start(self, redrive: Redrive, ref: str) -> None:
+        assert self.run is not None
+        self._engine = redrive
+        self._task = asyncio.create_task(redrive.run(), name=f"redrive {self.run.request_id} of {ref}")
+        self._task.add_done_callback(lambda _: self._ended())
 
-    def _reap(self, now: datetime) -> bool:
-        """Take a finished run's task; True when one finished since the last tick."""
+    def reap(self, now: datetime) -> None:
+        """Take a finished run's task."""
         if self._task is None or not self._task.done():
-            return False
+            return
         task, self._task, self._engine = self._task, None, None
         error = None if task.cancelled() else task.exception()
-        if error is not None and self._run is not None:
-            log.error("redrive %s ended with an unexpected error", self._run.request_id, exc_info=error)
-            self._run.finish(RedriveState.FAILED, now, f"ended with an unexpected error: {error}")
-        return True
+        if error is not None and self.run is not None:
+            log.error("redrive %s ended with an unexpected error", self.run.request_id, exc_info=error)
+            self.run.finish(RedriveState.FAILED, now, f"ended with an unexpected error: {error}")
 
-    async def _publish(self, record: PolicyRecord, view: DeadLetterView, now: datetime,
-                       cluster: str | None = None) -> None:
-        status = dead_letter_status(view, self._status, record.generation, now)
+    def report(self, record: PolicyRecord, view: DeadLetterView, now: datetime, cluster: str | None = None) -> Report:
+        """The status and Events of this pass (the loop writes the status only when it changed), counted."""
+        status = dead_letter_status(view, record.status, record.generation, now)
         self._count(cluster, view, status)
-        if not status_changed(self._status, status):
-            return
-        events = dead_letter_events(self._status, status, made_readable(view.backlog), view.topic)
-        await self._runtime.sink.patch_status(record, status)
-        merged = {**self._status, **status}
-        self._status = {key: value for key, value in merged.items() if value is not None}
-        for event in events:
-            await self._runtime.sink.post_event(record, event)
+        events = dead_letter_events(record.status, status, made_readable(view.backlog), view.topic) \
+            if status_changed(record.status, status) else []
+        return Report(status, events)
 
     def _count(self, cluster: str | None, view: DeadLetterView, status: Mapping[str, Any]) -> None:
         """Depth and backlog as read; redrive counters by what moved since the last count of the same run."""
-        metrics, run, backlog = self._runtime.metrics, view.redrive, view.backlog
+        metrics, run, backlog = self._metrics, view.redrive, view.backlog
         if cluster is None:
             return
         if backlog is not None and backlog.error is None:
@@ -230,22 +285,6 @@ def _last_run(status: Mapping[str, Any]) -> RedriveProgress | None:
     except ValueError as error:
         log.warning("ignoring a status.redrive the operator cannot read: %s", error)
         return None
-
-
-def _owner(record: PolicyRecord, spec: DeadLetterQueueSpec, cluster: ClusterRef, known: Iterable[PolicyRecord],
-           config: OperatorConfig) -> str | None:
-    """namespace/name of an older object watching the same group in the same cluster (it wins), else None."""
-    claims = [Claim(record.namespace, record.name, record.created, cluster.key, spec.consumer_group)]
-    for other in known:
-        if other.ref == record.ref or other.deleting:
-            continue
-        try:
-            theirs = parse_dead_letter_spec(other.spec)
-            where = config.cluster_for(theirs.cluster)
-        except SpecError:
-            continue
-        claims.append(Claim(other.namespace, other.name, other.created, where.key, theirs.consumer_group))
-    return resolve_ownership(claims)[record.ref].conflict_with
 
 
 def dead_letter_events(previous: Mapping[str, Any], status: Mapping[str, Any], readable_on: Sequence[str],

@@ -1,46 +1,39 @@
-"""kopf registrations for RetryPolicy: watch events to the reconciler's queue, deletions to the engine's reset.
+"""kopf registrations for both kinds: indexes of the objects, watch events to the control loop, and the RetryPolicy
+finalizer. Importing this module registers them with kopf's default registry; `rocketmq-retry operator run` does so.
 
-Importing this module registers the handlers with kopf's default registry; `rocketmq-retry operator run` does so.
-The operator's config, metrics and kopf peering (None when standalone) arrive in the memo (`memo.config`,
-`memo.metrics`, `memo.peering`), set by the command line.
+The command line puts the OperatorConfig and the Metrics in kopf's memo; the startup handler builds the Operator
+(controller/operator.py) from them and from kopf's indexes. The memo is read here and nowhere else.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
 
-from rocketmq_retry.controller import FINALIZER, GROUP, PLURAL, VERSION
-from rocketmq_retry.controller.engine import Runtime, finalize_record
-from rocketmq_retry.controller.kubeapi import KubeApi
-from rocketmq_retry.controller.masters import MasterWatch
-from rocketmq_retry.controller.peering import Peering, PeeringGate
-from rocketmq_retry.controller.reconciler import Reconciler
-from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord, claim_key, record_from_body
-from rocketmq_retry.controller.sweep import Sweeper, live_records
-from rocketmq_retry.controller.workqueue import retry_delay
+from rocketmq_retry.controller import DLQ_KIND, DLQ_PLURAL, FINALIZER, GROUP, KIND, PLURAL, VERSION
+from rocketmq_retry.controller.config import OperatorConfig
+from rocketmq_retry.controller.dead_letters import dead_letter_claim
+from rocketmq_retry.controller.loop import stop_quietly
+from rocketmq_retry.controller.metrics import Metrics
+from rocketmq_retry.controller.operator import Operator
+from rocketmq_retry.controller.records import ClaimKey, PolicyRecord, claim_key, record_from_body
 from rocketmq_retry.domain.spec import DeletionPolicy
-from rocketmq_retry.reconcile.clients import Admins
-from rocketmq_retry.reconcile.config import OperatorConfig
 
-MAX_DELETE_RETRIES: Final = 10
 # kopf's worker per object lingers this long after its last event, holding that event's body (kopf's default: 5 s).
-# An event handler only queues the object (controller/reconciler.py), so a worker is done almost at once. kopf's
-# number of workers stays unlimited (its default): with a limit and an index, kopf deadlocks at start when more objects
-# than the limit are listed (or created before every watched kind is listed): the first workers wait for every object
-# to be indexed, and the others wait for their slots.
+# An event handler only queues the object, so a worker is done almost at once. kopf's number of workers stays
+# unlimited (its default): with a limit and an index, kopf deadlocks at start when more objects than the limit are
+# listed (or created before every watched kind is listed): the first workers wait for every object to be indexed,
+# and the others wait for their slots.
 WORKER_IDLE_TIMEOUT: Final = 0.1
 _KOPF_EVENTS_OFF: Final = logging.CRITICAL + 1  # kopf's own per-handler Events; ours are posted explicitly
 _OBSERVED: Final = "Handler 'observe' succeeded."
 
 
 class _QuietObserve(logging.Filter):
-    """kopf logs each success of an event handler at INFO: a line per watch event of every policy. The reconciler
-    logs what changed instead."""
+    """kopf logs each success of an event handler at INFO: a line per watch event of every object. The loop logs
+    what changed instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.msg != _OBSERVED
@@ -49,63 +42,73 @@ class _QuietObserve(logging.Filter):
 logging.getLogger("kopf.objects").addFilter(_QuietObserve())
 
 
+def _config(memo: Any) -> OperatorConfig:
+    config: OperatorConfig = memo.config
+    return config
+
+
+def _operator(memo: Any) -> Operator:
+    operator: Operator = memo.operator
+    return operator
+
+
 @kopf.index(GROUP, VERSION, PLURAL)
 def policy_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
-    """Every policy the operator sees, by the group it claims; complete before the first handler runs."""
+    """Every RetryPolicy by the group it claims; kopf completes it before the first handler runs, so the oldest
+    policy of a group is known before any of them writes."""
     record = record_from_body(body)
-    return {claim_key(record, memo.config): record}
+    return {claim_key(record, _config(memo)): record}
+
+
+@kopf.index(GROUP, VERSION, DLQ_PLURAL)
+def dead_letter_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
+    """Every DeadLetterQueue by the group whose dead letters it watches, for the same oldest-wins rule."""
+    record = record_from_body(body)
+    return {dead_letter_claim(record, _config(memo)): record}
 
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: Any, **kwargs: Any) -> None:
-    config: OperatorConfig = memo.config
+    config = _config(memo)
     settings.persistence.finalizer = FINALIZER
     # kopf's bookkeeping in status.kopf (declared in the CRDs) rather than in annotations: a handler's outcome is then
     # one status write, not a status and a metadata write (and two watch events back).
     settings.persistence.progress_storage = kopf.StatusProgressStorage()
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
-    settings.scanning.disabled = memo.fixed_namespaces
+    settings.scanning.disabled = config.fixed_namespaces
     settings.queueing.idle_timeout = WORKER_IDLE_TIMEOUT
     settings.posting.level = _KOPF_EVENTS_OFF
-    peering: Peering | None = memo.peering
-    kube = KubeApi.from_environment()
-    if peering is not None:
-        settings.peering.lifetime = peering.lifetime
-    admins = Admins(config.broker_timeout)
-    runtime = Runtime(config, admins.admin, kube, metrics=memo.metrics)
-    leads = PeeringGate(peering, kube).leads if peering is not None else None
-    sweeper = Sweeper(runtime, lambda: _known(kwargs), kube, leads=leads)
-    reconciler = Reconciler(runtime, _claims(kwargs), kube, leads=leads)
-    memo.admins = admins
-    memo.runtime = runtime
-    memo.reconciler = reconciler
-    watch = MasterWatch(admins.admin, runtime.clusters, sweeper.sweep_once, call_timeout=config.broker_timeout)
-    memo.background = [asyncio.create_task(reconciler.run(), name="rocketmq-retry reconcilers"),
-                       asyncio.create_task(sweeper.run_forever(), name="rocketmq-retry drift sweep"),
-                       asyncio.create_task(watch.run_forever(), name="rocketmq-retry master watch")]
+    if config.peering is not None:
+        settings.peering.lifetime = config.peering.lifetime
+    metrics: Metrics = memo.metrics
+    indexes: dict[str, kopf.Index[ClaimKey | None, PolicyRecord]] = kwargs  # kopf passes each index by its name
+    memo.operator = Operator.build(config, metrics, indexes["policy_claims"], indexes["dead_letter_claims"])
+    memo.running = asyncio.create_task(memo.operator.run(), name="rocketmq-retry operator")
 
 
 @kopf.on.cleanup()
 async def stop(memo: Any, **_: Any) -> None:
-    background: list[asyncio.Task[None]] = memo.background
-    for task in background:
-        task.cancel()
-    for task in background:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    admins: Admins = memo.admins
-    await admins.close()
+    running: asyncio.Task[None] = memo.running
+    await stop_quietly(running)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
 async def observe(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """Every watch event (and the listing at start): the reconciler decides whether the object needs work."""
-    reconciler: Reconciler = memo.reconciler
+    """Every watch event (and the listing at start): the loop decides whether the object needs a pass."""
+    _deliver(_operator(memo), KIND, event, body)
+
+
+@kopf.on.event(GROUP, VERSION, DLQ_PLURAL)
+async def observe_dead_letters(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    _deliver(_operator(memo), DLQ_KIND, event, body)
+
+
+def _deliver(operator: Operator, kind: str, event: kopf.RawEvent, body: kopf.Body) -> None:
     record = record_from_body(body)
     if event["type"] == "DELETED":
-        reconciler.gone(record)
+        operator.loop.gone(kind, record)
     else:
-        reconciler.observe(record)
+        operator.loop.observe(kind, record)
 
 
 def resets_on_delete(spec: Mapping[str, Any], **_: Any) -> bool:
@@ -115,24 +118,13 @@ def resets_on_delete(spec: Mapping[str, Any], **_: Any) -> bool:
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=resets_on_delete)
 async def finalize(body: kopf.Body, retry: int, memo: Any, logger: logging.Logger | logging.LoggerAdapter[Any],
-                   **kwargs: Any) -> None:
-    runtime: Runtime = memo.runtime
-    record = record_from_body(body)
-    outcome = await finalize_record(runtime, record, _claims(kwargs), datetime.now(UTC))
-    if not outcome.done and retry < MAX_DELETE_RETRIES:
-        raise kopf.TemporaryError(outcome.message, delay=retry_delay(retry))
+                   **_: Any) -> None:
+    """A Reset policy's deletion: its owned fields back to RocketMQ's defaults, through the loop."""
+    operator = _operator(memo)
+    outcome = await operator.loop.finalize(KIND, record_from_body(body))
+    if not outcome.done and retry < operator.config.max_delete_retries:
+        raise kopf.TemporaryError(outcome.message, delay=operator.config.retry_delay(retry))
     if not outcome.done:
         kopf.event(body, type="Warning", reason="ResetFailed",
                    message=f"{outcome.message}; giving up after {retry} retries and releasing the object")
     logger.info("finalized: %s", outcome.message)
-
-
-def _claims(kwargs: dict[str, Any]) -> Claims:
-    """The index `policy_claims`, which kopf passes by its name."""
-    index: kopf.Index[ClaimKey | None, PolicyRecord] = kwargs["policy_claims"]
-    return index
-
-
-def _known(kwargs: dict[str, Any]) -> list[PolicyRecord]:
-    """Every policy of `policy_claims`."""
-    return live_records(_claims(kwargs).values())

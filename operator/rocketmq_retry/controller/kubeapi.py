@@ -25,19 +25,15 @@ import pykube
 from pykube.http import KubernetesHTTPAdapter
 
 from rocketmq_retry.controller import GROUP, KIND, PLURAL, VERSION
-from rocketmq_retry.controller.engine import SecretUnavailable
 from rocketmq_retry.controller.peering import CLUSTER_PEERINGS, NAMESPACED_PEERINGS, PEERING_GROUP, PEERING_VERSION
 from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.secrets import SecretUnavailable
 from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
 
 COMPONENT: Final = "rocketmq-retry-operator"
-TIMEOUT: Final = 30.0  # seconds per call: the sweep waits on each, and a stalled API server must not hold it forever
-# Calls in flight, each in a thread of its own with a kept connection. asyncio's default executor has cpu + 4 threads
-# (6 on two cores), which capped a burst's status writes and Events below the rate the reconciler produced them.
-CALLS_IN_FLIGHT: Final = 32
 _MERGE_PATCH: Final = "application/merge-patch+json"
 
 
@@ -65,23 +61,26 @@ Connect = Callable[[], pykube.HTTPClient]
 
 
 class KubeApi:
-    def __init__(self, connect: Connect) -> None:
+    def __init__(self, connect: Connect, calls_at_once: int) -> None:
         """`connect` builds the client, again after a 401: in a pod the kubelet rotates the ServiceAccount token file,
-        which pykube-ng reads once."""
+        which pykube-ng reads once. Each call in flight has a thread of its own with a kept connection: asyncio's
+        default executor has cpu + 4 threads (6 on two cores), which capped a burst's status writes and Events below
+        the rate the passes produced them."""
         self._connect = connect
         self._api = connect()
-        self._threads = ThreadPoolExecutor(CALLS_IN_FLIGHT, thread_name_prefix="kubeapi")
+        self._threads = ThreadPoolExecutor(calls_at_once, thread_name_prefix="kubeapi")
 
     @classmethod
-    def from_environment(cls) -> "KubeApi":
-        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG), as kopf itself does."""
+    def from_environment(cls, *, timeout: float, calls_at_once: int) -> "KubeApi":
+        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG), as kopf itself does.
+        `timeout` bounds each call: a stalled API server must not hold a pass forever."""
 
         def connect() -> pykube.HTTPClient:
             config = pykube.KubeConfig.from_env()
-            return pykube.HTTPClient(config, timeout=TIMEOUT,
-                                     http_adapter=KubernetesHTTPAdapter(config, pool_maxsize=CALLS_IN_FLIGHT))
+            return pykube.HTTPClient(config, timeout=timeout,
+                                     http_adapter=KubernetesHTTPAdapter(config, pool_maxsize=calls_at_once))
 
-        return cls(connect)
+        return cls(connect, calls_at_once)
 
     async def patch_status(self, record: PolicyRecord, status: JsonObject, *, plural: str = PLURAL) -> None:
         await self._request("PATCH", version=f"{GROUP}/{VERSION}", namespace=record.namespace,

@@ -8,18 +8,15 @@ one look still gets repaired by the periodic sweep.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Iterable
-from typing import Final
+from collections.abc import Callable, Collection, Iterable
 
-from rocketmq_retry.controller.engine import AdminFactory
+from rocketmq_retry.controller.policies import AdminFactory
 from rocketmq_retry.domain.spec import ClusterRef
 from rocketmq_retry.reconcile.reading import Master, ReadFailed, discover_masters
 
 log = logging.getLogger(__name__)
 
-MASTER_CHECK_INTERVAL: Final = 2.0  # seconds; one cluster-info request per cluster each time
-
-ClusterSweep = Callable[[Collection[str]], Awaitable[None]]  # sweep these cluster keys now
+ClusterSweep = Callable[[Collection[str]], None]  # queue a fresh pass over these cluster keys
 
 
 def appeared(before: frozenset[Master] | None, now: frozenset[Master]) -> frozenset[Master]:
@@ -29,7 +26,8 @@ def appeared(before: frozenset[Master] | None, now: frozenset[Master]) -> frozen
 
 class MasterWatch:
     def __init__(self, admins: AdminFactory, clusters: Callable[[], Iterable[ClusterRef]], sweep: ClusterSweep, *,
-                 call_timeout: float, interval: float = MASTER_CHECK_INTERVAL) -> None:
+                 call_timeout: float, interval: float) -> None:
+        """`interval`: seconds between looks, each one cluster-info request per cluster."""
         self._admins = admins
         self._clusters = clusters
         self._sweep = sweep
@@ -43,7 +41,7 @@ class MasterWatch:
             try:
                 changed = await self.look_once()
                 if changed:
-                    await self._sweep(changed)
+                    self._sweep(changed)
             except Exception:
                 log.exception("looking at the masters failed; looking again in %g s", self._interval)
 

@@ -31,8 +31,8 @@ class RedriveResult(StrEnum):
 
 
 class Trigger(StrEnum):
-    EVENT = "event"  # a kopf create/update/resume event: one policy
-    SWEEP = "sweep"  # the drift sweep: reconciles count per policy, durations per cluster pass
+    EVENT = "event"  # a pass of objects whose spec or annotations changed; it may reuse a recent read
+    SWEEP = "sweep"  # a fresh pass: the drift sweep, a master that appeared, a finalizer
 
 
 class Metrics:
@@ -43,7 +43,7 @@ class Metrics:
             ["trigger", "result"], registry=self.registry)
         self.reconcile_duration = Histogram(
             "rocketmq_retry_reconcile_duration_seconds",
-            "Seconds per reconciliation: one policy for an event, one cluster pass for the sweep.",
+            "Seconds per RetryPolicy pass over a cluster, by trigger.",
             ["trigger"], buckets=DURATION_BUCKETS, registry=self.registry)
         self.drift_corrections = Counter(
             "rocketmq_retry_drift_corrections", "Group configs the drift sweep rewrote on a master broker.",

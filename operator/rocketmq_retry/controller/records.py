@@ -1,8 +1,8 @@
 """What the operator keeps of a RetryPolicy object, and the decision what to do with it (pure).
 
-The decision combines the spec, the management annotations and the oldest-wins rule, so the handlers and the sweep
-decide alike. A handler decides one policy against only the policies that claim the same group (the claims index),
-so its cost does not grow with the number of policies; the sweep decides all of them at once.
+The decision combines the spec, the management annotations and the oldest-wins rule. A pass decides each policy
+against only the policies that claim the same group (the claims index), so its cost does not grow with the number of
+policies.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from rocketmq_retry.controller import GROUP, KIND, VERSION
+from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.domain.conditions import Outcome, Reason
 from rocketmq_retry.domain.conflicts import Claim, resolve_ownership
 from rocketmq_retry.domain.jsontypes import JsonObject
@@ -18,7 +19,6 @@ from rocketmq_retry.domain.management import Management, management
 from rocketmq_retry.domain.spec import ClusterRef, RetryPolicySpec, SpecError, parse_spec
 from rocketmq_retry.domain.timestamps import parse_timestamp
 from rocketmq_retry.reconcile.apply import Intent, Mode
-from rocketmq_retry.reconcile.config import OperatorConfig
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,12 +96,6 @@ def decide(record: PolicyRecord, claims: Claims, config: OperatorConfig) -> Deci
     [(_, spec, cluster)] = targets
     rivals = [other for other in claims.get((cluster.key, spec.consumer_group), ()) if other.ref != record.ref]
     return _owned([*targets, *_parsed(rivals, config)[1]])[record.ref]
-
-
-def decide_all(records: Iterable[PolicyRecord], config: OperatorConfig) -> dict[str, Decision]:
-    """Decisions for many policies at once, parsing each spec once and resolving ownership in one go (the sweep)."""
-    invalid, targets = _parsed(records, config)
-    return invalid | _owned(targets)
 
 
 _Target = tuple[PolicyRecord, RetryPolicySpec, ClusterRef]

@@ -88,7 +88,8 @@ async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequen
                             max_age: float) -> dict[str, tuple[BrokerStatus, BrokerSample | None]]:
     try:
         with_topics = any(intent.spec.retry_queues is not None for intent in intents)
-        snapshot = await snapshots.read(admin, master, call_timeout, with_topics=with_topics, max_age=max_age)
+        snapshot = await snapshots.read(admin, master, call_timeout, with_topics=with_topics, max_age=max_age,
+                                        now=now)
     except ReadFailed as error:
         failed = BrokerStatus(master.name, BrokerState.FAILED, master.addr, message=str(error))
         return {intent.key: (failed, None) for intent in intents}

@@ -7,27 +7,27 @@ hand, a broker that lost its store) is seen by the next fresh read: sweep passes
 watch starts always read.
 """
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.reconcile.reading import BrokerSnapshot, ClusterAdmin, Master, read_broker
 
 
 class Snapshots:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._kept: dict[Master, tuple[float, BrokerSnapshot]] = {}
+    def __init__(self) -> None:
+        self._kept: dict[Master, tuple[datetime, BrokerSnapshot]] = {}
 
     async def read(self, admin: ClusterAdmin, master: Master, call_timeout: float, *, with_topics: bool,
-                   max_age: float) -> BrokerSnapshot:
-        """The kept snapshot when it is younger than `max_age` seconds (and has topics if asked), else a new read."""
+                   max_age: float, now: datetime) -> BrokerSnapshot:
+        """The kept snapshot when it is younger than `max_age` seconds at `now` (the pass's time) and has topics if
+        asked, else a new read."""
         kept = self._kept.get(master)
-        if kept is not None and self._clock() - kept[0] < max_age and (kept[1].topics_read or not with_topics):
+        if kept is not None and (now - kept[0]).total_seconds() < max_age and (kept[1].topics_read or not with_topics):
             return kept[1]
         self._kept.pop(master, None)  # a failed read must not leave an older one to be reused
-        read_at = self._clock()
+        read_at = now
         snapshot = await read_broker(admin, master, call_timeout, with_topics=with_topics)
         self._kept[master] = (read_at, snapshot)
         return snapshot

@@ -1,10 +1,11 @@
-"""The DeadLetterQueue worker with an in-memory dead-letter queue: depth, BacklogHigh, redrive runs, refusals."""
+"""DeadLetterQueue on the control loop with an in-memory dead-letter queue: depth, BacklogHigh, redrive runs,
+refusals, conflicts."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from rocketmq_retry.controller.dead_letters import DeadLetterRuntime, DeadLetterWorker
+from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.records import PolicyRecord
 from rocketmq_retry.domain.dead_letters import (
     Backlog,
@@ -15,16 +16,12 @@ from rocketmq_retry.domain.dead_letters import (
 )
 from rocketmq_retry.domain.redrive import QueueProgress, RedriveProgress
 from rocketmq_retry.domain.spec import ClusterRef
-from rocketmq_retry.reconcile.config import OperatorConfig
 from rocketmq_retry.reconcile.redrive import Redrive
 from rocketmq_retry.remoting.producer import SendResult
 from rocketmq_retry.remoting.sending import Message
-from tests.unit.controller.test_engine import NAMESRV, NoSecrets
-from tests.unit.controller.test_sweep import RecordingSink
+from tests.unit.controller.loopbed import CLUSTER, CONFIG, NAMESRV, NOW, DeadLetterFakes, LoopBed
+from tests.unit.fakes import two_masters
 from tests.unit.reconcile.test_redrive import TOPIC, FakeDlq, FakeTarget
-
-NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-CLUSTER = "*@127.0.0.1:9876"
 
 
 class GatedTarget(FakeTarget):
@@ -41,17 +38,18 @@ class GatedTarget(FakeTarget):
 
 
 class Bed:
-    """A worker's world: the brokers' depth as `observe` reports it, a dead-letter queue and a target to redrive."""
+    """The loop with a DeadLetterQueue kind whose brokers' depth is what `observe` reports, over a dead-letter queue
+    and a target to redrive to."""
 
-    def __init__(self, stored: dict[str, int] | None = None, target: FakeTarget | None = None) -> None:
+    def __init__(self, stored: dict[str, int] | None = None, target: FakeTarget | None = None,
+                 config: OperatorConfig = CONFIG, leading: bool | None = None) -> None:
         self.stored = stored or {"broker-a": 30, "broker-b": 12}
         self.dlq = FakeDlq(self.stored)
         self.target = target or FakeTarget()
-        self.sink = RecordingSink()
         self.observed = 0
-        self.runtime = DeadLetterRuntime(OperatorConfig(dead_letter_interval=1e-9), lambda cluster, creds: object(),
-                                         NoSecrets(), self.sink, observe=self.observe, begin=self.begin,
-                                         engine=self.engine)
+        self.world = LoopBed(two_masters(), config=config, leading=leading,
+                             dead_letters=DeadLetterFakes(self.observe, self.begin, self.engine))
+        self.sink = self.world.sink
 
     async def observe(self, admin: Any, cluster: ClusterRef, spec: DeadLetterQueueSpec, *,
                       call_timeout: float) -> Backlog:
@@ -71,7 +69,20 @@ class Bed:
         return Redrive(self.dlq, self.target, TOPIC, progress, attempts=2, pause=0.0)
 
     def metric(self, name: str, **labels: str) -> float | None:
-        return self.runtime.metrics.registry.get_sample_value(name, labels)
+        return self.world.sample(name, **labels)
+
+    async def apply(self, *records: PolicyRecord) -> None:
+        self.world.apply_dead_letters(*records)
+        await self.world.settle()
+
+    async def resync(self) -> None:
+        self.world.loop.resync("DeadLetterQueue")
+        await self.world.settle()
+
+    async def runs_ended(self) -> None:
+        """Let the redrive tasks run to their end, and the passes their ends queue."""
+        await asyncio.gather(*(task for task in asyncio.all_tasks() if task.get_name().startswith("redrive ")))
+        await self.world.settle()
 
 
 def record(spec: dict[str, Any], *, name: str = "orders-dlq", generation: int = 1, age: int = 0,
@@ -88,17 +99,10 @@ def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
 
 
-async def settle(worker: DeadLetterWorker) -> None:
-    """Let the worker's redrive task (kopf-free, named after the run) run to its end."""
-    await asyncio.gather(*(task for task in asyncio.all_tasks() if task.get_name().startswith("redrive ")))
-    assert not worker.alive
-
-
 async def test_depth_is_reported_and_backlog_high_flips_at_the_threshold() -> None:
     bed = Bed({"broker-a": 6, "broker-b": 4})
-    worker = DeadLetterWorker(bed.runtime, record({"alertThreshold": 10}))
-    obj = record({"alertThreshold": 10})
-    await worker.tick(obj, [obj], NOW)
+    queue = record({"alertThreshold": 10})
+    await bed.apply(queue)
     status = last_status(bed)
     assert (status["depth"], status["storedMessages"], status["topic"], status["redriveGroup"]) == (
         10, 10, "%DLQ%orders", "orders-redrive")
@@ -106,30 +110,50 @@ async def test_depth_is_reported_and_backlog_high_flips_at_the_threshold() -> No
     assert bed.metric("rocketmq_retry_dead_letters", cluster=CLUSTER) == 10
 
     bed.stored["broker-b"] = 5
-    await worker.tick(obj, [obj], NOW)
+    await bed.world.advance(CONFIG.dead_letter_interval)  # nothing resyncs without the loop running
+    assert bed.observed == 1
+    await bed.resync()
     assert conditions(last_status(bed))["BacklogHigh"] == ("True", "AboveThreshold")
     assert bed.sink.events[-1] == ("ns/orders-dlq", "BacklogHigh")
     assert bed.metric("rocketmq_retry_dead_letter_backlogs_high", cluster=CLUSTER) == 1
 
     patches = len(bed.sink.patches)
-    await worker.tick(obj, [obj], NOW + timedelta(minutes=1))
+    await bed.world.advance(60)
+    await bed.resync()
     assert len(bed.sink.patches) == patches  # nothing changed, nothing written
 
     bed.dlq.committed["broker-a"] = 6  # a redrive elsewhere passed broker-a's dead letters
-    await worker.tick(obj, [obj], NOW)
+    await bed.resync()
     assert conditions(last_status(bed))["BacklogHigh"] == ("False", "WithinThreshold")
     assert bed.sink.events[-1] == ("ns/orders-dlq", "BacklogCleared")
-    await worker.close()
+    bed.world.dead_letter_index.remove(queue)
+    bed.world.loop.gone("DeadLetterQueue", queue)
     assert bed.metric("rocketmq_retry_dead_letters", cluster=CLUSTER) is None
 
 
-async def test_a_redrive_runs_to_success_and_is_counted() -> None:
-    bed = Bed()
-    obj = record({"redrive": {"requestId": "r1", "rate": 10000}})
-    worker = DeadLetterWorker(bed.runtime, obj)
-    await worker.tick(obj, [obj], NOW)
-    await settle(worker)
-    await worker.tick(obj, [obj], NOW)
+async def test_the_loop_resyncs_dead_letter_queues_at_their_own_interval() -> None:
+    bed = Bed(config=OperatorConfig(batch_window=0.0, dead_letter_interval=7, sweep_interval=1000))
+    await bed.apply(record({}))
+    run = asyncio.create_task(bed.world.loop.run())
+    await asyncio.sleep(0)
+    await bed.world.advance(7 * 3)
+    assert bed.observed == 4
+    run.cancel()
+    await asyncio.gather(run, return_exceptions=True)
+
+
+async def test_a_redrive_runs_to_success_is_counted_and_reports_as_it_goes() -> None:
+    bed = Bed(target=GatedTarget())
+    queue = record({"redrive": {"requestId": "r1", "rate": 10000}})
+    await bed.apply(queue)
+    assert last_status(bed)["redrive"]["state"] == "Running"
+    reads = bed.observed
+    await bed.world.advance(CONFIG.redrive_progress_interval)
+    assert bed.observed == reads + 1  # a running redrive is looked at every few seconds
+
+    assert isinstance(bed.target, GatedTarget)
+    bed.target.gate.set()
+    await bed.runs_ended()  # its end queues the object at once
     redrive = last_status(bed)["redrive"]
     assert (redrive["requestId"], redrive["state"], redrive["moved"], redrive["remaining"]) == (
         "r1", "Succeeded", 42, 0)
@@ -138,21 +162,17 @@ async def test_a_redrive_runs_to_success_and_is_counted() -> None:
     assert len(bed.target.sent) == 42
     assert bed.metric("rocketmq_retry_redrive_messages_total", cluster=CLUSTER, result="moved") == 42
 
-    await worker.tick(obj, [obj], NOW)  # the same requestId never runs twice
+    await bed.resync()  # the same requestId never runs twice
     assert len(bed.target.sent) == 42
 
 
 async def test_a_second_request_while_one_runs_is_refused_for_good() -> None:
     bed = Bed(target=GatedTarget())
-    first = record({"redrive": {"requestId": "r1"}})
-    worker = DeadLetterWorker(bed.runtime, first)
-    await worker.tick(first, [first], NOW)
-    assert worker.alive
+    await bed.apply(record({"redrive": {"requestId": "r1"}}))
     assert last_status(bed)["redrive"]["state"] == "Running"
     assert ("ns/orders-dlq", "RedriveStarted") in bed.sink.events
 
-    second = record({"redrive": {"requestId": "r2"}}, generation=2)
-    await worker.tick(second, [second], NOW)
+    await bed.apply(record({"redrive": {"requestId": "r2"}}, generation=2))
     status = last_status(bed)
     assert conditions(status)["RedriveRejected"] == ("True", "AnotherRedriveActive")
     assert status["redrive"]["rejectedRequestId"] == "r2"
@@ -160,9 +180,8 @@ async def test_a_second_request_while_one_runs_is_refused_for_good() -> None:
 
     assert isinstance(bed.target, GatedTarget)
     bed.target.gate.set()
-    await settle(worker)
-    await worker.tick(second, [second], NOW)
-    await worker.tick(second, [second], NOW)
+    await bed.runs_ended()
+    await bed.resync()
     status = last_status(bed)
     assert (status["redrive"]["requestId"], status["redrive"]["state"]) == ("r1", "Succeeded")
     assert conditions(status)["RedriveRejected"][0] == "True"  # still named by the spec, still refused
@@ -171,15 +190,11 @@ async def test_a_second_request_while_one_runs_is_refused_for_good() -> None:
 
 async def test_cancel_stops_the_run_and_keeps_the_rest_pending() -> None:
     bed = Bed(target=GatedTarget())
-    running = record({"redrive": {"requestId": "r1"}})
-    worker = DeadLetterWorker(bed.runtime, running)
-    await worker.tick(running, [running], NOW)
-    cancelled = record({"redrive": {"requestId": "r1", "cancel": True}}, generation=2)
-    await worker.tick(cancelled, [cancelled], NOW)
+    await bed.apply(record({"redrive": {"requestId": "r1"}}))
+    await bed.apply(record({"redrive": {"requestId": "r1", "cancel": True}}, generation=2))
     assert isinstance(bed.target, GatedTarget)
     bed.target.gate.set()
-    await settle(worker)
-    await worker.tick(cancelled, [cancelled], NOW)
+    await bed.runs_ended()
     redrive = last_status(bed)["redrive"]
     assert redrive["state"] == "Cancelled"
     assert redrive["moved"] + redrive["remaining"] == 42
@@ -191,11 +206,8 @@ async def test_a_run_left_running_by_a_previous_operator_is_resumed() -> None:
     bed = Bed({"broker-a": 40})
     bed.dlq.committed["broker-a"] = 32  # the previous operator committed one batch and acknowledged 36
     left = RedriveProgress("r1", 10000, NOW, queues=[QueueProgress("broker-a", 0, 0, 40, 36)], moved=36)
-    obj = record({"redrive": {"requestId": "r1"}}, status={"redrive": left.to_json()})
-    worker = DeadLetterWorker(bed.runtime, obj)
-    await worker.tick(obj, [obj], NOW)
-    await settle(worker)
-    await worker.tick(obj, [obj], NOW)
+    await bed.apply(record({"redrive": {"requestId": "r1"}}, status={"redrive": left.to_json()}))
+    await bed.runs_ended()
     redrive = last_status(bed)["redrive"]
     assert (redrive["state"], redrive["moved"], redrive["duplicates"]) == ("Succeeded", 40, 4)
     assert sorted(msg_id for _, msg_id, _, _ in bed.target.sent) == sorted(
@@ -205,11 +217,22 @@ async def test_a_run_left_running_by_a_previous_operator_is_resumed() -> None:
     assert bed.metric("rocketmq_retry_redrive_messages_total", cluster=CLUSTER, result="duplicate") == 4
 
 
+async def test_a_replica_that_stops_leading_stops_its_run_for_the_leader_to_resume() -> None:
+    bed = Bed(target=GatedTarget(), leading=True)
+    await bed.apply(record({"redrive": {"requestId": "r1"}}))
+    assert last_status(bed)["redrive"]["state"] == "Running"
+    [run] = [task for task in asyncio.all_tasks() if task.get_name().startswith("redrive ")]
+
+    bed.world.leading = False
+    await bed.world.advance(CONFIG.redrive_progress_interval)
+    await asyncio.gather(run, return_exceptions=True)
+    assert run.cancelled()
+    assert last_status(bed)["redrive"]["state"] == "Running"  # as the leader finds it, to resume
+
+
 async def test_a_new_request_marked_cancel_is_recorded_without_moving_anything() -> None:
     bed = Bed()
-    obj = record({"redrive": {"requestId": "r1", "cancel": True}})
-    worker = DeadLetterWorker(bed.runtime, obj)
-    await worker.tick(obj, [obj], NOW)
+    await bed.apply(record({"redrive": {"requestId": "r1", "cancel": True}}))
     redrive = last_status(bed)["redrive"]
     assert (redrive["state"], redrive["moved"], redrive["message"]) == ("Cancelled", 0, "cancelled before it started")
     assert not bed.target.sent
@@ -217,19 +240,18 @@ async def test_a_new_request_marked_cancel_is_recorded_without_moving_anything()
 
 async def test_the_younger_of_two_objects_for_one_group_reports_a_conflict_and_reads_nothing() -> None:
     bed = Bed()
-    older, younger = record({}, name="first", age=60), record({"redrive": {"requestId": "r1"}}, name="second")
-    worker = DeadLetterWorker(bed.runtime, younger)
-    await worker.tick(younger, [older, younger], NOW)
+    await bed.apply(record({}, name="first", age=60))
+    reads = bed.observed
+    await bed.apply(record({"redrive": {"requestId": "r1"}}, name="second"))
     status = last_status(bed)
     assert conditions(status) == {"Ready": ("False", "Conflict"), "Stalled": ("True", "Conflict")}
     assert status["conflictWith"] == "ns/first"
-    assert (bed.observed, bed.target.sent, worker.alive) == (0, [], False)
+    assert (bed.observed - reads, bed.target.sent) == (0, [])
 
 
 async def test_an_invalid_spec_is_reported_without_broker_calls() -> None:
     bed = Bed()
-    obj = record({"alertThreshold": -1})
-    await DeadLetterWorker(bed.runtime, obj).tick(obj, [obj], NOW)
+    await bed.apply(record({"alertThreshold": -1}))
     assert conditions(last_status(bed))["Ready"] == ("False", "InvalidSpec")
     assert bed.observed == 0
 
@@ -237,12 +259,9 @@ async def test_an_invalid_spec_is_reported_without_broker_calls() -> None:
 async def test_the_depth_gauge_sums_the_objects_of_a_cluster() -> None:
     bed = Bed({"broker-a": 7})
     first, second = record({}, name="a"), record({}, name="b")
-    second.spec["consumerGroup"] = "payments"
-    workers = [DeadLetterWorker(bed.runtime, obj) for obj in (first, second)]
-    for worker, obj in zip(workers, (first, second), strict=True):
-        await worker.tick(obj, [first, second], NOW)
+    second.spec["consumerGroup"] = "payments"  # type: ignore[index]
+    await bed.apply(first, second)
     assert bed.metric("rocketmq_retry_dead_letters", cluster=CLUSTER) == 14
-    await workers[0].close()
+    bed.world.dead_letter_index.remove(first)
+    bed.world.loop.gone("DeadLetterQueue", first)
     assert bed.metric("rocketmq_retry_dead_letters", cluster=CLUSTER) == 7
-
-

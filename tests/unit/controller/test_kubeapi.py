@@ -14,9 +14,9 @@ import pytest
 import requests
 from pykube.http import KubernetesHTTPAdapter
 
-from rocketmq_retry.controller.engine import SecretUnavailable
 from rocketmq_retry.controller.kubeapi import COMPONENT, KubeApi, KubeApiError, credentials_from_secret
 from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.secrets import SecretUnavailable
 from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
@@ -78,7 +78,7 @@ def _connector(server: FakeServer, *tokens: str) -> Callable[[], pykube.HTTPClie
 
 def _api(*replies: Reply) -> tuple[KubeApi, FakeServer]:
     server = FakeServer(*replies)
-    return KubeApi(_connector(server, "t0k3n")), server
+    return KubeApi(_connector(server, "t0k3n"), calls_at_once=4), server
 
 
 async def test_credentials_are_read_from_the_policys_namespace() -> None:
@@ -165,7 +165,7 @@ async def test_a_rejected_token_is_read_again_once() -> None:
     """In a pod the kubelet rotates the ServiceAccount token file; a 401 rebuilds the client from it."""
     server = FakeServer(_status(401, "Unauthorized"), (200, {}), _status(401, "Unauthorized"),
                         _status(401, "Unauthorized"))
-    api = KubeApi(_connector(server, "old", "new", "newer"))
+    api = KubeApi(_connector(server, "old", "new", "newer"), calls_at_once=4)
 
     await api.patch_status(RECORD, {})
     with pytest.raises(KubeApiError) as refused:  # once per call: a token that is refused again is an error

@@ -3,12 +3,10 @@
 from collections.abc import Collection
 
 from rocketmq_retry.controller.masters import MasterWatch, appeared
-from rocketmq_retry.controller.sweep import Sweeper
 from rocketmq_retry.domain.spec import ClusterRef, parse_cluster
 from rocketmq_retry.reconcile.reading import Master
 from rocketmq_retry.remoting.acl import Credentials
-from tests.unit.controller.test_engine import NAMESRV, NOW, record, runtime_for
-from tests.unit.controller.test_sweep import RecordingSink
+from tests.unit.controller.loopbed import NAMESRV
 from tests.unit.fakes import FakeAdmin, FakeBroker, two_masters
 
 A, B = Master("broker-a", "127.0.0.1:10911"), Master("broker-b", "127.0.0.1:10921")
@@ -27,7 +25,7 @@ class Sweeps:
     def __init__(self) -> None:
         self.swept: list[set[str]] = []
 
-    async def __call__(self, keys: Collection[str]) -> None:
+    def __call__(self, keys: Collection[str]) -> None:
         self.swept.append(set(keys))
 
 
@@ -35,7 +33,7 @@ def watch_of(admin: FakeAdmin, sweeps: Sweeps) -> MasterWatch:
     def admins(cluster: ClusterRef, credentials: Credentials | None) -> FakeAdmin:
         return admin
 
-    return MasterWatch(admins, lambda: [CLUSTER], sweeps, call_timeout=1.0)
+    return MasterWatch(admins, lambda: [CLUSTER], sweeps, call_timeout=1.0, interval=2.0)
 
 
 async def test_a_master_that_leaves_and_comes_back_marks_its_cluster_for_a_sweep() -> None:
@@ -53,17 +51,3 @@ async def test_a_master_that_leaves_and_comes_back_marks_its_cluster_for_a_sweep
     assert await watch.look_once() == set()
     admin.brokers[B.addr] = FakeBroker("broker-c", "127.0.0.1:10931")
     assert await watch.look_once() == {CLUSTER.key}  # a broker added to the cluster
-
-
-async def test_sweeping_only_some_clusters_leaves_the_others_alone() -> None:
-    admin = two_masters()
-    elsewhere = {"nameServers": "10.0.0.1:9876"}
-    records = [record("here", {"cluster": NAMESRV, "consumerGroup": "here", "maxRetries": 1}),
-               record("there", {"cluster": elsewhere, "consumerGroup": "there", "maxRetries": 1})]
-    sink = RecordingSink()
-    sweeper = Sweeper(runtime_for(admin), lambda: records, sink, clock=lambda: NOW)
-
-    await sweeper.sweep_once(only={CLUSTER.key})
-
-    assert [ref for ref, _ in sink.patches] == ["ns/here"]
-    assert admin.broker("broker-a").writes == [["here"]]

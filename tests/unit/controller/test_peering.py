@@ -1,6 +1,5 @@
-"""kopf peering: the leadership rule the drift sweep shares with kopf, the gate, and the command line's wiring."""
+"""kopf peering: the leadership rule the control loop shares with kopf, the gate, and the command line's wiring."""
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,11 +10,8 @@ from click.testing import CliRunner
 
 from rocketmq_retry.cli import main
 from rocketmq_retry.controller.peering import RANDOM_PRIORITY_MAX, Peering, PeeringGate, leads
-from rocketmq_retry.controller.sweep import Sweeper
 from rocketmq_retry.domain.jsontypes import JsonValue
-from tests.unit.controller.test_engine import NAMESRV, NOW, record, runtime_for
-from tests.unit.controller.test_sweep import RecordingSink
-from tests.unit.fakes import two_masters
+from tests.unit.controller.loopbed import NOW
 
 
 def _peer(priority: int | None, seen: timedelta | None = timedelta(0), lifetime: int | None = 60) -> JsonValue:
@@ -79,28 +75,6 @@ async def test_the_gate_needs_the_lead_in_every_namespace_or_in_the_cluster_peer
     assert clusterwide.reads == [None]
 
 
-async def test_a_following_replica_sweeps_nothing_and_resumes_when_it_leads(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="rocketmq_retry.controller.sweep")
-    admin = two_masters()
-    sink = RecordingSink()
-    leading = False
-
-    async def leads_now(namespaces: Any) -> bool:
-        assert set(namespaces) == {"ns"}
-        return leading
-
-    records = [record("a", {"cluster": NAMESRV, "consumerGroup": "a", "maxRetries": 1})]
-    sweeper = Sweeper(runtime_for(admin), lambda: records, sink, clock=lambda: NOW, leads=leads_now)
-    await sweeper.sweep_once()
-    assert (admin.broker("broker-a").writes, sink.patches) == ([], [])
-    assert "drift sweep paused" in caplog.text
-
-    leading = True
-    await sweeper.sweep_once()
-    assert admin.broker("broker-a").writes == [["a"]]
-    assert "drift sweep resumed" in caplog.text
-
-
 def _run(monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, Any]:
     """`operator run` up to kopf.run, whose arguments are returned instead of running an operator."""
     called: dict[str, Any] = {}
@@ -116,15 +90,15 @@ def test_peering_gives_kopf_the_pod_name_a_random_priority_and_the_lifetime(monk
             for _ in range(3)]
     first = runs[0]
     assert (first["standalone"], first["peering_name"], first["identity"]) == (False, "rro", "rro-7d9c-x2")
-    assert first["memo"].peering == Peering("rro", "rro-7d9c-x2", first["priority"], 15, clusterwide=False)
+    assert first["memo"].config.peering == Peering("rro", "rro-7d9c-x2", first["priority"], 15, clusterwide=False)
     priorities = {run["priority"] for run in runs}
     assert len(priorities) == 3  # identical pods, distinct priorities
     assert all(1 <= priority <= RANDOM_PRIORITY_MAX for priority in priorities)
 
     clusterwide = _run(monkeypatch, "-A", "--peering", "rro", "--priority", "7")
-    assert (clusterwide["priority"], clusterwide["memo"].peering.clusterwide) == (7, True)
+    assert (clusterwide["priority"], clusterwide["memo"].config.peering.clusterwide) == (7, True)
     standalone = _run(monkeypatch, "-n", "team-a")
-    assert (standalone["standalone"], standalone["memo"].peering) == (True, None)
+    assert (standalone["standalone"], standalone["memo"].config.peering) == (True, None)
 
 
 def test_a_priority_that_is_neither_an_integer_nor_random_is_refused() -> None:
