@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ log = logging.getLogger("bench_convergence")
 Json = dict[str, Any]
 
 ACCOUNT = "rocketmq-retry-operator"
+TRACED = Path(__file__).with_name("traced_operator.py")
 MAX_RETRIES, RETRY_QUEUES = 5, 1  # what every policy asks and every mqadmin call writes
 DRIFTED_RETRIES = 9  # the out-of-band edit
 ONE_AT_A_TIME = 20  # policies timed alone, before the burst
@@ -70,7 +72,11 @@ METHOD = {
                    "watch last saw all N Ready at once, accepted only when a list call then shows all N Ready "
                    "(else the wait goes on). apply_to_ready = first seen Ready - send time, per policy "
                    "(creationTimestamp has 1 s resolution, so it is not used). ready_lost = times a policy seen "
-                   "Ready was seen not Ready again before convergence.",
+                   "Ready was seen not Ready again before convergence. apply_to_watched = first seen by the watch "
+                   "in any state - send time: the API server's create -> watch latency, the floor the operator "
+                   "(which learns of a policy by a watch too) cannot beat; operator_overhead = first seen Ready - "
+                   "first seen, per policy. ready_after_last_create_s = converged - when the last create call "
+                   "returned.",
     "one_at_a_time": "Before the burst, 20 policies created one after the other on the idle operator, each when the "
                      "previous one was seen Ready (same readiness rule and clock as apply_to_ready), then deleted.",
     "mqadmin_loop": "What a user scripts today: one `mqadmin updateSubGroup -b <broker> -g <group> -r -q` per group "
@@ -136,10 +142,12 @@ class Operator:
 
     process: ManagedProcess
     metrics_port: int
+    memory: Path | None  # bench/traced_operator.py's prefix of memory snapshots
+    snapshots: int = 0
 
     @classmethod
     def start(cls, plane: ControlPlane, namespace: str, *, sweep_interval: float, workdir: Path,
-              profile: Path | None) -> "Operator":
+              profile: Path | None, memory: Path | None) -> "Operator":
         created = plane.kubectl("create", "namespace", namespace)
         if created.returncode != 0:
             raise RuntimeError(f"cannot create namespace {namespace}: {created.stderr.strip()}")
@@ -154,18 +162,29 @@ class Operator:
         port = free_port()
         # cProfile writes its file when kopf has shut down on SIGTERM, so `stop` must let it exit on its own.
         profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
+        entry = [str(TRACED), str(memory)] if memory else ["-m", "rocketmq_retry"]
         process = ManagedProcess(
             name="operator",
-            argv=[sys.executable, *profiler, "-m", "rocketmq_retry", "operator", "run", "--namespace", namespace,
+            argv=[sys.executable, *profiler, *entry, "operator", "run", "--namespace", namespace,
                   "--sweep-interval", f"{sweep_interval:g}", "--metrics-port", str(port)],
             log_path=workdir / f"{namespace}-operator.log",
             env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"})
         process.start()
         log.info("operator for %s running (pid %s, log %s)", namespace, process.pid, process.log_path)
-        return cls(process, port)
+        return cls(process, port, memory)
 
     def stop(self) -> None:
         self.process.stop(timeout=120.0)
+
+    def snapshot_memory(self) -> None:
+        """Under bench/traced_operator.py: have it write where its live memory was allocated, and wait until it has
+        (a no-op otherwise)."""
+        if self.memory is None:
+            return
+        self.snapshots += 1
+        written = Path(f"{self.memory}-{self.snapshots}.txt")
+        self.process.send(signal.SIGUSR1)
+        wait_until(written.exists, timeout=600, interval=0.5, process=self.process, what=f"{written.name} written")
 
     def memory_mib(self) -> Json:
         """Peak and current resident set of the operator process, from the kernel's own accounting."""
@@ -229,6 +248,7 @@ class ReadyWatch(threading.Thread):
 
     def __init__(self, policies: Policies, wanted: set[str]) -> None:
         super().__init__(name="ready-watch", daemon=True)
+        self.first_seen: dict[str, float] = {}  # in any state: the API server's create -> watch event
         self.first_ready: dict[str, float] = {}
         self.ready_now: set[str] = set()
         self.all_ready = threading.Event()  # set while every wanted policy is Ready in the watch's view
@@ -275,6 +295,7 @@ class ReadyWatch(threading.Thread):
         if name not in self._wanted:
             return
         seen = time.monotonic()
+        self.first_seen.setdefault(name, seen)
         if self._policies.ready(policy):
             self.first_ready.setdefault(name, seen)
             self.ready_now.add(name)
@@ -341,10 +362,12 @@ def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, 
     watch = ReadyWatch(policies, set(groups))
     watch.start()
     sent: dict[str, float] = {}
+    acknowledged: dict[str, float] = {}
 
     def create(name: str) -> None:
         sent[name] = time.monotonic()
         policies.create(name, groups[name])
+        acknowledged[name] = time.monotonic()
 
     try:
         started = time.monotonic()
@@ -364,10 +387,14 @@ def converge(policies: Policies, operator: Operator, groups: dict[str, str], *, 
             time.sleep(POLL_INTERVAL)  # the list shows a policy lost Ready that the watch has not delivered yet
     finally:
         watch.stop()
+    last_acknowledged = max(acknowledged.values()) - started
     return {"policies": len(groups), "seconds": round(converged, 3),
             "policies_per_s": round(len(groups) / converged, 1), "created_in_s": round(created, 3),
+            "ready_after_last_create_s": round(converged - last_acknowledged, 3),
             "ready_lost": watch.lost,
-            "apply_to_ready": stats_ms([watch.first_ready[name] - sent[name] for name in groups])}
+            "apply_to_ready": stats_ms([watch.first_ready[name] - sent[name] for name in groups]),
+            "apply_to_watched": stats_ms([watch.first_seen[name] - sent[name] for name in groups]),
+            "operator_overhead": stats_ms([watch.first_ready[name] - watch.first_seen[name] for name in groups])}
 
 
 def mqadmin_loop(cluster: RocketMQCluster, groups: Sequence[str]) -> Json:
@@ -476,6 +503,7 @@ class Settings:
     workers: int
     timeout: float
     profile_dir: Path | None
+    memory_dir: Path | None
 
 
 @dataclass(frozen=True)
@@ -492,8 +520,9 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
     cluster = bed.cluster
     namespace = f"bench-{size}-{bed.run_id}"
     profile = settings.profile_dir / f"operator-{size}.prof" if settings.profile_dir else None
+    memory = settings.memory_dir / f"memory-{size}" if settings.memory_dir else None
     operator = Operator.start(bed.plane, namespace, sweep_interval=settings.sweep_interval, workdir=bed.workdir,
-                              profile=profile)
+                              profile=profile, memory=memory)
     try:
         policies = Policies(bed.client, namespace, cluster.namesrv_addr, len(cluster.brokers))
         prefix = f"bench_{bed.run_id}_{size}_"
@@ -507,6 +536,7 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
         convergence = converge(policies, operator, groups, workers=settings.workers, timeout=settings.timeout)
         log.info("size %d: all Ready after %.2f s", size, convergence["seconds"])
         memory_converged = operator.memory_mib()
+        operator.snapshot_memory()
         names = list(groups.values())
         mqadmin = mqadmin_loop(cluster, names[:mqadmin_groups]) if mqadmin_groups else None
         log.info("size %d: drift repair (sweep interval %g s)", size, settings.sweep_interval)
@@ -520,6 +550,7 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
                   "operator": {"pid": operator.process.pid, "after_warm_up": memory_idle,
                                "after_convergence": memory_converged,
                                "at_end": operator.memory_mib(), "metrics": operator.metrics()}}
+        operator.snapshot_memory()
     finally:
         operator.stop()
     return result, mqadmin
@@ -551,13 +582,19 @@ def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
 @click.option("--profile-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run the operator under cProfile and keep operator-<size>.prof here (slows it down: numbers of "
                    "such a run are for finding hot spots, not for reporting).")
+@click.option("--memory-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run the operator under tracemalloc (bench/traced_operator.py) and write where its live memory "
+                   "was allocated, after convergence and at the end of each size, as memory-<size>-<n>.txt here "
+                   "(slow, and tracemalloc's own bookkeeping adds to RSS: for finding where the bytes go).")
 def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_mqadmin: bool, create_workers: int,
-         timeout: float, profile_dir: Path | None) -> None:
+         timeout: float, profile_dir: Path | None, memory_dir: Path | None) -> None:
     """Convergence, apply->Ready, the mqadmin loop, drift repair, store-wipe re-apply and memory, as one JSON."""
     configure_logging()
-    if profile_dir is not None:
-        profile_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(sweep_interval, create_workers, timeout, profile_dir and profile_dir.resolve())
+    for kept in (profile_dir, memory_dir):
+        if kept is not None:
+            kept.mkdir(parents=True, exist_ok=True)
+    settings = Settings(sweep_interval, create_workers, timeout, profile_dir and profile_dir.resolve(),
+                        memory_dir and memory_dir.resolve())
     workdir = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
     plane = ControlPlane(workdir / "kubernetes")
     cluster = RocketMQCluster(versions.ROCKETMQ_5, workdir / "rocketmq")
@@ -587,7 +624,7 @@ def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_m
         "versions": software(cluster.version, kubernetes=versions.KUBERNETES),
         "settings": {"brokers": len(cluster.brokers), "sizes": sizes, "sweep_interval_s": sweep_interval,
                      "create_workers": create_workers, "mqadmin_groups": None if skip_mqadmin else mqadmin_groups,
-                     "profiled": profile_dir is not None},
+                     "profiled": profile_dir is not None, "memory_traced": memory_dir is not None},
         "method": METHOD,
         "mqadmin": mqadmin,
         "sizes": results,
