@@ -91,7 +91,11 @@ def status_changed(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bo
     Transition times are kept while a condition holds, and lastAppliedTime moves only with a write, so comparing
     them too reports exactly the passes that changed something.
     """
-    return any(_comparable(previous.get(key)) != _comparable(value) for key, value in status.items())
+    for key, value in status.items():
+        before = previous.get(key)
+        if before != value and _comparable(before) != _comparable(value):  # equal as they are: the common case
+            return True
+    return False
 
 
 def _comparable(value: Any) -> Any:

@@ -9,6 +9,7 @@ the body always carries an empty `attributes` map, which leaves the stored attri
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from rocketmq_retry.domain.broker import BrokerLine, default_group_config
 from rocketmq_retry.domain.desired import GROUP_RETRY_POLICY
@@ -31,12 +32,23 @@ class GroupPlan:
 
     group: str
     changes: tuple[FieldChange, ...]
-    config: JsonObject  # the complete body for UPDATE_AND_CREATE_SUBSCRIPTIONGROUP
     creates: bool  # the group does not exist on the broker yet
+    base: Mapping[str, JsonValue]  # the group as stored, or the defaults it would be created with
+    desired: Mapping[str, JsonValue]
 
     @property
     def needs_write(self) -> bool:
         return self.creates or bool(self.changes)
+
+    @cached_property
+    def config(self) -> JsonObject:
+        """The complete body for UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, built when asked: a drift sweep plans every
+        group of every policy, and most need no write."""
+        config = copy.deepcopy(dict(self.base)) | copy.deepcopy(dict(self.desired))
+        config["groupName"] = self.group
+        if ATTRIBUTES in config:
+            config[ATTRIBUTES] = {}
+        return config
 
 
 def plan_group(group: str, actual: Mapping[str, JsonValue] | None, desired: Mapping[str, JsonValue],
@@ -46,17 +58,10 @@ def plan_group(group: str, actual: Mapping[str, JsonValue] | None, desired: Mapp
     A missing group is compared with, and created from, the defaults a broker of `line` would give it, but only when
     the policy owns some field: a policy that sets nothing must not create groups.
     """
-    base: JsonObject = default_group_config(group, line) if actual is None else copy.deepcopy(dict(actual))
-    changes = tuple(
-        FieldChange(key, base.get(key), copy.deepcopy(value))
-        for key, value in desired.items()
-        if not _same(key, base.get(key), value)
-    )
-    config = base | copy.deepcopy(dict(desired))
-    config["groupName"] = group
-    if ATTRIBUTES in config:
-        config[ATTRIBUTES] = {}
-    return GroupPlan(group, changes, config, creates=actual is None and bool(desired))
+    base = default_group_config(group, line) if actual is None else actual
+    changes = tuple(FieldChange(key, base.get(key), value) for key, value in desired.items()
+                    if not _same(key, base.get(key), value))
+    return GroupPlan(group, changes, creates=actual is None and bool(desired), base=base, desired=desired)
 
 
 def _same(key: str, actual: JsonValue, desired: JsonValue) -> bool:
