@@ -55,6 +55,20 @@ def metric(port: int, name: str, **labels: str) -> float:
     return next(found, 0.0)
 
 
+def sweep_passes(port: int) -> float:
+    """Fresh RetryPolicy passes over a cluster (the drift sweep's, and a few more: a master that appeared, a
+    finalizer), from the pass durations the operator records."""
+    return metric(port, "rocketmq_retry_reconcile_duration_seconds_count", trigger="sweep")
+
+
+def wait_sweeps(port: int, process: ManagedProcess, passes: int, *, timeout: float) -> None:
+    """Until the operator finished `passes` more fresh passes: what "the sweep went over it" means, observed rather
+    than assumed from the sweep interval."""
+    done = sweep_passes(port)
+    wait_until(lambda: sweep_passes(port) >= done + passes, timeout=timeout, interval=0.1, process=process,
+               what=f"{passes} more drift sweep passes")
+
+
 class CustomObjects:
     """Objects of one kind in one namespace, through the admin client; waits fail with the operator's log tail."""
 
@@ -80,6 +94,11 @@ class CustomObjects:
                 return None
             raise
         return found
+
+    def list(self) -> list[dict[str, Any]]:
+        listed: dict[str, Any] = self.api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural)
+        items: list[dict[str, Any]] = listed["items"]
+        return items
 
     def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
         self.api.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, self.plural, name, {"spec": spec})

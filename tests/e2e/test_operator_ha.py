@@ -34,7 +34,7 @@ from rocketmq_retry.bed.processes import ManagedProcess, wait_until
 from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.controller.peering import RANDOM_PRIORITY_MAX
 from tests.conftest import Kube
-from tests.e2e.running import metric
+from tests.e2e.running import wait_sweeps
 
 pytestmark = pytest.mark.rocketmq_versions(versions.ROCKETMQ_5)  # peering is kopf's business, not the broker's
 
@@ -68,10 +68,6 @@ class Replica:
                 at = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
                 found.append((at, match[3], match[4]))
         return found
-
-    def sweeps(self) -> float:
-        """Drift sweep passes over a cluster (every policy here targets one): the sweep's duration samples."""
-        return metric(self.metrics_port, "rocketmq_retry_reconcile_duration_seconds_count", trigger="sweep")
 
     def logged(self, text: str) -> list[float]:
         return [at for at, _, message in self.lines() if text in message]
@@ -167,9 +163,7 @@ class Cluster:
     def wait_swept(by: Replica, passes: int = 3) -> None:
         """Until `by` finished `passes` more drift sweep passes: with a sweep interval between two passes, the other
         replicas' sweep loops had at least `passes - 1` intervals to act (or to stay quiet)."""
-        done = by.sweeps()
-        wait_until(lambda: by.sweeps() >= done + passes, timeout=CONVERGE, interval=0.1, process=by.process,
-                   what=f"{passes} more drift sweep passes")
+        wait_sweeps(by.metrics_port, by.process, passes, timeout=CONVERGE)
 
     def stop(self) -> None:
         for replica in self.replicas:

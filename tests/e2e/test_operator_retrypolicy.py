@@ -34,7 +34,7 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from tests.conftest import Kube
-from tests.e2e.running import CustomObjects, chart_installed, metric
+from tests.e2e.running import CustomObjects, chart_installed, metric, wait_sweeps
 from tests.e2e.running import operator_process as operator_process_for
 from tests.gitops import observed
 from tests.messaging import next_message
@@ -296,8 +296,8 @@ def test_metrics_count_the_synced_reconcile_and_the_ready_policy(policies: Polic
     policies.delete("metrics")
 
 
-def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies,
-                                                              rocketmq_cluster: RocketMQCluster) -> None:
+def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies, rocketmq_cluster: RocketMQCluster,
+                                                              metrics_port: int) -> None:
     group = _unique("e2e_unmanaged").replace("-", "_")
     policies.create("unmanaged", {"consumerGroup": group, "maxRetries": 4})
     policies.wait_ready("unmanaged")
@@ -309,7 +309,7 @@ def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies,
     assert edited is not None
     edited.retry_max_times = 11
     _write_group(rocketmq_cluster, rocketmq_cluster.brokers[0].addr, edited)
-    time.sleep(3 * SWEEP_INTERVAL)  # three sweeps pass over the policy
+    wait_sweeps(metrics_port, policies.operator, 3, timeout=CONVERGE)
     assert policies.operator.running
     assert _retry_fields(rocketmq_cluster, group) == {(11, 1), (4, 1)}  # neither the spec change nor a revert
     policies.delete("unmanaged")
@@ -318,18 +318,16 @@ def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies,
     assert _retry_fields(rocketmq_cluster, group) == {(11, 1), (4, 1)}
 
 
-def test_status_is_not_rewritten_while_nothing_changes(policies: Policies) -> None:
+def test_status_is_not_rewritten_while_nothing_changes(policies: Policies, metrics_port: int) -> None:
     group = _unique("e2e_quiet").replace("-", "_")
     policies.create("quiet", {"consumerGroup": group, "maxRetries": 3})
     settled = policies.wait_ready("quiet")
-    seen = {settled["metadata"]["resourceVersion"]}
-    deadline = time.monotonic() + 4 * SWEEP_INTERVAL  # several sweeps pass over the policy meanwhile
-    while time.monotonic() < deadline:
-        found = policies.get("quiet")
-        assert found is not None
-        seen.add(found["metadata"]["resourceVersion"])
-        time.sleep(0.5)
-    assert len(seen) == 1, f"{len(seen) - 1} writes to a policy whose brokers did not change"
+    wait_sweeps(metrics_port, policies.operator, 4, timeout=CONVERGE)
+    found = policies.get("quiet")
+    assert found is not None
+    # Any write, status or not, gives the object a new resourceVersion.
+    assert found["metadata"]["resourceVersion"] == settled["metadata"]["resourceVersion"], \
+        "a policy whose brokers did not change was written again"
     policies.delete("quiet")
 
 
@@ -449,7 +447,9 @@ def test_an_operator_killed_mid_reconcile_loses_no_policy(policies: Policies,
     groups = {f"burst-{index}": _unique(f"e2e_burst{index}").replace("-", "_") for index in range(150)}
     for name, group in groups.items():
         policies.create(name, {"consumerGroup": group, "maxRetries": 2})
-    time.sleep(1.0)  # some handlers have run, some are in flight, most have not started
+    # Killed once the first is Ready: some passes are done, some under way, most have not started.
+    wait_until(lambda: any(_ready(found) == ("True", "Synced") for found in policies.list()), timeout=CONVERGE,
+               interval=0.05, process=policies.operator, what="the first of the burst Ready")
     policies.operator.kill()
     policies.operator.start()
     for name in groups:
