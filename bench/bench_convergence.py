@@ -147,7 +147,7 @@ class Operator:
 
     @classmethod
     def start(cls, plane: ControlPlane, namespace: str, *, sweep_interval: float, workdir: Path,
-              profile: Path | None, memory: Path | None) -> "Operator":
+              profile: Path | None, memory: Path | None, source: Path | None) -> "Operator":
         created = plane.kubectl("create", "namespace", namespace)
         if created.returncode != 0:
             raise RuntimeError(f"cannot create namespace {namespace}: {created.stderr.strip()}")
@@ -168,7 +168,8 @@ class Operator:
             argv=[sys.executable, *profiler, *entry, "operator", "run", "--namespace", namespace,
                   "--sweep-interval", f"{sweep_interval:g}", "--metrics-port", str(port)],
             log_path=workdir / f"{namespace}-operator.log",
-            env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"})
+            env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1",
+                 **({"PYTHONPATH": str(source / "operator")} if source else {})})
         process.start()
         log.info("operator for %s running (pid %s, log %s)", namespace, process.pid, process.log_path)
         return cls(process, port, memory)
@@ -504,6 +505,7 @@ class Settings:
     timeout: float
     profile_dir: Path | None
     memory_dir: Path | None
+    operator_source: Path | None
 
 
 @dataclass(frozen=True)
@@ -522,7 +524,7 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
     profile = settings.profile_dir / f"operator-{size}.prof" if settings.profile_dir else None
     memory = settings.memory_dir / f"memory-{size}" if settings.memory_dir else None
     operator = Operator.start(bed.plane, namespace, sweep_interval=settings.sweep_interval, workdir=bed.workdir,
-                              profile=profile, memory=memory)
+                              profile=profile, memory=memory, source=settings.operator_source)
     try:
         policies = Policies(bed.client, namespace, cluster.namesrv_addr, len(cluster.brokers))
         prefix = f"bench_{bed.run_id}_{size}_"
@@ -586,15 +588,18 @@ def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
               help="Run the operator under tracemalloc (bench/traced_operator.py) and write where its live memory "
                    "was allocated, after convergence and at the end of each size, as memory-<size>-<n>.txt here "
                    "(slow, and tracemalloc's own bookkeeping adds to RSS: for finding where the bytes go).")
+@click.option("--operator-source", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Run the operator from this checkout's operator/ (e.g. a git worktree of an earlier commit), "
+                   "everything else from this one: a before/after on the same bed and benchmark.")
 def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_mqadmin: bool, create_workers: int,
-         timeout: float, profile_dir: Path | None, memory_dir: Path | None) -> None:
+         timeout: float, profile_dir: Path | None, memory_dir: Path | None, operator_source: Path | None) -> None:
     """Convergence, apply->Ready, the mqadmin loop, drift repair, store-wipe re-apply and memory, as one JSON."""
     configure_logging()
     for kept in (profile_dir, memory_dir):
         if kept is not None:
             kept.mkdir(parents=True, exist_ok=True)
     settings = Settings(sweep_interval, create_workers, timeout, profile_dir and profile_dir.resolve(),
-                        memory_dir and memory_dir.resolve())
+                        memory_dir and memory_dir.resolve(), operator_source and operator_source.resolve())
     workdir = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
     plane = ControlPlane(workdir / "kubernetes")
     cluster = RocketMQCluster(versions.ROCKETMQ_5, workdir / "rocketmq")
@@ -624,7 +629,8 @@ def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_m
         "versions": software(cluster.version, kubernetes=versions.KUBERNETES),
         "settings": {"brokers": len(cluster.brokers), "sizes": sizes, "sweep_interval_s": sweep_interval,
                      "create_workers": create_workers, "mqadmin_groups": None if skip_mqadmin else mqadmin_groups,
-                     "profiled": profile_dir is not None, "memory_traced": memory_dir is not None},
+                     "profiled": profile_dir is not None, "memory_traced": memory_dir is not None,
+                     "operator_source": str(operator_source) if operator_source else None},
         "method": METHOD,
         "mqadmin": mqadmin,
         "sizes": results,
