@@ -386,7 +386,8 @@ class ControlLoop:
                 log.warning("[%s] cannot write the status: %s", record.ref, error)
                 self._memory.forget(record.uid)
                 return False
-            self._memory.remember(record, report.status)
+            if (kind.name, record.uid) in self._seen:  # not deleted while the write was on its way
+                self._memory.remember(record, report.status)
         for event in report.events:
             try:
                 await kind.sink.post_event(record, event)

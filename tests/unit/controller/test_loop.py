@@ -308,3 +308,21 @@ async def test_a_replica_that_does_not_lead_passes_nothing_and_lets_go_of_what_i
 
 def test_retry_delays_double_up_to_the_maximum() -> None:
     assert [CONFIG.retry_delay(n) for n in (0, 1, 2, 5, 6, 7, 100)] == [5, 10, 20, 160, 300, 300, 300]
+
+
+async def test_an_object_deleted_while_its_status_is_written_leaves_nothing_in_the_memory() -> None:
+    bed = Bed()
+    a = obj("a")
+    write = bed.kind.sink.patch_status
+
+    async def deleted_meanwhile(record: PolicyRecord, status: Any) -> None:
+        bed.kind.index.remove(a)
+        bed.loop.gone("Stub", a)
+        await write(record, status)
+
+    bed.kind.sink.patch_status = deleted_meanwhile  # type: ignore[method-assign]
+    bed.apply(a)
+    await bed.advance(60)
+    assert bed.kind.sink.patches == [("ns/a", {"observedGeneration": 1})]
+    assert bed.memory.current(a).status == {}
+    assert len(bed.kind.passes) == 1
