@@ -166,8 +166,11 @@ async def test_pool_reuses_then_reconnects_after_a_failure(fake_peer: PeerFactor
     async with ConnectionPool() as pool:
         await asyncio.gather(*(pool.invoke(peer.addr, RemotingCommand(code=30)) for _ in range(5)))
         assert len(peer.writers) == 1
+        dropped = await pool.connection(peer.addr)
         peer.drop_connections()
-        await asyncio.sleep(0.1)
+        async with asyncio.timeout(5):
+            while not dropped.closed:  # the pool's reader sees the peer's close
+                await asyncio.sleep(0.01)
         assert (await pool.invoke(peer.addr, RemotingCommand(code=30))).code == ResponseCode.SUCCESS
         assert len(peer.writers) == 2
 
