@@ -41,12 +41,12 @@ from benchlib import configure_logging, machine, nearest_rank, software
 from kubernetes.client import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from rocketmq_retry.bed import helm, versions
-from rocketmq_retry.bed.kube import ControlPlane
-from rocketmq_retry.bed.ports import free_port
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.bed.stack import REPO_CRDS
+from rocketmq_lab.bed import helm, versions
+from rocketmq_lab.bed.kube import ControlPlane
+from rocketmq_lab.bed.ports import free_port
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.stack import REPO_CRDS
 from rocketmq_retry.controller import GROUP, PLURAL, VERSION
 from rocketmq_retry.reconcile.config import DEFAULT_SWEEP_INTERVAL
 from rocketmq_retry.remoting import Admin, ConnectionPool, RemotingError

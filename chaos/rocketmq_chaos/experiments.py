@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,

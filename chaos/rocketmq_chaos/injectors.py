@@ -4,7 +4,7 @@ import asyncio
 import time
 from typing import Protocol
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 
 from .journal import Fault, Journal
 

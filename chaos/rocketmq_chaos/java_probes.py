@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from rocketmq_retry.bed import javaprograms, jvm, paths
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import javaprograms, jvm, paths
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 
 from .journal import Event, Journal, parse_lines
 

@@ -17,10 +17,10 @@ import kubernetes
 import pytest
 
 from rocketmq_chaos.experiments import send_once_routed
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.ports import free_port
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.ports import free_port
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from rocketmq_retry.bed.processes import process_state, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.processes import process_state, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 
 # One broker in mqadmin's fastjson output, e.g. {"brokerAddrs":{0:"127.0.0.1:1"},"brokerName":"b","cluster":"c"}
 _BROKER_DATA = re.compile(r'"brokerAddrs":\{(?P<addrs>[^}]*)\},\s*"brokerName":"(?P<name>[^"]+)",'

@@ -13,8 +13,8 @@ from rocketmq_chaos.java_probes import ConsumeMode, JavaProbes
 from rocketmq_chaos.journal import Journal, Receive, Send
 from rocketmq_chaos.probes import drain
 from rocketmq_chaos.verdicts import judge_delivery
-from rocketmq_retry.bed.probe import create_topic
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.probe import create_topic
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,

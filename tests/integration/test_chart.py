@@ -8,8 +8,8 @@ import kubernetes
 import pytest
 import yaml
 
-from rocketmq_retry.bed.helm import REPO_CHART, helm, manifests, render
-from rocketmq_retry.bed.stack import REPO_CRDS
+from rocketmq_lab.bed.helm import REPO_CHART, helm, manifests, render
+from rocketmq_lab.bed.stack import REPO_CRDS
 from tests.conftest import Kube
 
 

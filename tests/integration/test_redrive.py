@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pytest
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.dead_letters import DeadLetterQueueSpec, RedriveSpec
 from rocketmq_retry.domain.redrive import RedriveProgress, RedriveState
 from rocketmq_retry.reconcile.redrive import BATCH, Redrive, begin_redrive

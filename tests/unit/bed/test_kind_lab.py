@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.kind import engine, images, lab, nodeimage, workloads
-from rocketmq_retry.bed.kind.cluster import REPO_CONFIG, lab_config
-from rocketmq_retry.bed.rocketmq import parse_consumer_configs
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.kind import engine, images, lab, nodeimage, workloads
+from rocketmq_lab.bed.kind.cluster import REPO_CONFIG, lab_config
+from rocketmq_lab.bed.rocketmq import parse_consumer_configs
 
 CAPBND_WITHOUT_SYS_RESOURCE = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
 CAPBND_FULL = "CapBnd:\t000001ffffffffff\n"

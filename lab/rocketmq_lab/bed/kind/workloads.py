@@ -2,21 +2,22 @@
 
 RocketMQ runs from the Maven Central jars the local bed already resolves, on a Debian Java 17 root filesystem,
 started by the same java command line as the bed's processes. The operator and chaos images are built from the
-repository's own Dockerfiles with `BASE` set to a Python made here from Debian's packages; elsewhere the same
-Dockerfiles build on the public python image.
+checkout's own Dockerfiles with `BASE` set to a Python made here from Debian's packages; elsewhere the same
+Dockerfiles build on the public python image. Each is tagged by a digest of the distributions it installs (the
+operator's; the operator's and chaos's), so a change to the lab or the tests rebuilds neither.
 """
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from ... import project
 from .. import gobuild, jvm, maven, paths
 from ..rocketmq import HEAP, MAIN
 from . import images
 from .nodeimage import NETWORK_TOOLS
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[4]
-OPERATOR_INPUTS: Final = ("pyproject.toml", "README.md", "operator", "chaos")
 JAVA: Final = images.Rootfs("java", ("openjdk-17-jre-headless", "ca-certificates"))
 # The host's CA bundle, so pip inside an image build trusts what pip on the host trusts.
 HOST_CA_BUNDLE: Final = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -59,19 +60,22 @@ def rocketmq_image(version: str) -> str:
     return ROCKETMQ_IMAGE.format(version=version)
 
 
-def _python_project(name: str, dockerfile: Path, alias: str) -> str:
-    ref = images.build(name, REPO_ROOT, dockerfile=dockerfile, build_args={"BASE": PYTHON.image()},
-                       inputs=[REPO_ROOT / part for part in OPERATOR_INPUTS])
+def _python_project(name: str, dockerfile: str, distributions: Sequence[str], alias: str) -> str:
+    """Build `dockerfile` (relative to the checkout, which is the context), which installs `distributions` (their
+    directories in the checkout), and tag it by a digest of those directories (the Dockerfile is hashed too)."""
+    root = project.checkout().root
+    ref = images.build(name, root, dockerfile=root / dockerfile, build_args={"BASE": PYTHON.image()},
+                       inputs=[root / part for part in distributions])
     images.tag(ref, alias)
     return alias
 
 
 def operator_image() -> str:
-    return _python_project("operator", REPO_ROOT / "Dockerfile", OPERATOR_IMAGE)
+    return _python_project("operator", "Dockerfile", ("operator",), OPERATOR_IMAGE)
 
 
 def chaos_image() -> str:
-    return _python_project("chaos", REPO_ROOT / "chaos" / "Dockerfile", CHAOS_IMAGE)
+    return _python_project("chaos", "chaos/Dockerfile", ("operator", "chaos"), CHAOS_IMAGE)
 
 
 def node_routes_image() -> str:

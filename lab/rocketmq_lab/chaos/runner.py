@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.bed.stack import LocalStack
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.stack import LocalStack
 from rocketmq_retry.domain.durations import parse_delay_levels
 from rocketmq_retry.domain.ladder import remoting_ladder
 

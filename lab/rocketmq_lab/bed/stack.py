@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import project
 from . import paths, versions
 from .kube import ControlPlane
 from .processes import ManagedProcess
 from .rocketmq import RocketMQCluster
 
 log = logging.getLogger(__name__)
-
-REPO_CRDS = Path(__file__).resolve().parents[3] / "crds"
 
 
 @dataclass
@@ -52,8 +51,7 @@ class LocalStack:
     def healthy(self) -> bool:
         return bool(self.processes) and all(p.running for p in self.processes)
 
-    def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2, kubernetes: bool = True,
-           crds: Path | None = REPO_CRDS) -> None:
+    def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2, kubernetes: bool = True) -> None:
         """Start the stack; a healthy stack is left alone, a half-dead one is replaced."""
         if self.healthy:
             log.info("local stack already running (state: %s)", self.state_file)
@@ -67,8 +65,7 @@ class LocalStack:
                 self.control_plane = ControlPlane(self.root / "kubernetes")
                 self.control_plane.start()
                 self.save()
-                if crds is not None:
-                    self.control_plane.install_crds(crds)
+                self.control_plane.install_crds(project.checkout().crds)
             self.rocketmq = RocketMQCluster(rocketmq_version, self.root / "rocketmq", broker_count=brokers)
             self.rocketmq.start()
         except BaseException:

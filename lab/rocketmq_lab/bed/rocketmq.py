@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ..remoting.acl import Credentials
+from rocketmq_retry.remoting.acl import Credentials
 from . import classdata, jvm, maven, paths, ports, prerequisites
 from .classdata import ClassArchives
 from .probe import create_topic, registered_masters, routed_brokers
