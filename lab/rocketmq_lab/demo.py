@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final, cast
 
 import kubernetes
@@ -21,12 +20,13 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from rocketmq_retry.controller import GROUP, PLURAL, VERSION
+
 from . import project
 from .bed import helm
 from .bed.ports import free_port
 from .bed.processes import ManagedProcess, wait_until
 from .bed.stack import LocalStack
-from rocketmq_retry.controller import GROUP, PLURAL, VERSION
 
 NAMESPACE: Final = "rocketmq-demo"
 ACCOUNT: Final = "rocketmq-retry-operator"
@@ -184,8 +184,8 @@ class Demo:
         )
         from rocketmq_chaos.journal import Journal  # noqa: PLC0415
         from rocketmq_chaos.report import summary, write_report  # noqa: PLC0415
-        from rocketmq_lab.chaos.runner import local_fault_under_load  # noqa: PLC0415
         from rocketmq_chaos.verdicts import DeliveryVerdict, LadderVerdict  # noqa: PLC0415
+        from rocketmq_lab.chaos.runner import local_fault_under_load  # noqa: PLC0415
 
         cluster = self.stack.rocketmq
         assert cluster is not None

@@ -1,4 +1,5 @@
-"""The local stack behind `rocketmq-retry local up|down|status`: a control plane plus a RocketMQ cluster.
+"""The local stack behind `rocketmq-retry local up|down|status|kill|pause|resume|restart`: a control plane plus a
+RocketMQ cluster.
 
 Its processes outlive the command that started them, so their PIDs (and kernel start times, to
 never signal a recycled PID) are kept in a state file; `down` stops exactly those and nothing else.
@@ -49,7 +50,8 @@ class LocalStack:
 
     @property
     def healthy(self) -> bool:
-        return bool(self.processes) and all(p.running for p in self.processes)
+        """Every process is up: none is down, none paused (a paused part answers nobody)."""
+        return bool(self.processes) and all(p.state == "up" for p in self.processes)
 
     def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2, kubernetes: bool = True) -> None:
         """Start the stack; a healthy stack is left alone, a half-dead one is replaced."""
@@ -91,7 +93,7 @@ class LocalStack:
             "nameServer": self.rocketmq.namesrv_addr if self.rocketmq else None,
             "proxy": self.rocketmq.proxy_endpoint if self.rocketmq else None,
             "rocketmqVersion": self.rocketmq.version if self.rocketmq else None,
-            "processes": {p.name: {"pid": p.pid, "running": p.running, "log": str(p.log_path)}
+            "processes": {p.name: {"pid": p.pid, "running": p.running, "state": p.state, "log": str(p.log_path)}
                           for p in self.processes},
         }
 

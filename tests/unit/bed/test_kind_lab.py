@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rocketmq_lab import project
 from rocketmq_lab.bed import versions
 from rocketmq_lab.bed.kind import engine, images, lab, nodeimage, workloads
-from rocketmq_lab.bed.kind.cluster import REPO_CONFIG, lab_config
+from rocketmq_lab.bed.kind.cluster import lab_config
 from rocketmq_lab.bed.rocketmq import parse_consumer_configs
 
 CAPBND_WITHOUT_SYS_RESOURCE = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
@@ -19,7 +20,7 @@ CAPBND_FULL = "CapBnd:\t000001ffffffffff\n"
 
 
 def test_the_lab_config_keeps_the_repository_topology_and_adds_only_what_the_machine_needs() -> None:
-    base = yaml.safe_load(REPO_CONFIG.read_text())
+    base = yaml.safe_load(project.checkout().kind_config.read_text())
     config = lab_config(base)
     assert config["nodes"] == base["nodes"]
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]

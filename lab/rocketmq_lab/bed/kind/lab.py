@@ -177,8 +177,9 @@ class Lab:
     def _operator(self, replicas: int = 1) -> None:
         helm = str(gobuild.helm_bin() / "helm")
         repository, tag = workloads.OPERATOR_IMAGE.rsplit(":", 1)
-        args = [helm, "upgrade", "--install", RELEASE, str(project.checkout().chart), f"--kubeconfig={self.cluster.kubeconfig}",
-                "--namespace", OPERATOR_NS, "--create-namespace", "--wait", "--timeout=5m",
+        args = [helm, "upgrade", "--install", RELEASE, str(project.checkout().chart),
+                f"--kubeconfig={self.cluster.kubeconfig}", "--namespace", OPERATOR_NS, "--create-namespace", "--wait",
+                "--timeout=5m",
                 f"--set=image.repository={repository}", f"--set=image.tag={tag}", "--set=image.pullPolicy=Never",
                 f"--set=defaultCluster.nameServers={NAMESRV}", f"--set=watchNamespaces={{{POLICY_NS}}}",
                 "--set=sweepIntervalSeconds=5", f"--set=replicas={replicas}"]
