@@ -177,7 +177,7 @@ class Demo:
         return seen["policy"]
 
     def _chaos(self, policy: dict[str, Any]) -> bool:
-        from rocketmq_chaos.experiments import (  # noqa: PLC0415 - the chaos extra loads only for this step
+        from rocketmq_chaos.experiments import (  # noqa: PLC0415 - matplotlib and the probes: for this step only
             FaultUnderLoad,
             RetryLadder,
             retry_ladder,
