@@ -154,7 +154,7 @@ class Lab:
     def _images(self) -> dict[str, str]:
         return {"node": node_image(), "routes": workloads.node_routes_image(),
                 "rocketmq": workloads.rocketmq_image(self.options.rocketmq_version),
-                "operator": workloads.operator_image(), "chaos": workloads.chaos_image()}
+                "operator": workloads.OPERATOR.build(), "chaos": workloads.CHAOS.build()}
 
     def _rocketmq(self) -> None:
         kubectl = self.cluster.kubectl

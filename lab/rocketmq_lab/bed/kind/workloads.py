@@ -8,7 +8,7 @@ operator's; the operator's and chaos's), so a change to the lab or the tests reb
 """
 
 import shlex
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -60,22 +60,27 @@ def rocketmq_image(version: str) -> str:
     return ROCKETMQ_IMAGE.format(version=version)
 
 
-def _python_project(name: str, dockerfile: str, distributions: Sequence[str], alias: str) -> str:
-    """Build `dockerfile` (relative to the checkout, which is the context), which installs `distributions` (their
-    directories in the checkout), and tag it by a digest of those directories (the Dockerfile is hashed too)."""
-    root = project.checkout().root
-    ref = images.build(name, root, dockerfile=root / dockerfile, build_args={"BASE": PYTHON.image()},
-                       inputs=[root / part for part in distributions])
-    images.tag(ref, alias)
-    return alias
+@dataclass(frozen=True)
+class PythonImage:
+    """An image of our distributions: `dockerfile` (relative to the checkout, its build context) copies in the
+    directories of `distributions` and nothing else, so a digest of those directories (and of the Dockerfile) is the
+    image's tag."""
+
+    name: str
+    dockerfile: str
+    distributions: tuple[str, ...]
+    alias: str
+
+    def build(self) -> str:
+        root = project.checkout().root
+        ref = images.build(self.name, root, dockerfile=root / self.dockerfile, build_args={"BASE": PYTHON.image()},
+                           inputs=[root / part for part in self.distributions])
+        images.tag(ref, self.alias)
+        return self.alias
 
 
-def operator_image() -> str:
-    return _python_project("operator", "Dockerfile", ("operator",), OPERATOR_IMAGE)
-
-
-def chaos_image() -> str:
-    return _python_project("chaos", "chaos/Dockerfile", ("operator", "chaos"), CHAOS_IMAGE)
+OPERATOR: Final = PythonImage("operator", "Dockerfile", ("operator",), OPERATOR_IMAGE)
+CHAOS: Final = PythonImage("chaos", "chaos/Dockerfile", ("operator", "chaos"), CHAOS_IMAGE)
 
 
 def node_routes_image() -> str:
