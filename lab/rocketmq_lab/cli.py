@@ -83,7 +83,7 @@ def down(state_dir: Path | None) -> None:
 @local.command()
 @_state_option
 def status(state_dir: Path | None) -> None:
-    """Print the stack's endpoints and processes as JSON (exit 1 if anything is down)."""
+    """Print the stack's endpoints and processes (each up, paused or down) as JSON; exit 1 unless all are up."""
     stack = LocalStack.at(state_dir)
     click.echo(json.dumps(stack.status(), indent=2))
     if not stack.healthy:
