@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from rocketmq_chaos import injectors
+from rocketmq_lab.bed import rocketmq
 from rocketmq_lab.bed.processes import ManagedProcess
 from rocketmq_lab.bed.rocketmq import Broker, RocketMQCluster, UnknownPart
 from rocketmq_lab.bed.stack import LocalStack
@@ -92,8 +94,9 @@ def test_no_stack_means_nothing_to_fault(tmp_path: Path) -> None:
     assert "no local stack in" in result.output
 
 
-def test_the_parts_are_named_as_their_processes(stack: LocalStack) -> None:
+def test_the_parts_are_named_as_their_processes_and_as_the_experiments_name_their_targets(stack: LocalStack) -> None:
     assert stack.rocketmq is not None
     assert stack.rocketmq.part_names == ["namesrv", "broker-a", "broker-b"]
+    assert rocketmq.NAME_SERVER == injectors.NAME_SERVER  # the LocalInjector passes experiment targets on as parts
     with pytest.raises(UnknownPart, match="its parts are namesrv, broker-a, broker-b"):
         stack.rocketmq.part("proxy")
