@@ -81,7 +81,7 @@ class PluggableGroup(click.Group):
         origin = f"{entry.dist.name} {entry.dist.version}" if entry.dist else "an installed distribution"
         try:
             command = entry.load()
-        except Exception as error:
+        except Exception as error:  # whatever broke its import, the user must learn which plugin it was
             raise click.ClickException(f"the verb `{entry.name}` of {origin} ({entry.value}) failed to load: "
                                        f"{type(error).__name__}: {error}; reinstall {origin}, or uninstall it "
                                        "to drop its verbs") from error
