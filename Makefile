@@ -10,10 +10,12 @@ PYTEST_ARGS ?=
 
 .PHONY: setup test lint demo down clean kind kind-down
 
-$(BIN)/rocketmq-retry: pyproject.toml
+# The three distributions (operator, chaos, lab) editable, and the tools of the top-level pyproject's `test` extra.
+$(BIN)/rocketmq-retry: pyproject.toml operator/pyproject.toml chaos/pyproject.toml lab/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet 'uv>=0.5,<1'
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test,chaos]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ./operator -e ./chaos -e ./lab \
+		-r pyproject.toml --extra test
 	touch $@
 
 setup: $(BIN)/rocketmq-retry
@@ -22,6 +24,7 @@ setup: $(BIN)/rocketmq-retry
 lint: $(BIN)/rocketmq-retry
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup lint
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -42,12 +42,12 @@ from benchlib import configure_logging, machine, nearest_rank, software
 from kubernetes.client import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from rocketmq_retry.bed import helm, versions
-from rocketmq_retry.bed.kube import ControlPlane
-from rocketmq_retry.bed.ports import free_port
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.bed.stack import REPO_CRDS
+from rocketmq_lab import project
+from rocketmq_lab.bed import helm, versions
+from rocketmq_lab.bed.kube import ControlPlane
+from rocketmq_lab.bed.ports import free_port
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.controller import GROUP, PLURAL, VERSION
 from rocketmq_retry.controller.config import DEFAULT_SWEEP_INTERVAL
 from rocketmq_retry.remoting import Admin, ConnectionPool, RemotingError
@@ -117,7 +117,7 @@ def start_bed(plane: ControlPlane, cluster: RocketMQCluster) -> None:
         started = [pool.submit(plane.start), pool.submit(cluster.start)]
     for future in started:
         future.result()
-    plane.install_crds(REPO_CRDS)
+    plane.install_crds(project.checkout().crds)
 
 
 def admin_client(kubeconfig: Path, connections: int) -> Any:
@@ -480,7 +480,7 @@ async def reapply_after_wipe(cluster: RocketMQCluster, operator: Operator, group
     broker = cluster.brokers[-1]
     log.info("restarting %s with an empty store", broker.name)
     started = time.monotonic()
-    await asyncio.to_thread(cluster.restart_broker, broker.name, wipe_store=True)
+    await asyncio.to_thread(cluster.restart, broker.name, wipe_store=True)
     restarted = time.monotonic() - started
     log.info("%s registered again after %.1f s; waiting for %d groups", broker.name, restarted, len(groups))
     async with ConnectionPool(request_timeout=15.0) as pool:

@@ -26,10 +26,10 @@ from benchlib import configure_logging, machine, software
 
 from rocketmq_chaos.experiments import Client, FaultUnderLoad
 from rocketmq_chaos.journal import Journal
-from rocketmq_chaos.runner import local_fault_under_load
 from rocketmq_chaos.verdicts import DeliveryVerdict, Latency
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos.runner import local_fault_under_load
 
 log = logging.getLogger("bench_failover")
 CLIENTS: tuple[Client, ...] = ("python", "java")

@@ -22,8 +22,8 @@ from typing import Any
 import click
 from benchlib import configure_logging, machine, software
 
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.kind.lab import Lab, LabOptions, down
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.kind.lab import Lab, LabOptions, down
 
 
 def delivery(verdict: dict[str, Any]) -> dict[str, Any]:

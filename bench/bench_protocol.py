@@ -30,9 +30,9 @@ from typing import Any
 import click
 from benchlib import configure_logging, machine, nearest_rank, software
 
-from rocketmq_retry.bed import javaprograms, versions
-from rocketmq_retry.bed.probe import create_topic
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import javaprograms, versions
+from rocketmq_lab.bed.probe import create_topic
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import Admin, ConnectionPool, Message, Producer, SendStatus, SubscriptionGroupConfig
 
 log = logging.getLogger("bench_protocol")

@@ -1,4 +1,4 @@
-"""Session fixtures built on the product's own bed (rocketmq_retry.bed), so tests and demo share one path.
+"""Session fixtures built on the product's own bed (rocketmq_lab.bed), so tests and demo share one path.
 
 A test that needs a component which is missing builds or fails; nothing here skips.
 """
@@ -13,10 +13,10 @@ from typing import Any
 import kubernetes
 import pytest
 
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.kube import ControlPlane
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.bed.stack import REPO_CRDS
+from rocketmq_lab import project
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.kube import ControlPlane
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,7 +83,7 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     plane = ControlPlane(workdir)
     try:
         plane.start()
-        plane.install_crds(REPO_CRDS)
+        plane.install_crds(project.checkout().crds)
         previous = os.environ.get("KUBECONFIG")
         os.environ["KUBECONFIG"] = str(plane.kubeconfig)
         try:

@@ -1,6 +1,6 @@
 """What the official `mqadmin` from the bed's jars says, parsed: an independent judge of our client and operator."""
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster, parse_consumer_configs
+from rocketmq_lab.bed.rocketmq import RocketMQCluster, parse_consumer_configs
 
 
 def consumer_configs(cluster: RocketMQCluster, group: str) -> dict[str, dict[str, str]]:

@@ -1,9 +1,9 @@
 """Experiments: a fault while probes run, then a verdict over what the journal recorded.
 
 They see the cluster as a `Topology` and hurt it through the `Injector` their caller gives them, so the same
-experiment runs on the local bed (LocalInjector) and on broker pods (PodInjector, from a Job in the cluster); only
-the official Java probes need the local bed's jars. Each experiment uses a topic and consumer groups of its own, so
-runs never see each other's messages.
+experiment runs on the local bed (the lab's LocalInjector) and on broker pods (PodInjector, from a Job in the cluster);
+only the official Java probes need the local bed's jars, and the lab passes them in (`JavaProbes`). Each experiment
+uses a topic and consumer groups of its own, so runs never see each other's messages.
 """
 
 import asyncio
@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,
@@ -130,8 +129,9 @@ def _fault_and_recovery(injector: Injector | None, fault: LoadFault) -> tuple[Ac
 
 
 async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnderLoad,
-                           injector: Injector | None) -> DeliveryVerdict:
-    """`injector` must record into `journal` and allow `plan.target(cluster)`; an `external` fault needs none."""
+                           injector: Injector | None, java: JavaProbes | None = None) -> DeliveryVerdict:
+    """`injector` must record into `journal` and allow `plan.target(cluster)`; an `external` fault needs none. `java`
+    is the official producer for `plan.client == "java"`."""
     target = plan.target(cluster)
     actions = _fault_and_recovery(injector, plan.fault)
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
@@ -139,7 +139,9 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
         topic = await create_topic(admin, cluster, queues=2)
         sending: Coroutine[Any, Any, object]
         if plan.client == "java":
-            sending = _java_probes(cluster).produce(journal, topic, rate=plan.rate, duration=plan.duration)
+            if java is None:
+                raise ValueError("the Java probes run on the local bed only (they need its RocketMQ jars)")
+            sending = java.produce(journal, topic, rate=plan.rate, duration=plan.duration)
         else:
             producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
                                 latency_fault_enabled=plan.latency_fault_enabled)
@@ -161,13 +163,6 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
         await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
     return judge_delivery(journal, max_failed_sends=plan.allowed_failed_sends,
                           store_lost_by=None if plan.store_survives else target)
-
-
-def _java_probes(cluster: Topology) -> JavaProbes:
-    """The official Java clients run from the local bed's jars, so only there."""
-    if not isinstance(cluster, RocketMQCluster):
-        raise ValueError("the Java probes run on the local bed only (they need its RocketMQ jars)")
-    return JavaProbes.of(cluster)
 
 
 async def _first_message_stored(admin: Admin, cluster: Topology, topic: str, load: asyncio.Task[Any]) -> None:
@@ -258,10 +253,10 @@ async def topic_with_one_message(cluster: Topology) -> str:
     return topic
 
 
-async def java_consumer_retries(cluster: RocketMQCluster, journal: Journal,
-                                plan: FailingJavaConsumer) -> ConsumptionVerdict:
+async def java_consumer_retries(cluster: Topology, journal: Journal, plan: FailingJavaConsumer,
+                                java: JavaProbes) -> ConsumptionVerdict:
     topic = await topic_with_one_message(cluster)
-    await JavaProbes.of(cluster).consume(journal, topic, unique(f"chaos_{plan.mode}"), duration=plan.duration,
+    await java.consume(journal, topic, unique(f"chaos_{plan.mode}"), duration=plan.duration,
                                          mode=plan.mode)
     if plan.mode is ConsumeMode.ORDERLY:
         return judge_orderly(journal, topic)

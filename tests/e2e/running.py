@@ -13,8 +13,8 @@ import kubernetes
 from kubernetes.client import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from rocketmq_retry.bed.helm import render
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.helm import render
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from tests.conftest import Kube
 
 GROUP, VERSION = "rocketmq-retry.io", "v1alpha1"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from rocketmq_retry.bed import versions
+from rocketmq_lab.bed import versions
 
 pytestmark = pytest.mark.timeout(2400)
 

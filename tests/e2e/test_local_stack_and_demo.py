@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rocketmq_retry.bed.stack import LocalStack
+from rocketmq_lab.bed.stack import LocalStack
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "chaos" / "experiments"
 

@@ -15,9 +15,9 @@ from typing import Any
 import kubernetes
 import pytest
 
-from rocketmq_retry.bed.ports import free_port
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.ports import free_port
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.reconcile.redrive import BATCH
 from rocketmq_retry.remoting import (
     Admin,

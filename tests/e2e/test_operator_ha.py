@@ -27,11 +27,11 @@ import kubernetes
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.helm import manifests, render
-from rocketmq_retry.bed.ports import free_port
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.helm import manifests, render
+from rocketmq_lab.bed.ports import free_port
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.controller.peering import RANDOM_PRIORITY_MAX
 from tests.conftest import Kube
 from tests.e2e.running import wait_sweeps

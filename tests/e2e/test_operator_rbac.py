@@ -15,9 +15,9 @@ import kubernetes
 import pytest
 import yaml
 
-from rocketmq_retry.bed.helm import manifests, render
-from rocketmq_retry.bed.processes import wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.helm import manifests, render
+from rocketmq_lab.bed.processes import wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from tests.conftest import Kube
 from tests.e2e.running import operator_process
 

@@ -17,10 +17,10 @@ import kubernetes
 import pytest
 
 from rocketmq_chaos.experiments import send_once_routed
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.ports import free_port
-from rocketmq_retry.bed.processes import ManagedProcess, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.ports import free_port
+from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
@@ -272,8 +272,8 @@ def test_a_broker_restarted_with_an_empty_store_gets_the_config_back(
                timeout=CONVERGE, interval=0.5, what="a Synced Event")
 
     restarted = rocketmq_cluster.brokers[-1]
-    rocketmq_cluster.kill_broker(restarted.name)
-    rocketmq_cluster.restart_broker(restarted.name, wipe_store=True)
+    rocketmq_cluster.kill(restarted.name)
+    rocketmq_cluster.restart(restarted.name, wipe_store=True)
 
     wait_until(lambda: _retry_fields(rocketmq_cluster, group) == {(6, 1)}, timeout=CONVERGE, interval=0.5,
                process=policies.operator, what="the config back on the restarted broker")
@@ -354,13 +354,13 @@ def test_a_frozen_broker_is_named_and_the_policy_converges_when_it_thaws(
         policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
     group = _unique("e2e_frozen").replace("-", "_")
     frozen = rocketmq_cluster.brokers[0]
-    rocketmq_cluster.pause_broker(frozen.name)
+    rocketmq_cluster.pause(frozen.name)
     try:
         policies.create("frozen", {"consumerGroup": group, "maxRetries": 5})
         found = policies.wait("frozen", "Ready=False reason PartiallyApplied",
                               lambda found: _ready(found) == ("False", "PartiallyApplied"))
     finally:
-        rocketmq_cluster.resume_broker(frozen.name)
+        rocketmq_cluster.resume(frozen.name)
     brokers = {b["name"]: b for b in found["status"]["brokers"]}
     assert brokers[frozen.name]["state"] == "Failed"
     assert frozen.name in next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")

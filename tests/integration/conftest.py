@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import Admin, ConnectionPool
 
 

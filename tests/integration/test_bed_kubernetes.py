@@ -7,7 +7,7 @@ import kubernetes
 import pytest
 from kubernetes.client import ApiException
 
-from rocketmq_retry.bed.processes import wait_until
+from rocketmq_lab.bed.processes import wait_until
 from tests.conftest import Kube
 
 WIDGETS = {

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from rocketmq_retry.bed.processes import process_state, wait_until
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.processes import process_state, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 
 # One broker in mqadmin's fastjson output, e.g. {"brokerAddrs":{0:"127.0.0.1:1"},"brokerName":"b","cluster":"c"}
 _BROKER_DATA = re.compile(r'"brokerAddrs":\{(?P<addrs>[^}]*)\},\s*"brokerName":"(?P<name>[^"]+)",'
@@ -72,11 +72,11 @@ def test_pause_freezes_a_broker_and_resume_thaws_it(rocketmq_cluster: RocketMQCl
     broker = rocketmq_cluster.brokers[0]
     pid = broker.process.pid
     assert pid is not None
-    rocketmq_cluster.pause_broker(broker.name)
+    rocketmq_cluster.pause(broker.name)
     try:
         assert process_state(pid) == "T"
     finally:
-        rocketmq_cluster.resume_broker(broker.name)
+        rocketmq_cluster.resume(broker.name)
     assert process_state(pid) in {"S", "R", "D"}
     rocketmq_cluster.wait_registered([broker.name])
 
@@ -86,10 +86,10 @@ def test_killed_broker_leaves_clusterlist_and_returns_after_restart(
     rocketmq_cluster: RocketMQCluster, wipe_store: bool
 ) -> None:
     victim = rocketmq_cluster.brokers[-1]
-    rocketmq_cluster.kill_broker(victim.name)
+    rocketmq_cluster.kill(victim.name)
     assert not victim.process.running
     wait_until(lambda: victim.name not in official_masters(rocketmq_cluster), timeout=90, interval=1,
                what=f"{victim.name} gone from clusterList")
-    rocketmq_cluster.restart_broker(victim.name, wipe_store=wipe_store)
+    rocketmq_cluster.restart(victim.name, wipe_store=wipe_store)
     assert official_masters(rocketmq_cluster)[victim.name] == victim.addr
 

@@ -11,8 +11,8 @@ import pytest
 
 from rocketmq_chaos.experiments import RetryLadder, retry_ladder
 from rocketmq_chaos.journal import Journal
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.rocketmq import DEFAULT_DELAY_LEVELS, RocketMQCluster
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.rocketmq import DEFAULT_DELAY_LEVELS, RocketMQCluster
 from rocketmq_retry.domain.durations import parse_delay_levels
 from rocketmq_retry.domain.ladder import remoting_ladder
 

@@ -15,8 +15,8 @@ import pytest
 from rocketmq_chaos.experiments import create_topic, send_once_routed, unique
 from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.journal import Journal, Receive
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.remoting import (
     Admin,

@@ -9,12 +9,13 @@ from collections import Counter
 from pathlib import Path
 
 from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, topic_with_one_message, unique
-from rocketmq_chaos.java_probes import ConsumeMode, JavaProbes
+from rocketmq_chaos.java_probes import ConsumeMode
 from rocketmq_chaos.journal import Journal, Receive, Send
 from rocketmq_chaos.probes import drain
 from rocketmq_chaos.verdicts import judge_delivery
-from rocketmq_retry.bed.probe import create_topic
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.probe import create_topic
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos.java_probes import CompiledJavaProbes
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
@@ -45,7 +46,7 @@ async def _routed_topic(cluster: RocketMQCluster, topic: str, *, queues: int) ->
 async def _consume(cluster: RocketMQCluster, topic: str, group: str, tmp_path: Path, *, duration: float,
                    mode: ConsumeMode) -> list[Receive]:
     journal = Journal()
-    await JavaProbes.of(cluster).consume(journal, topic, group, duration=duration, mode=mode)
+    await CompiledJavaProbes.of(cluster).consume(journal, topic, group, duration=duration, mode=mode)
     journal.write(tmp_path / "journal.jsonl")
     deliveries: list[Receive] = journal.of(Receive)
     return sorted(deliveries, key=lambda r: r.t)
@@ -55,7 +56,7 @@ async def test_java_producer_sends_are_acknowledged_and_all_arrive(rocketmq_clus
                                                                    tmp_path: Path) -> None:
     topic = await _routed_topic(rocketmq_cluster, unique("java_send"), queues=2)
     journal = Journal()
-    await JavaProbes.of(rocketmq_cluster).produce(journal, topic, rate=RATE, duration=SEND_SECONDS)
+    await CompiledJavaProbes.of(rocketmq_cluster).produce(journal, topic, rate=RATE, duration=SEND_SECONDS)
     async with _pool() as pool:
         drained = await drain(PullConsumer(pool, [rocketmq_cluster.namesrv_addr], unique("java_drain")), topic,
                               journal)
@@ -99,7 +100,8 @@ async def test_an_orderly_java_consumer_redelivers_in_place_every_second(rocketm
                                                                         tmp_path: Path) -> None:
     journal = Journal()
     verdict = await java_consumer_retries(rocketmq_cluster, journal,
-                                          FailingJavaConsumer(ConsumeMode.ORDERLY, duration=ORDERLY_SECONDS))
+                                          FailingJavaConsumer(ConsumeMode.ORDERLY, duration=ORDERLY_SECONDS),
+                                          CompiledJavaProbes.of(rocketmq_cluster))
     journal.write(tmp_path / "journal.jsonl")
     assert verdict.passed, verdict.reasons
     assert verdict.deliveries >= 4, verdict
@@ -110,7 +112,7 @@ async def test_a_broadcasting_java_consumer_drops_a_failed_message(rocketmq_clus
     journal = Journal()
     verdict = await java_consumer_retries(
         rocketmq_cluster, journal, FailingJavaConsumer(ConsumeMode.BROADCAST, duration=BROADCAST_SECONDS,
-                                                       quiet=QUIET_SECONDS))
+                                                       quiet=QUIET_SECONDS), CompiledJavaProbes.of(rocketmq_cluster))
     journal.write(tmp_path / "journal.jsonl")
     assert verdict.passed, verdict.reasons
     assert verdict.deliveries == 1

@@ -3,11 +3,12 @@
 import pytest
 
 from rocketmq_chaos.experiments import FaultUnderLoad, RetryLadder, retry_ladder
-from rocketmq_chaos.injectors import LocalInjector, TargetNotAllowed
+from rocketmq_chaos.injectors import TargetNotAllowed
 from rocketmq_chaos.journal import Journal
-from rocketmq_chaos.runner import local_fault_under_load
 from rocketmq_chaos.verdicts import judge_ladder
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos.injector import LocalInjector
+from rocketmq_lab.chaos.runner import local_fault_under_load
 from rocketmq_retry.domain.durations import parse_delay_levels
 from rocketmq_retry.domain.ladder import remoting_ladder
 

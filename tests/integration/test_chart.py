@@ -1,15 +1,14 @@
 """The Helm chart, rendered by Helm built from its Go module and applied to the real API server."""
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 import yaml
 
-from rocketmq_retry.bed.helm import REPO_CHART, helm, manifests, render
-from rocketmq_retry.bed.stack import REPO_CRDS
+from rocketmq_lab import project
+from rocketmq_lab.bed.helm import helm, manifests, render
 from tests.conftest import Kube
 
 
@@ -18,7 +17,7 @@ def _by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 def test_chart_lints_clean() -> None:
-    linted = helm("lint", "--strict", str(REPO_CHART))
+    linted = helm("lint", "--strict", str(project.checkout().chart))
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
@@ -26,7 +25,7 @@ def test_chart_ships_exactly_the_repository_crds() -> None:
     rendered = render(release="rro", namespace="default", include_crds=True)
     assert rendered.returncode == 0, rendered.stderr
     shipped = _by_kind(manifests(rendered.stdout), "CustomResourceDefinition")
-    assert shipped == [yaml.safe_load(path.read_text()) for path in sorted(Path(REPO_CRDS).glob("*.yaml"))]
+    assert shipped == [yaml.safe_load(path.read_text()) for path in sorted(project.checkout().crds.glob("*.yaml"))]
 
 
 @pytest.mark.parametrize("custom", [False, True], ids=["defaults", "custom-values"])

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from rocketmq_retry.bed.helm import manifests
+from rocketmq_lab.bed.helm import manifests
 from tests.conftest import Kube
 from tests.gitops import HEALTH_LUA, REPO
 

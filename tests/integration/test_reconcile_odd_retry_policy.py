@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.broker import DEFAULT_CUSTOMIZED_NEXT_MS
 from rocketmq_retry.domain.spec import parse_cluster, parse_spec
 from rocketmq_retry.domain.status import BrokerState

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import pytest
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.dead_letters import DeadLetterQueueSpec, RedriveSpec
 from rocketmq_retry.domain.redrive import RedriveProgress, RedriveState
 from rocketmq_retry.reconcile.redrive import BATCH, Redrive, begin_redrive
@@ -199,11 +199,11 @@ async def test_a_broker_killed_mid_redrive_ends_the_run_clearly_and_loses_no_mes
 
     await until(under_way, "20 messages moved", within=WITHIN)
     victim = rocketmq_cluster.brokers[-1]
-    await asyncio.to_thread(rocketmq_cluster.kill_broker, victim.name)
+    await asyncio.to_thread(rocketmq_cluster.kill, victim.name)
     try:
         first = await running
     finally:
-        await asyncio.to_thread(rocketmq_cluster.restart_broker, victim.name)
+        await asyncio.to_thread(rocketmq_cluster.restart, victim.name)
     assert first.state in (RedriveState.SUCCEEDED, RedriveState.FAILED), first
     assert first.message, "a run that ends must say how"
 

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.bed.versions import ROCKETMQ_VERSIONS
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.versions import ROCKETMQ_VERSIONS
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,

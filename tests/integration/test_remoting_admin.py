@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,

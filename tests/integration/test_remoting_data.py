@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from rocketmq_chaos.experiments import create_topic
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionFailed,
@@ -146,9 +146,9 @@ async def test_a_broker_killed_mid_call_fails_the_pending_call_at_once(
     polling = asyncio.create_task(consumer.pull(queue, 0, suspend=20.0))
     await asyncio.sleep(1.0)  # the request is on the wire and parked in the broker's hold service
     assert not polling.done()
-    await asyncio.to_thread(rocketmq_cluster.kill_broker, victim.name)
+    await asyncio.to_thread(rocketmq_cluster.kill, victim.name)
     try:
         with pytest.raises(ConnectionFailed, match="closed by the peer"):
             await polling
     finally:
-        await asyncio.to_thread(rocketmq_cluster.restart_broker, victim.name)
+        await asyncio.to_thread(rocketmq_cluster.restart, victim.name)

@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rocketmq_retry.bed import versions
-from rocketmq_retry.bed.kind import engine, images, lab, nodeimage, workloads
-from rocketmq_retry.bed.kind.cluster import REPO_CONFIG, lab_config
-from rocketmq_retry.bed.rocketmq import parse_consumer_configs
+from rocketmq_lab import project
+from rocketmq_lab.bed import versions
+from rocketmq_lab.bed.kind import engine, images, lab, nodeimage, workloads
+from rocketmq_lab.bed.kind.cluster import lab_config
+from rocketmq_lab.bed.rocketmq import parse_consumer_configs
 
 CAPBND_WITHOUT_SYS_RESOURCE = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
 CAPBND_FULL = "CapBnd:\t000001ffffffffff\n"
 
 
 def test_the_lab_config_keeps_the_repository_topology_and_adds_only_what_the_machine_needs() -> None:
-    base = yaml.safe_load(REPO_CONFIG.read_text())
+    base = yaml.safe_load(project.checkout().kind_config.read_text())
     config = lab_config(base)
     assert config["nodes"] == base["nodes"]
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
@@ -70,6 +71,28 @@ def test_an_image_key_changes_with_any_input_and_only_then(tmp_path: Path) -> No
     assert images.Rootfs("x", ("python3", "jq")).key != base.key
     assert images.Rootfs("x", ("python3",), customize=("true",)).key != base.key
 
+
+
+def test_an_image_key_ignores_what_the_build_context_leaves_out(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "a.py").write_text("one")
+    first = images.tree_digest([tmp_path], tmp_path)
+    for ignored in ("pkg/__pycache__/a.pyc", "dist.egg-info/PKG-INFO"):  # .dockerignore keeps both out
+        (tmp_path / ignored).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / ignored).write_text("anything")
+    assert images.tree_digest([tmp_path], tmp_path) == first
+
+
+@pytest.mark.parametrize("image", [workloads.OPERATOR, workloads.CHAOS], ids=lambda image: image.name)
+def test_an_image_is_tagged_by_the_distributions_its_dockerfile_copies_and_by_nothing_else(
+        image: workloads.PythonImage) -> None:
+    dockerfile = (project.checkout().root / image.dockerfile).read_text()
+    copied = {line.split()[1].rstrip("/") for line in dockerfile.splitlines()
+              if line.startswith("COPY ") and "--from=" not in line}
+    assert {Path(source).parts[0] for source in copied} == set(image.distributions)
+    assert f"--no-deps {' '.join(f'./{d}' for d in image.distributions)}" in dockerfile
+    ignored = (project.checkout().root / ".dockerignore").read_text().splitlines()
+    assert {line.removeprefix("!") for line in ignored if line.startswith("!")} == {"operator", "chaos"}
 
 def test_the_rocketmq_launcher_runs_each_role_with_the_beds_jvm_options() -> None:
     launcher = workloads._launcher().decode()

@@ -2,7 +2,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from rocketmq_retry.bed.pki import CertificateAuthority
+from rocketmq_lab.bed.pki import CertificateAuthority
 
 
 def test_serving_cert_is_signed_by_the_ca_and_names_loopback() -> None:

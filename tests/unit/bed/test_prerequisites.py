@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rocketmq_retry.bed import prerequisites
-from rocketmq_retry.bed.prerequisites import MissingPrerequisite
+from rocketmq_lab.bed import prerequisites
+from rocketmq_lab.bed.prerequisites import MissingPrerequisite
 
 
 def _fake_tool(directory: Path, name: str, output: str) -> None:

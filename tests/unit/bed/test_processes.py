@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from rocketmq_retry.bed.processes import ManagedProcess, ProcessFailed, process_state, wait_until
+from rocketmq_lab.bed.processes import ManagedProcess, ProcessFailed, process_state, wait_until
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Final, cast
 
 import kubernetes
@@ -21,15 +20,16 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from rocketmq_retry.controller import GROUP, PLURAL, VERSION
+
+from . import project
 from .bed import helm
 from .bed.ports import free_port
 from .bed.processes import ManagedProcess, wait_until
 from .bed.stack import LocalStack
-from .controller import GROUP, PLURAL, VERSION
 
 NAMESPACE: Final = "rocketmq-demo"
 ACCOUNT: Final = "rocketmq-retry-operator"
-SAMPLE_POLICY: Final = Path(__file__).resolve().parents[2] / "examples" / "retrypolicy-orders.yaml"
 READY_WITHIN: Final = 180.0
 
 
@@ -151,7 +151,7 @@ class Demo:
 
     def _apply_policy(self) -> dict[str, Any]:
         assert self.stack.rocketmq is not None
-        policy: dict[str, Any] = copy.deepcopy(yaml.safe_load(SAMPLE_POLICY.read_text()))
+        policy: dict[str, Any] = copy.deepcopy(yaml.safe_load(project.checkout().sample_policy.read_text()))
         policy["metadata"]["namespace"] = NAMESPACE
         policy["spec"]["cluster"]["nameServers"] = self.stack.rocketmq.namesrv_addr
         self._kubectl_apply(yaml.safe_dump(policy))
@@ -177,15 +177,15 @@ class Demo:
         return seen["policy"]
 
     def _chaos(self, policy: dict[str, Any]) -> bool:
-        from rocketmq_chaos.experiments import (  # noqa: PLC0415 - the chaos extra loads only for this step
+        from rocketmq_chaos.experiments import (  # noqa: PLC0415 - matplotlib and the probes: for this step only
             FaultUnderLoad,
             RetryLadder,
             retry_ladder,
         )
         from rocketmq_chaos.journal import Journal  # noqa: PLC0415
         from rocketmq_chaos.report import summary, write_report  # noqa: PLC0415
-        from rocketmq_chaos.runner import local_fault_under_load  # noqa: PLC0415
         from rocketmq_chaos.verdicts import DeliveryVerdict, LadderVerdict  # noqa: PLC0415
+        from rocketmq_lab.chaos.runner import local_fault_under_load  # noqa: PLC0415
 
         cluster = self.stack.rocketmq
         assert cluster is not None

@@ -2,10 +2,10 @@
 
 import asyncio
 
-from ..remoting.admin import Admin
-from ..remoting.connection import ConnectionPool
-from ..remoting.errors import ConnectionFailed, RemotingError, RemotingTimeout
-from ..remoting.models import TopicConfig
+from rocketmq_retry.remoting.admin import Admin
+from rocketmq_retry.remoting.connection import ConnectionPool
+from rocketmq_retry.remoting.errors import ConnectionFailed, RemotingError, RemotingTimeout
+from rocketmq_retry.remoting.models import TopicConfig
 
 
 async def _masters(namesrv_addr: str, cluster_name: str) -> dict[str, str]:

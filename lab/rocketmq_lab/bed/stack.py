@@ -1,4 +1,5 @@
-"""The local stack behind `rocketmq-retry local up|down|status`: a control plane plus a RocketMQ cluster.
+"""The local stack behind `rocketmq-retry local up|down|status|kill|pause|resume|restart`: a control plane plus a
+RocketMQ cluster.
 
 Its processes outlive the command that started them, so their PIDs (and kernel start times, to
 never signal a recycled PID) are kept in a state file; `down` stops exactly those and nothing else.
@@ -11,14 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import project
 from . import paths, versions
 from .kube import ControlPlane
 from .processes import ManagedProcess
 from .rocketmq import RocketMQCluster
 
 log = logging.getLogger(__name__)
-
-REPO_CRDS = Path(__file__).resolve().parents[3] / "crds"
 
 
 @dataclass
@@ -50,10 +50,10 @@ class LocalStack:
 
     @property
     def healthy(self) -> bool:
-        return bool(self.processes) and all(p.running for p in self.processes)
+        """Every process is up: none is down, none paused (a paused part answers nobody)."""
+        return bool(self.processes) and all(p.state == "up" for p in self.processes)
 
-    def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2, kubernetes: bool = True,
-           crds: Path | None = REPO_CRDS) -> None:
+    def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2, kubernetes: bool = True) -> None:
         """Start the stack; a healthy stack is left alone, a half-dead one is replaced."""
         if self.healthy:
             log.info("local stack already running (state: %s)", self.state_file)
@@ -67,8 +67,7 @@ class LocalStack:
                 self.control_plane = ControlPlane(self.root / "kubernetes")
                 self.control_plane.start()
                 self.save()
-                if crds is not None:
-                    self.control_plane.install_crds(crds)
+                self.control_plane.install_crds(project.checkout().crds)
             self.rocketmq = RocketMQCluster(rocketmq_version, self.root / "rocketmq", broker_count=brokers)
             self.rocketmq.start()
         except BaseException:
@@ -94,7 +93,7 @@ class LocalStack:
             "nameServer": self.rocketmq.namesrv_addr if self.rocketmq else None,
             "proxy": self.rocketmq.proxy_endpoint if self.rocketmq else None,
             "rocketmqVersion": self.rocketmq.version if self.rocketmq else None,
-            "processes": {p.name: {"pid": p.pid, "running": p.running, "log": str(p.log_path)}
+            "processes": {p.name: {"pid": p.pid, "running": p.running, "state": p.state, "log": str(p.log_path)}
                           for p in self.processes},
         }
 

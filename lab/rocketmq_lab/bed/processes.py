@@ -86,6 +86,13 @@ class ManagedProcess:
             return False
         return True
 
+    @property
+    def state(self) -> str:
+        """`up`, `paused` (stopped by SIGSTOP: alive, answering nothing) or `down`."""
+        if not self.running:
+            return "down"
+        return "paused" if self.pid is not None and process_state(self.pid) == "T" else "up"
+
     def _reap(self) -> None:
         # A process adopted from a state file is not our child: its own parent reaps it.
         if self._child is not None:

@@ -28,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rocketmq_chaos.experiments import LOAD_RUNNING
 
+from ... import project
 from .. import gobuild, paths, versions
 from ..processes import wait_until
 from ..rocketmq import parse_consumer_configs
@@ -45,12 +46,6 @@ from .nodeimage import NETWORK_TOOLS, node_image
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-REPO_ROOT: Final = workloads.REPO_ROOT
-ROCKETMQ_MANIFEST: Final = REPO_ROOT / "examples" / "kind" / "rocketmq.yaml"
-POLICY_MANIFEST: Final = REPO_ROOT / "examples" / "retrypolicy-orders.yaml"
-CHAOS_RBAC: Final = REPO_ROOT / "chaos" / "manifests" / "rbac.yaml"
-CHAOS_JOB: Final = REPO_ROOT / "chaos" / "manifests" / "job.yaml"
-CHART: Final = REPO_ROOT / "charts" / "rocketmq-retry-operator"
 ROCKETMQ_NS: Final = "rocketmq"
 OPERATOR_NS: Final = "rocketmq-retry"
 POLICY_NS: Final = "team-a"
@@ -102,7 +97,7 @@ class LabRun:
 
 
 def rocketmq_manifest(version: str) -> str:
-    text = ROCKETMQ_MANIFEST.read_text()
+    text = (project.checkout().examples / "kind" / "rocketmq.yaml").read_text()
     return text.replace(workloads.ROCKETMQ_IMAGE.format(version=versions.ROCKETMQ_5),
                         workloads.ROCKETMQ_IMAGE.format(version=version))
 
@@ -159,7 +154,7 @@ class Lab:
     def _images(self) -> dict[str, str]:
         return {"node": node_image(), "routes": workloads.node_routes_image(),
                 "rocketmq": workloads.rocketmq_image(self.options.rocketmq_version),
-                "operator": workloads.operator_image(), "chaos": workloads.chaos_image()}
+                "operator": workloads.OPERATOR.build(), "chaos": workloads.CHAOS.build()}
 
     def _rocketmq(self) -> None:
         kubectl = self.cluster.kubectl
@@ -182,8 +177,9 @@ class Lab:
     def _operator(self, replicas: int = 1) -> None:
         helm = str(gobuild.helm_bin() / "helm")
         repository, tag = workloads.OPERATOR_IMAGE.rsplit(":", 1)
-        args = [helm, "upgrade", "--install", RELEASE, str(CHART), f"--kubeconfig={self.cluster.kubeconfig}",
-                "--namespace", OPERATOR_NS, "--create-namespace", "--wait", "--timeout=5m",
+        args = [helm, "upgrade", "--install", RELEASE, str(project.checkout().chart),
+                f"--kubeconfig={self.cluster.kubeconfig}", "--namespace", OPERATOR_NS, "--create-namespace", "--wait",
+                "--timeout=5m",
                 f"--set=image.repository={repository}", f"--set=image.tag={tag}", "--set=image.pullPolicy=Never",
                 f"--set=defaultCluster.nameServers={NAMESRV}", f"--set=watchNamespaces={{{POLICY_NS}}}",
                 "--set=sweepIntervalSeconds=5", f"--set=replicas={replicas}"]
@@ -198,7 +194,7 @@ class Lab:
     def _policy_ready(self) -> None:
         kubectl = self.cluster.kubectl
         kubectl("create", "namespace", POLICY_NS, check=False)
-        kubectl("-n", POLICY_NS, "apply", "-f", str(POLICY_MANIFEST))
+        kubectl("-n", POLICY_NS, "apply", "-f", str(project.checkout().sample_policy))
         kubectl("-n", POLICY_NS, "wait", "rp/orders", "--for=condition=Ready", "--timeout=180s", timeout=200)
         status = json.loads(kubectl("-n", POLICY_NS, "get", "rp/orders", "-o", "json").stdout)["status"]
         self.run.facts["policy_status"] = {k: status.get(k) for k in ("synced", "brokers", "ladder") if k in status}
@@ -244,7 +240,7 @@ class Lab:
     # ---- chaos ----------------------------------------------------------------------------------------------
 
     def _chaos(self) -> None:
-        self.cluster.kubectl("apply", "-f", str(CHAOS_RBAC))
+        self.cluster.kubectl("apply", "-f", str(project.checkout().chaos_manifests / "rbac.yaml"))
         with self.run.step("chaos refused outside the opt-in namespace"):
             self._refused_outside_opt_in()
         before = self.operator_counters()
@@ -409,7 +405,7 @@ HA_BURST: Final = 40
 
 def _policies(prefix: str, count: int) -> dict[str, Any]:
     """`count` copies of the sample policy, each for a group of its own, labelled for `kubectl wait`."""
-    sample = yaml.safe_load(POLICY_MANIFEST.read_text())
+    sample = yaml.safe_load(project.checkout().sample_policy.read_text())
     items = []
     for index in range(count):
         policy = json.loads(json.dumps(sample))
@@ -473,7 +469,7 @@ def counters(exposition: str) -> dict[str, float]:
 def chaos_job(name: str, args: Sequence[str]) -> dict[str, Any]:
     """chaos/manifests/job.yaml (the chaos ServiceAccount, hardened) running `rocketmq-retry ARGS` from the lab's
     chaos image."""
-    job: dict[str, Any] = yaml.safe_load(CHAOS_JOB.read_text())
+    job: dict[str, Any] = yaml.safe_load((project.checkout().chaos_manifests / "job.yaml").read_text())
     job["metadata"]["name"] = name
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["image"] = workloads.CHAOS_IMAGE

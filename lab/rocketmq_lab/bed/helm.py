@@ -6,9 +6,8 @@ from typing import Any
 
 import yaml
 
+from .. import project
 from . import gobuild, versions
-
-REPO_CHART = Path(__file__).resolve().parents[3] / "charts" / "rocketmq-retry-operator"
 
 
 def helm(*args: str, input_text: str | None = None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -17,12 +16,13 @@ def helm(*args: str, input_text: str | None = None, timeout: float = 120.0) -> s
 
 
 def render(*, release: str, namespace: str, values: dict[str, Any] | None = None, include_crds: bool = False,
-           chart: Path = REPO_CHART) -> subprocess.CompletedProcess[str]:
+           chart: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`helm template` with `values` on stdin; the caller judges the exit code (schema violations fail it).
 
-    The bed's Kubernetes version is passed on: a Helm built from source otherwise assumes v1.20.
+    `chart` defaults to the checkout's. The bed's Kubernetes version is passed on: a Helm built from source otherwise
+    assumes v1.20.
     """
-    args = ["template", release, str(chart), "--namespace", namespace, "--values", "-",
+    args = ["template", release, str(chart or project.checkout().chart), "--namespace", namespace, "--values", "-",
             "--kube-version", versions.KUBERNETES]
     if include_crds:
         args.append("--include-crds")

@@ -2,21 +2,22 @@
 
 RocketMQ runs from the Maven Central jars the local bed already resolves, on a Debian Java 17 root filesystem,
 started by the same java command line as the bed's processes. The operator and chaos images are built from the
-repository's own Dockerfiles with `BASE` set to a Python made here from Debian's packages; elsewhere the same
-Dockerfiles build on the public python image.
+checkout's own Dockerfiles with `BASE` set to a Python made here from Debian's packages; elsewhere the same
+Dockerfiles build on the public python image. Each is tagged by a digest of the distributions it installs (the
+operator's; the operator's and chaos's), so a change to the lab or the tests rebuilds neither.
 """
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from ... import project
 from .. import gobuild, jvm, maven, paths
 from ..rocketmq import HEAP, MAIN
 from . import images
 from .nodeimage import NETWORK_TOOLS
 
-REPO_ROOT: Final = Path(__file__).resolve().parents[4]
-OPERATOR_INPUTS: Final = ("pyproject.toml", "README.md", "operator", "chaos")
 JAVA: Final = images.Rootfs("java", ("openjdk-17-jre-headless", "ca-certificates"))
 # The host's CA bundle, so pip inside an image build trusts what pip on the host trusts.
 HOST_CA_BUNDLE: Final = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -59,19 +60,27 @@ def rocketmq_image(version: str) -> str:
     return ROCKETMQ_IMAGE.format(version=version)
 
 
-def _python_project(name: str, dockerfile: Path, alias: str) -> str:
-    ref = images.build(name, REPO_ROOT, dockerfile=dockerfile, build_args={"BASE": PYTHON.image()},
-                       inputs=[REPO_ROOT / part for part in OPERATOR_INPUTS])
-    images.tag(ref, alias)
-    return alias
+@dataclass(frozen=True)
+class PythonImage:
+    """An image of our distributions: `dockerfile` (relative to the checkout, its build context) copies in the
+    directories of `distributions` and nothing else, so a digest of those directories (and of the Dockerfile) is the
+    image's tag."""
+
+    name: str
+    dockerfile: str
+    distributions: tuple[str, ...]
+    alias: str
+
+    def build(self) -> str:
+        root = project.checkout().root
+        ref = images.build(self.name, root, dockerfile=root / self.dockerfile, build_args={"BASE": PYTHON.image()},
+                           inputs=[root / part for part in self.distributions])
+        images.tag(ref, self.alias)
+        return self.alias
 
 
-def operator_image() -> str:
-    return _python_project("operator", REPO_ROOT / "Dockerfile", OPERATOR_IMAGE)
-
-
-def chaos_image() -> str:
-    return _python_project("chaos", REPO_ROOT / "chaos" / "Dockerfile", CHAOS_IMAGE)
+OPERATOR: Final = PythonImage("operator", "Dockerfile", ("operator",), OPERATOR_IMAGE)
+CHAOS: Final = PythonImage("chaos", "chaos/Dockerfile", ("operator", "chaos"), CHAOS_IMAGE)
 
 
 def node_routes_image() -> str:

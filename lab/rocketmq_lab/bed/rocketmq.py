@@ -1,7 +1,8 @@
 """A RocketMQ cluster of real processes: one name server, N master brokers, and on request (5.x) the gRPC proxy.
 
-The chaos runner drives the same object (kill, pause, restart with or without the store), so what
-the tests prove about failover holds for what the demo and experiments do.
+Its parts are named as their processes are (`namesrv`, `broker-a`, `broker-b`, …, `proxy`), and the same four faults
+serve every caller: the chaos runner's injector, `rocketmq-retry local kill|pause|resume|restart` and the tests, so
+what the tests prove about failover holds for what the demo, the experiments and a user by hand do.
 """
 
 import json
@@ -12,11 +13,12 @@ import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
-from ..remoting.acl import Credentials
+from rocketmq_retry.remoting.acl import Credentials
+
 from . import classdata, jvm, maven, paths, ports, prerequisites
 from .classdata import ClassArchives
 from .probe import create_topic, registered_masters, routed_brokers
@@ -40,6 +42,14 @@ _AUTH_PROVIDERS = "org.apache.rocketmq.auth.authentication.provider."  # rocketm
 # The 5.x proxy creates this broadcast topic at start and checks the route three times without pausing,
 # which fails while the brokers' registration is still in flight; the bed creates it first.
 HEARTBEAT_SYNCER_TOPIC = "DefaultHeartBeatSyncerTopic"
+
+
+NAME_SERVER: Final = "namesrv"  # the parts' names besides the brokers' own
+PROXY: Final = "proxy"
+
+
+class UnknownPart(ValueError):
+    """A fault named a part the cluster does not have; the message lists the parts it has."""
 
 
 def parse_consumer_configs(shown: str) -> dict[str, dict[str, str]]:
@@ -141,11 +151,11 @@ class RocketMQCluster:
         taken: set[int] = set()
         self.namesrv_port = ports.free_port(taken)
         taken.add(self.namesrv_port)
-        ns_home = self.workdir / "namesrv"
+        ns_home = self.workdir / NAME_SERVER
         ns_conf = ns_home / "namesrv.conf"
         ns_home.mkdir(parents=True, exist_ok=True)
         ns_conf.write_text(_conf_text({"listenPort": self.namesrv_port}))
-        self.namesrv = self._java("namesrv", "namesrv", ns_home, lib, ["-c", str(ns_conf)])
+        self.namesrv = self._java("namesrv", NAME_SERVER, ns_home, lib, ["-c", str(ns_conf)])
         for index in range(self.broker_count):
             port = ports.free_block((-2, 0, 1), taken)
             taken.update({port - 2, port, port + 1})
@@ -191,45 +201,53 @@ class RocketMQCluster:
     def processes(self) -> list[ManagedProcess]:
         return [p for p in [self.namesrv, *(b.process for b in self.brokers), self.proxy] if p is not None]
 
-    # ---- faults the chaos runner injects ---------------------------------------------------------
+    # ---- faults: what chaos experiments, `local kill|pause|resume|restart` and tests inflict -------
 
-    def kill_broker(self, name: str) -> None:
-        self.broker(name).process.kill()
+    def part(self, name: str) -> ManagedProcess:
+        """The process of part `name`; UnknownPart, listing the parts there are, for any other name."""
+        for process in self.processes:
+            if process.name == name:
+                return process
+        raise UnknownPart(f"no part {name!r} in this bed; its parts are {', '.join(self.part_names)}")
 
-    def pause_broker(self, name: str) -> None:
-        self.broker(name).process.pause()
+    @property
+    def part_names(self) -> list[str]:
+        return [process.name for process in self.processes]
 
-    def resume_broker(self, name: str) -> None:
-        self.broker(name).process.resume()
+    def kill(self, part: str) -> None:
+        """SIGKILL, as a crash or an OOM kill would; returns once the process is gone."""
+        self.part(part).kill()
 
-    def stop_broker(self, name: str) -> None:
-        self.broker(name).process.stop()
+    def pause(self, part: str) -> None:
+        """SIGSTOP: the process holds its connections and answers nothing, as in a long GC pause or a frozen VM."""
+        self.part(part).pause()
 
-    def restart_broker(self, name: str, *, wipe_store: bool = False, wait: bool = True) -> None:
-        """Start a stopped or killed broker again on the same port, optionally with an empty store."""
-        broker = self.broker(name)
-        broker.process.stop()
-        if wipe_store:
+    def resume(self, part: str) -> None:
+        """SIGCONT after `pause`."""
+        self.part(part).resume()
+
+    def restart(self, part: str, *, wipe_store: bool = False, wait: bool = True) -> None:
+        """Start a part again with the same config and port (stopping it first if it runs); with `wipe_store`, a broker
+        comes back with an empty store, as after a disk replacement. With `wait`, returns once it listens and, for a
+        broker, is registered again (the name server re-learns brokers on their heartbeat, every 30 s)."""
+        process = self.part(part)
+        broker = next((b for b in self.brokers if b.name == part), None)
+        if wipe_store and broker is None:
+            raise ValueError(f"{part} keeps no store to wipe: only brokers do")
+        process.stop()
+        if wipe_store and broker is not None:
             shutil.rmtree(broker.store, ignore_errors=True)
-        broker.process.start()
+        process.start()
         if wait:
             # Listening first: the name server may still list the dead process under the same address for a moment,
             # which would satisfy the registration check before the new broker can answer.
-            wait_until(lambda: _listening(broker.port), timeout=_START_TIMEOUT, process=broker.process,
+            wait_until(lambda: _listening(self._port(part)), timeout=_START_TIMEOUT, process=process,
                        what="listening")
-            self.wait_registered([name])
+            if broker is not None:
+                self.wait_registered([part])
 
-    def kill_namesrv(self) -> None:
-        assert self.namesrv is not None
-        self.namesrv.kill()
-
-    def restart_namesrv(self) -> None:
-        """Start the name server again; brokers re-register on their next heartbeat (every 30 s)."""
-        assert self.namesrv is not None
-        self.namesrv.stop()
-        self.namesrv.start()
-        wait_until(lambda: _listening(self.namesrv_port), timeout=_START_TIMEOUT, process=self.namesrv,
-                   what="listening")
+    def _port(self, part: str) -> int:
+        return {NAME_SERVER: self.namesrv_port, PROXY: self.proxy_port, **{b.name: b.port for b in self.brokers}}[part]
 
     # ---- observation -----------------------------------------------------------------------------
 
@@ -353,14 +371,14 @@ class RocketMQCluster:
         return self._java("broker", name, home, lib, ["-c", str(conf)])
 
     def _proxy_process(self, remoting_port: int, lib: Path) -> ManagedProcess:
-        home = self.workdir / "proxy"
+        home = self.workdir / PROXY
         home.mkdir(parents=True, exist_ok=True)
         config = home / "rmq-proxy.json"
         config.write_text(json.dumps({
             "rocketMQClusterName": self.cluster_name, "namesrvAddr": self.namesrv_addr,
             "grpcServerPort": self.proxy_port, "remotingListenPort": remoting_port, "proxyMode": "cluster",
         }, indent=2))
-        return self._java("proxy", "proxy", home, lib, ["-pc", str(config), "-pm", "cluster"])
+        return self._java("proxy", PROXY, home, lib, ["-pc", str(config), "-pm", "cluster"])
 
     # ---- persistence for `local up/down/status` --------------------------------------------------
 

@@ -10,8 +10,7 @@ from typing import Any
 
 from chaoslib.exceptions import InterruptExecution
 
-from rocketmq_retry.bed.stack import LocalStack
-
+from ..bed.stack import LocalStack
 from .runner import run_experiment
 
 

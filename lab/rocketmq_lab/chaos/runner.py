@@ -10,12 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from rocketmq_retry.bed.rocketmq import RocketMQCluster
-from rocketmq_retry.bed.stack import LocalStack
-from rocketmq_retry.domain.durations import parse_delay_levels
-from rocketmq_retry.domain.ladder import remoting_ladder
-
-from .experiments import (
+from rocketmq_chaos.experiments import (
     FailingJavaConsumer,
     FaultUnderLoad,
     RetryLadder,
@@ -23,11 +18,17 @@ from .experiments import (
     java_consumer_retries,
     retry_ladder,
 )
-from .injectors import LocalInjector
-from .java_probes import ConsumeMode
-from .journal import Journal
-from .report import Report, Verdict, write_report
-from .verdicts import DeliveryVerdict
+from rocketmq_chaos.java_probes import ConsumeMode
+from rocketmq_chaos.journal import Journal
+from rocketmq_chaos.report import Report, Verdict, write_report
+from rocketmq_chaos.verdicts import DeliveryVerdict
+from rocketmq_retry.domain.durations import parse_delay_levels
+from rocketmq_retry.domain.ladder import remoting_ladder
+
+from ..bed.rocketmq import RocketMQCluster
+from ..bed.stack import LocalStack
+from .injector import LocalInjector
+from .java_probes import CompiledJavaProbes
 
 Run = Coroutine[Any, Any, Verdict]
 Experiment = Callable[[RocketMQCluster, Journal, Mapping[str, Any]], Run]
@@ -36,7 +37,7 @@ Experiment = Callable[[RocketMQCluster, Journal, Mapping[str, Any]], Run]
 async def local_fault_under_load(cluster: RocketMQCluster, journal: Journal, plan: FaultUnderLoad) -> DeliveryVerdict:
     """`plan` on the local bed, through a LocalInjector allowed to hurt the plan's target and nothing else."""
     injector = LocalInjector(cluster, journal, allowed={plan.target(cluster)})
-    return await fault_under_load(cluster, journal, plan, injector)
+    return await fault_under_load(cluster, journal, plan, injector, CompiledJavaProbes.of(cluster))
 
 
 def _under_load(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
@@ -54,7 +55,8 @@ def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, An
 
 def _java_consumer(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
     settings = dict(options)
-    return java_consumer_retries(cluster, journal, FailingJavaConsumer(ConsumeMode(settings.pop("mode")), **settings))
+    return java_consumer_retries(cluster, journal, FailingJavaConsumer(ConsumeMode(settings.pop("mode")), **settings),
+                                 CompiledJavaProbes.of(cluster))
 
 
 EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {

@@ -16,13 +16,13 @@ from typing import Any, Final
 
 import yaml
 
+from .... import project
 from ... import gobuild
 from ..engine import docker
 
 log = logging.getLogger(__name__)
 
 NAME: Final = "rocketmq-retry"
-REPO_CONFIG: Final = Path(__file__).resolve().parents[5] / "kind-config.yaml"
 NODE_ROUTES: Final = Path(__file__).with_name("node-routes.yaml")
 READY_WAIT: Final = "240s"
 CONTROL_PLANE: Final = {"node-role.kubernetes.io/control-plane": ""}
@@ -68,7 +68,7 @@ class KindCluster:
         return result
 
     def create(self, node_image: str, *, api_port: int | None = None) -> None:
-        config = lab_config(yaml.safe_load(REPO_CONFIG.read_text()))
+        config = lab_config(yaml.safe_load(project.checkout().kind_config.read_text()))
         if api_port is not None:
             require_free_port(api_port)
             config["networking"]["apiServerPort"] = api_port

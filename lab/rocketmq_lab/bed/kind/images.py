@@ -36,11 +36,12 @@ def digest(*parts: bytes | str) -> str:
 
 
 def tree_digest(paths_: Iterable[Path], root: Path) -> str:
-    """A digest of file names (relative to `root`), modes and contents under `paths_`."""
+    """A digest of file names (relative to `root`), modes and contents under `paths_`, skipping what .dockerignore
+    keeps out of a build context (byte code, the egg-info an editable install writes next to the sources)."""
     parts: list[bytes | str] = []
     for top in paths_:
         files = sorted(p for p in ([top] if top.is_file() else top.rglob("*")) if p.is_file()
-                       and "__pycache__" not in p.parts)
+                       and not any(part == "__pycache__" or part.endswith(".egg-info") for part in p.parts))
         for file in files:
             parts += [str(file.relative_to(root)), oct(file.stat().st_mode & 0o111), file.read_bytes()]
     return digest(*parts)
