@@ -77,6 +77,10 @@ class Connection:
     def closed(self) -> bool:
         return self._closed_reason is not None
 
+    async def wait_closed(self) -> None:
+        """Until either side has closed the connection (its reader has ended)."""
+        await asyncio.wait([self._read_task])  # done however it ended, cancelled by `close` included
+
     @property
     def pending(self) -> int:
         """Requests sent and not yet answered (for tests and metrics)."""

@@ -169,8 +169,7 @@ async def test_pool_reuses_then_reconnects_after_a_failure(fake_peer: PeerFactor
         dropped = await pool.connection(peer.addr)
         peer.drop_connections()
         async with asyncio.timeout(5):
-            while not dropped.closed:  # the pool's reader sees the peer's close
-                await asyncio.sleep(0.01)
+            await dropped.wait_closed()  # the pool's reader saw the peer's close
         assert (await pool.invoke(peer.addr, RemotingCommand(code=30))).code == ResponseCode.SUCCESS
         assert len(peer.writers) == 2
 
