@@ -79,7 +79,8 @@ def run_experiment(name: str, *, stack: LocalStack | None = None, report_dir: Pa
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
     stack = stack or LocalStack.at()
     if stack.rocketmq is None or not stack.healthy:
-        raise RuntimeError("the local stack is not running: start it with `rocketmq-retry local up`")
+        raise RuntimeError("the local stack is not up (`rocketmq-retry local status` says which part is down or "
+                           "paused): start it with `rocketmq-retry local up`, or resume or restart the part")
     experiment, defaults = EXPERIMENTS[name]
     journal = Journal()
     try:
