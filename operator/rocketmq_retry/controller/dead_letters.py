@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from rocketmq_retry.controller import DLQ_KIND
 from rocketmq_retry.controller.config import OperatorConfig
-from rocketmq_retry.controller.loop import Finalized, Job, Report, StatusSink
+from rocketmq_retry.controller.loop import Finalized, Job, Report
 from rocketmq_retry.controller.metrics import Metrics
+from rocketmq_retry.controller.publisher import StatusSink
 from rocketmq_retry.controller.records import ClaimKey, Claims, PolicyRecord
 from rocketmq_retry.controller.secrets import SecretReader, SecretUnavailable
 from rocketmq_retry.controller.statuses import PolicyEvent, condition_states, status_changed, transition_event

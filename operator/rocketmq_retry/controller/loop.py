@@ -17,7 +17,7 @@ mark the pass fresh: it must read the brokers anew rather than reuse a recent re
 What a kind brings (`Kind`): how to find an object and which cluster it targets, and `run_pass`, which does the
 kind's broker work for a batch and returns each object's status, Events and whether to retry. The loop owns the
 rest: the queue, batching, backoff, the status the operator last wrote (so a resync never rewrites a status the watch
-has not caught up with), publishing, and the leadership gate (with kopf peering, a replica that does not lead runs no
+has not caught up with), publishing behind the passes (controller/publisher.py), and the leadership gate (with kopf peering, a replica that does not lead runs no
 pass; kopf itself stops delivering events to it).
 """
 
@@ -25,13 +25,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rocketmq_retry.controller.config import OperatorConfig
+from rocketmq_retry.controller.publisher import Publisher, StatusMemory, StatusSink
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord
-from rocketmq_retry.controller.statuses import PolicyEvent, status_changed
+from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.management import Management, management
 
@@ -85,13 +86,6 @@ class Finalized:
     message: str
 
 
-class StatusSink(Protocol):
-    """Where status and Events go: the API server (controller/kubeapi.py), a recorder in tests."""
-
-    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None: ...
-    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None: ...
-
-
 class Kind(Protocol):
     """One kind of object on the loop (controller/policies.py, controller/dead_letters.py)."""
 
@@ -118,28 +112,6 @@ class Kind(Protocol):
         """The object is gone, or this replica no longer leads: drop what the kind keeps of it (a running redrive
         stops abruptly, as a crash would, and the leader resumes it from its status)."""
         ...
-
-
-class StatusMemory:
-    """The status the operator last wrote per object (by uid).
-
-    The operator is the only writer of status, so this is never older than the copy a watch delivers; passes start
-    from it, so that a resync never rewrites a status, or re-posts an Event, the watch has not caught up with.
-    """
-
-    def __init__(self) -> None:
-        self._written: dict[str, dict[str, Any]] = {}
-
-    def current(self, record: PolicyRecord) -> PolicyRecord:
-        written = self._written.get(record.uid)
-        return record if written is None else replace(record, status=written)
-
-    def remember(self, record: PolicyRecord, status: JsonObject) -> None:
-        merged = {**record.status, **status}
-        self._written[record.uid] = {key: value for key, value in merged.items() if value is not None}
-
-    def forget(self, uid: str) -> None:
-        self._written.pop(uid, None)
 
 
 @dataclass(frozen=True)
@@ -183,6 +155,7 @@ class ControlLoop:
         self._finalizers: dict[tuple[str, str], list[asyncio.Future[Finalized]]] = {}
         self._resync_timers: dict[str, Timer] = {}
         self._following = False
+        self._publisher = Publisher(memory, config.statuses_at_once, self._retry)
 
     # --- what comes in -------------------------------------------------------------------------------------------
 
@@ -206,6 +179,7 @@ class ControlLoop:
         own it."""
         owner = self._kinds[kind]
         self._drop((kind, record.uid))
+        self._publisher.forget((kind, record.uid))
         self._memory.forget(record.uid)
         owner.forget(record.uid)
         claim = owner.claim(record)
@@ -235,9 +209,9 @@ class ControlLoop:
 
     # --- running -------------------------------------------------------------------------------------------------
 
-    def passes(self) -> list["asyncio.Task[None]"]:
-        """The passes under way, one per slot at most."""
-        return list(self._passes.values())
+    def busy(self) -> list["asyncio.Task[None]"]:
+        """The passes under way (one per slot at most) and the status writes behind them."""
+        return [*self._passes.values(), *self._publisher.busy()]
 
     async def run(self) -> None:
         """Resync every kind at its interval until cancelled; then stop every pass (as a crash would)."""
@@ -253,6 +227,7 @@ class ControlLoop:
             for task in passes:
                 task.cancel()
             await asyncio.gather(*passes, return_exceptions=True)
+            await self._publisher.close()
 
     def _schedule_resync(self, kind: Kind) -> None:
         def resync() -> None:
@@ -342,9 +317,6 @@ class ControlLoop:
             log.exception("a pass of %s over cluster %r failed; retrying its objects", kind.name, cluster or "-")
             outcomes = {job.record.uid: Finalized(False, f"the pass failed: {error}") for job in jobs
                         if job.finalizing}
-        reports = [(job.record, outcome) for job in jobs
-                   if isinstance(outcome := outcomes.get(job.record.uid), Report)]
-        published = await self._publish(kind, reports)
         for job in jobs:
             key = (kind.name, job.record.uid)
             self._in_flight.discard(key)
@@ -353,47 +325,17 @@ class ControlLoop:
                 outcome = Finalized(False, f"the pass over {cluster or 'no cluster'} had no outcome for the finalizer")
             if isinstance(outcome, Finalized):
                 self._settle(key, outcome)
-                retry = False
-            else:
-                retry = outcome is None or outcome.retry or not published.get(job.record.uid, False)
+            elif outcome is not None:
+                self._publisher.submit(key, kind.sink, job.record, outcome.status, list(outcome.events))
             if key in self._again:
                 finalizing, read_anew = self._again.pop(key)
                 self._add(key, finalizing=finalizing, fresh=read_anew)
-            elif retry:
+            elif outcome is None or (isinstance(outcome, Report) and outcome.retry):
                 self._retry(key)
             else:
                 self._retries.pop(key, None)
                 if isinstance(outcome, Report) and outcome.requeue_after is not None:
                     self._add_after(key, outcome.requeue_after)
-
-    async def _publish(self, kind: Kind, reports: Sequence[tuple[PolicyRecord, Report]]) -> dict[str, bool]:
-        """Statuses that changed, and Events, `statuses_at_once` at a time (a broker that lost its store changes
-        every policy's status). A failed status write is retried with the object; a failed Event is only logged:
-        the status, which it repeats, is what counts."""
-        written: dict[str, bool] = {}
-        at_once = self._config.statuses_at_once
-        for start in range(0, len(reports), at_once):
-            chunk = reports[start:start + at_once]
-            outcomes = await asyncio.gather(*(self._publish_one(kind, record, report) for record, report in chunk))
-            written |= {record.uid: ok for (record, _), ok in zip(chunk, outcomes, strict=True)}
-        return written
-
-    async def _publish_one(self, kind: Kind, record: PolicyRecord, report: Report) -> bool:
-        if status_changed(record.status, report.status):
-            try:
-                await kind.sink.patch_status(record, report.status)
-            except Exception as error:
-                log.warning("[%s] cannot write the status: %s", record.ref, error)
-                self._memory.forget(record.uid)
-                return False
-            if (kind.name, record.uid) in self._seen:  # not deleted while the write was on its way
-                self._memory.remember(record, report.status)
-        for event in report.events:
-            try:
-                await kind.sink.post_event(record, event)
-            except Exception as error:
-                log.warning("[%s] cannot post the %s Event: %s", record.ref, event.reason, error)
-        return True
 
     def _retry(self, key: tuple[str, str]) -> None:
         retries = self._retries.get(key, 0)

@@ -13,11 +13,12 @@ from rocketmq_retry.controller import DLQ_KIND, DLQ_PLURAL, KIND
 from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.dead_letters import DeadLetterQueues
 from rocketmq_retry.controller.kubeapi import KindSink, KubeApi
-from rocketmq_retry.controller.loop import ControlLoop, StatusMemory
+from rocketmq_retry.controller.loop import ControlLoop
 from rocketmq_retry.controller.masters import MasterWatch
 from rocketmq_retry.controller.metrics import Metrics
 from rocketmq_retry.controller.peering import PeeringGate
 from rocketmq_retry.controller.policies import RetryPolicies
+from rocketmq_retry.controller.publisher import StatusMemory
 from rocketmq_retry.controller.records import Claims
 from rocketmq_retry.reconcile.clients import Admins
 

@@ -14,8 +14,9 @@ from datetime import datetime
 
 from rocketmq_retry.controller import KIND
 from rocketmq_retry.controller.config import OperatorConfig
-from rocketmq_retry.controller.loop import Finalized, Job, Report, StatusMemory, StatusSink
+from rocketmq_retry.controller.loop import Finalized, Job, Report
 from rocketmq_retry.controller.metrics import Metrics, Trigger
+from rocketmq_retry.controller.publisher import StatusMemory, StatusSink
 from rocketmq_retry.controller.records import ClaimKey, Claims, Decision, PolicyRecord, claim_key, decide
 from rocketmq_retry.controller.secrets import SecretReader, SecretUnavailable
 from rocketmq_retry.controller.statuses import is_retryable, outcome_of, policy_status, transition_event

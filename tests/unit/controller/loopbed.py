@@ -11,9 +11,10 @@ from typing import Any
 from rocketmq_retry.controller import DLQ_KIND, KIND
 from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.dead_letters import Begin, DeadLetterQueues, EngineFactory, Observe, dead_letter_claim
-from rocketmq_retry.controller.loop import ControlLoop, Finalized, Kind, StatusMemory
+from rocketmq_retry.controller.loop import ControlLoop, Finalized, Kind
 from rocketmq_retry.controller.metrics import Metrics
 from rocketmq_retry.controller.policies import RetryPolicies
+from rocketmq_retry.controller.publisher import StatusMemory
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord, claim_key
 from rocketmq_retry.controller.secrets import SecretReader
 from rocketmq_retry.controller.statuses import PolicyEvent
@@ -157,12 +158,12 @@ class LoopBed:
         """Run what is due now to its end: due timers, the passes they start, and the passes those queue."""
         for _ in range(1000):
             fired = self.clock.fire_due()
-            running = self.loop.passes()
+            running = self.loop.busy()
             if running:
                 await asyncio.gather(*running)
             elif not fired:
                 await asyncio.sleep(0)  # a task the passes started (a redrive) may queue more
-                if not self.clock.fire_due() and not self.loop.passes():
+                if not self.clock.fire_due() and not self.loop.busy():
                     return
         raise AssertionError("the loop did not settle in 1000 steps")
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from rocketmq_retry.controller.config import OperatorConfig
-from rocketmq_retry.controller.loop import NO_CLUSTER, ControlLoop, Finalized, Job, Report, StatusMemory
+from rocketmq_retry.controller.loop import NO_CLUSTER, ControlLoop, Finalized, Job, Report
+from rocketmq_retry.controller.publisher import StatusMemory
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord
 from rocketmq_retry.domain.management import PAUSE_ANNOTATION
 from tests.unit.controller.loopbed import NOW, Index, RecordingSink, record
@@ -79,12 +80,12 @@ class Bed:
     async def settle(self) -> None:
         for _ in range(1000):
             fired = self.clock.fire_due()
-            running = self.loop.passes()
+            running = self.loop.busy()
             if running:
                 await asyncio.gather(*running)
             elif not fired:
                 await asyncio.sleep(0)
-                if not self.clock.fire_due() and not self.loop.passes():
+                if not self.clock.fire_due() and not self.loop.busy():
                     return
         raise AssertionError("the loop did not settle")
 
@@ -326,3 +327,36 @@ async def test_an_object_deleted_while_its_status_is_written_leaves_nothing_in_t
     assert bed.kind.sink.patches == [("ns/a", {"observedGeneration": 1})]
     assert bed.memory.current(a).status == {}
     assert len(bed.kind.passes) == 1
+
+
+async def test_status_writes_do_not_hold_the_next_pass_and_an_objects_waiting_writes_fold_into_one() -> None:
+    bed = Bed()
+    gate = asyncio.Event()
+    write = bed.kind.sink.patch_status
+
+    async def slow(record: PolicyRecord, status: Any) -> None:
+        await gate.wait()
+        await write(record, status)
+
+    async def passed(generation: int) -> None:
+        """Until a pass concluded `generation` (the memory takes a status when its pass ends): steps of the event
+        loop, no time."""
+        for _ in range(100):
+            bed.clock.fire_due()
+            if bed.memory.current(obj("a")).status.get("observedGeneration") == generation:
+                return
+            await asyncio.sleep(0)
+        raise AssertionError(f"no pass concluded generation {generation} while a status write waited")
+
+    bed.kind.sink.patch_status = slow  # type: ignore[method-assign]
+    bed.apply(obj("a"))
+    await passed(1)  # the pass ends; its write waits
+    bed.apply(obj("a", generation=2))
+    await passed(2)
+    bed.apply(obj("a", generation=3))
+    await passed(3)  # none waited for the write under way
+    assert len(bed.kind.passes) == 3
+
+    gate.set()
+    await bed.settle()
+    assert bed.kind.sink.patches == [("ns/a", {"observedGeneration": 1}), ("ns/a", {"observedGeneration": 3})]

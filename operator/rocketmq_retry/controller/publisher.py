@@ -1,0 +1,131 @@
+"""Status writes and Events behind the passes, so that a pass's slot is free for the next pass while the API server
+takes them.
+
+A broker that lost its store changes the status of every policy on it: at 10,000 policies that is 10,000 merge
+patches, a minute on a small machine. Were they part of the pass, the pass that puts the groups back would wait for
+them. So a pass hands its reports here and ends; the status memory takes each new status at once (the next pass
+starts from what is being written), and writers patch `at_once` objects at a time, each object's writes in order,
+the newest status of an object folded into one still waiting (merge patches compose). A refused write makes the
+memory forget the object and hands it back to the loop to pass again; a refused Event is only logged: the status,
+which it repeats, is what counts.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.statuses import PolicyEvent, status_changed
+from rocketmq_retry.domain.jsontypes import JsonObject
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (kind, uid)
+
+
+class StatusSink(Protocol):
+    """Where status and Events go: the API server (controller/kubeapi.py), a recorder in tests."""
+
+    async def patch_status(self, record: PolicyRecord, status: JsonObject) -> None: ...
+    async def post_event(self, record: PolicyRecord, event: PolicyEvent) -> None: ...
+
+
+class StatusMemory:
+    """The status the operator last wrote per object (by uid).
+
+    The operator is the only writer of status, so this is never older than the copy a watch delivers; passes start
+    from it, so that a resync never rewrites a status, or re-posts an Event, the watch has not caught up with.
+    """
+
+    def __init__(self) -> None:
+        self._written: dict[str, dict[str, Any]] = {}
+
+    def current(self, record: PolicyRecord) -> PolicyRecord:
+        written = self._written.get(record.uid)
+        return record if written is None else replace(record, status=written)
+
+    def remember(self, record: PolicyRecord, status: JsonObject) -> None:
+        merged = {**record.status, **status}
+        self._written[record.uid] = {key: value for key, value in merged.items() if value is not None}
+
+    def forget(self, uid: str) -> None:
+        self._written.pop(uid, None)
+
+
+
+
+@dataclass
+class _Waiting:
+    sink: StatusSink
+    record: PolicyRecord
+    status: JsonObject | None  # None: no status to write, only Events
+    events: list[PolicyEvent] = field(default_factory=list)
+
+
+class Publisher:
+    def __init__(self, memory: StatusMemory, at_once: int, refused: Callable[[Key], None]) -> None:
+        """`refused`: called with an object whose status write failed, for the loop to pass it again."""
+        self._memory = memory
+        self._slots = asyncio.Semaphore(at_once)
+        self._refused = refused
+        self._waiting: dict[Key, _Waiting] = {}
+        self._writing: dict[Key, asyncio.Task[None]] = {}
+
+    def submit(self, key: Key, sink: StatusSink, record: PolicyRecord, status: JsonObject,
+               events: list[PolicyEvent]) -> None:
+        """Publish a pass's report of `record` (whose status is the one the memory held when the pass began)."""
+        changed = status_changed(record.status, status)
+        if changed:
+            self._memory.remember(record, status)
+        if not changed and not events:
+            return
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            self._waiting[key] = _Waiting(sink, record, status if changed else None, list(events))
+        else:
+            if changed:
+                waiting.status = status if waiting.status is None else {**waiting.status, **status}
+            waiting.events.extend(events)
+        if key not in self._writing:
+            self._writing[key] = asyncio.create_task(self._write(key), name=f"status of {record.ref}")
+
+    def forget(self, key: Key) -> None:
+        """The object is gone: drop what waits for it (a write under way finishes)."""
+        self._waiting.pop(key, None)
+
+    def busy(self) -> list["asyncio.Task[None]"]:
+        """The writes under way or waiting for a slot."""
+        return list(self._writing.values())
+
+    async def close(self) -> None:
+        tasks = self.busy()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _write(self, key: Key) -> None:
+        try:
+            while (waiting := self._waiting.pop(key, None)) is not None:
+                async with self._slots:
+                    await self._publish(key, waiting)
+        finally:
+            del self._writing[key]
+
+    async def _publish(self, key: Key, waiting: _Waiting) -> None:
+        record = waiting.record
+        if waiting.status is not None:
+            try:
+                await waiting.sink.patch_status(record, waiting.status)
+            except Exception as error:
+                log.warning("[%s] cannot write the status: %s", record.ref, error)
+                self._memory.forget(record.uid)
+                self._waiting.pop(key, None)  # computed from a memory that was wrong: the next pass redoes it
+                self._refused(key)
+                return
+        for event in waiting.events:
+            try:
+                await waiting.sink.post_event(record, event)
+            except Exception as error:
+                log.warning("[%s] cannot post the %s Event: %s", record.ref, event.reason, error)
