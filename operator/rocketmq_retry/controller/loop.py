@@ -17,8 +17,8 @@ mark the pass fresh: it must read the brokers anew rather than reuse a recent re
 What a kind brings (`Kind`): how to find an object and which cluster it targets, and `run_pass`, which does the
 kind's broker work for a batch and returns each object's status, Events and whether to retry. The loop owns the
 rest: the queue, batching, backoff, the status the operator last wrote (so a resync never rewrites a status the watch
-has not caught up with), publishing behind the passes (controller/publisher.py), and the leadership gate (with kopf peering, a replica that does not lead runs no
-pass; kopf itself stops delivering events to it).
+has not caught up with), publishing behind the passes (controller/publisher.py), and the leadership gate (with kopf
+peering, a replica that does not lead runs no pass; kopf itself stops delivering events to it).
 """
 
 import asyncio
@@ -282,6 +282,8 @@ class ControlLoop:
             jobs = self._jobs(kind, cluster, waiting)
             if jobs and await self._leading({job.record.namespace for job in jobs}):
                 await self._work(kind, cluster, jobs, fresh=waiting.fresh)
+                # The slot's next pass overlaps with this one's status writes, but waits while many are behind.
+                await self._publisher.below(self._config.statuses_at_once * 2)
             else:  # the leading replica has the objects too, and works on them
                 for job in jobs:
                     self._again.pop((kind_name, job.record.uid), None)

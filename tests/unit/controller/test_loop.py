@@ -360,3 +360,28 @@ async def test_status_writes_do_not_hold_the_next_pass_and_an_objects_waiting_wr
     gate.set()
     await bed.settle()
     assert bed.kind.sink.patches == [("ns/a", {"observedGeneration": 1}), ("ns/a", {"observedGeneration": 3})]
+
+
+async def test_a_slots_next_pass_waits_while_many_status_writes_are_behind() -> None:
+    bed = Bed(replace(CONFIG, statuses_at_once=1))  # the next pass waits while 2 objects or more are being written
+    gate = asyncio.Event()
+    write = bed.kind.sink.patch_status
+
+    async def slow(record: PolicyRecord, status: Any) -> None:
+        await gate.wait()
+        await write(record, status)
+
+    bed.kind.sink.patch_status = slow  # type: ignore[method-assign]
+    bed.apply(obj("a"), obj("b"))
+    for _ in range(20):
+        bed.clock.fire_due()
+        await asyncio.sleep(0)
+    bed.apply(obj("c"))
+    for _ in range(20):
+        bed.clock.fire_due()
+        await asyncio.sleep(0)
+    assert bed.kind.passes == [("c1", ["a", "b"], False)]  # c waits: two writes are behind
+
+    gate.set()
+    await bed.settle()
+    assert bed.kind.passes == [("c1", ["a", "b"], False), ("c1", ["c"], False)]
