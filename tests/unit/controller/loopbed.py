@@ -30,6 +30,31 @@ CLUSTER = "*@127.0.0.1:9876"  # the key of NAMESRV
 CONFIG = OperatorConfig(batch_window=0.0)
 
 
+async def settle(clock: FakeClock, loop: ControlLoop) -> None:
+    """Run what is due now to its end: due timers, the passes and writes they start, and what those queue."""
+    for _ in range(1000):
+        fired = clock.fire_due()
+        running = loop.busy()
+        if running:
+            await asyncio.gather(*running)
+        elif not fired:
+            await asyncio.sleep(0)  # a task the passes started (a redrive) may queue more
+            if not clock.fire_due() and not loop.busy():
+                return
+    raise AssertionError("the loop did not settle in 1000 steps")
+
+
+async def advance(clock: FakeClock, loop: ControlLoop, seconds: float) -> None:
+    """Move the clock by `seconds`, settling at every timer on the way."""
+    until = clock.elapsed + seconds
+    await settle(clock, loop)
+    while (due := clock.next_due()) is not None and due <= until:
+        clock.elapsed = max(clock.elapsed, due)
+        await settle(clock, loop)
+    clock.elapsed = until
+    await settle(clock, loop)
+
+
 class RecordingSink:
     def __init__(self) -> None:
         self.patches: list[tuple[str, JsonObject]] = []
@@ -155,27 +180,10 @@ class LoopBed:
         return echoed
 
     async def settle(self) -> None:
-        """Run what is due now to its end: due timers, the passes they start, and the passes those queue."""
-        for _ in range(1000):
-            fired = self.clock.fire_due()
-            running = self.loop.busy()
-            if running:
-                await asyncio.gather(*running)
-            elif not fired:
-                await asyncio.sleep(0)  # a task the passes started (a redrive) may queue more
-                if not self.clock.fire_due() and not self.loop.busy():
-                    return
-        raise AssertionError("the loop did not settle in 1000 steps")
+        await settle(self.clock, self.loop)
 
     async def advance(self, seconds: float) -> None:
-        """Move the clock by `seconds`, settling at every timer on the way."""
-        until = self.clock.elapsed + seconds
-        await self.settle()
-        while (due := self.clock.next_due()) is not None and due <= until:
-            self.clock.elapsed = max(self.clock.elapsed, due)
-            await self.settle()
-        self.clock.elapsed = until
-        await self.settle()
+        await advance(self.clock, self.loop, seconds)
 
     async def finalize(self, policy: PolicyRecord) -> Finalized:
         self.policy_index.put(claim_key(policy, self.config), policy)

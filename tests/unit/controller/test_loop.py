@@ -15,7 +15,7 @@ from rocketmq_retry.controller.loop import NO_CLUSTER, ControlLoop, Finalized, J
 from rocketmq_retry.controller.publisher import StatusMemory
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord
 from rocketmq_retry.domain.management import PAUSE_ANNOTATION
-from tests.unit.controller.loopbed import NOW, Index, RecordingSink, record
+from tests.unit.controller.loopbed import NOW, Index, RecordingSink, advance, record, settle
 from tests.unit.fakes import FakeClock
 
 CONFIG = OperatorConfig(batch_window=0.0)
@@ -78,25 +78,10 @@ class Bed:
             self.loop.observe("Stub", found)
 
     async def settle(self) -> None:
-        for _ in range(1000):
-            fired = self.clock.fire_due()
-            running = self.loop.busy()
-            if running:
-                await asyncio.gather(*running)
-            elif not fired:
-                await asyncio.sleep(0)
-                if not self.clock.fire_due() and not self.loop.busy():
-                    return
-        raise AssertionError("the loop did not settle")
+        await settle(self.clock, self.loop)
 
     async def advance(self, seconds: float) -> None:
-        until = self.clock.elapsed + seconds
-        await self.settle()
-        while (due := self.clock.next_due()) is not None and due <= until:
-            self.clock.elapsed = max(self.clock.elapsed, due)
-            await self.settle()
-        self.clock.elapsed = until
-        await self.settle()
+        await advance(self.clock, self.loop, seconds)
 
 
 async def test_a_new_object_is_passed_once_and_its_own_status_write_queues_nothing() -> None:
