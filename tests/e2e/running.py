@@ -64,7 +64,15 @@ def sweep_passes(port: int) -> float:
 def wait_sweeps(port: int, process: ManagedProcess, passes: int, *, timeout: float) -> None:
     """Until the operator finished `passes` more fresh passes: what "the sweep went over it" means, observed rather
     than assumed from the sweep interval."""
-    done = sweep_passes(port)
+
+    def counted() -> tuple[float] | None:
+        """The passes so far, once the operator serves its metrics (a fresh operator may not yet)."""
+        try:
+            return (sweep_passes(port),)
+        except OSError:  # urllib's URLError included
+            return None
+
+    [done] = wait_until(counted, timeout=timeout, interval=0.1, process=process, what="the operator's metrics")
     wait_until(lambda: sweep_passes(port) >= done + passes, timeout=timeout, interval=0.1, process=process,
                what=f"{passes} more drift sweep passes")
 

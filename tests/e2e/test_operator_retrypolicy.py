@@ -234,17 +234,21 @@ def test_paused_policy_writes_nothing(policies: Policies, rocketmq_cluster: Rock
 
 
 @pytest.mark.rocketmq_versions(versions.ROCKETMQ_5)  # 4.x has no groupRetryPolicy
-def test_an_odd_retry_policy_on_one_master_blocks_no_policy(policies: Policies,
-                                                           rocketmq_cluster: RocketMQCluster) -> None:
+def test_an_odd_retry_policy_on_one_master_blocks_no_policy(policies: Policies, rocketmq_cluster: RocketMQCluster,
+                                                           metrics_port: int) -> None:
     """Issue 13: a groupRetryPolicy another tool wrote is reported on the policy claiming its group, if any."""
     first = rocketmq_cluster.brokers[0]
     stranger, odd, plain = (_unique(p).replace("-", "_") for p in ("e2e_stranger", "e2e_odd", "e2e_plain"))
     empty_next = {"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": []}}  # stored as sent; gRPC refuses it
-    for group in (stranger, odd):
-        _write_group(rocketmq_cluster, first.addr, SubscriptionGroupConfig(group, group_retry_policy=empty_next))
-    policies.create("odd", {"consumerGroup": odd, "maxRetries": 4})
     policies.create("plain", {"consumerGroup": plain, "maxRetries": 3,
                               "backoff": {"customized": {"delays": ["1s", "2s"]}}})
+    policies.wait_ready("plain")
+    for group in (stranger, odd):
+        _write_group(rocketmq_cluster, first.addr, SubscriptionGroupConfig(group, group_retry_policy=empty_next))
+    # An event pass may start from a master's read of the last 2 s (reconcile/snapshots.py), which would not have
+    # the groups just written: two more fresh passes (over "plain"), so that one read after the writes.
+    wait_sweeps(metrics_port, policies.operator, 2, timeout=CONVERGE)
+    policies.create("odd", {"consumerGroup": odd, "maxRetries": 4})
     claimed, untouched = policies.wait_ready("odd"), policies.wait_ready("plain")
     assert [w for w in claimed["status"]["warnings"]
             if w.startswith("StoredGroupRetryPolicyOdd") and f"{first.name} (" in w], claimed["status"]["warnings"]
