@@ -24,6 +24,7 @@ from .controller.peering import DEFAULT_LIFETIME, Peering, own_identity, random_
 P = ParamSpec("P")
 R = TypeVar("R")
 COMMANDS: Final = "rocketmq_retry.commands"
+LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # without a terminal: the lines tools read
 _stderr = Console(stderr=True)
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def main(verbose: bool) -> None:
         handler.setFormatter(KopfObjectFormatter("%(message)s"))
     else:  # CI logs and pipes: one plain, greppable line per record
         handler = logging.StreamHandler()
-        handler.setFormatter(KopfObjectFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(KopfObjectFormatter(LOG_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
 
 

@@ -32,6 +32,7 @@ from rocketmq_lab.bed.helm import manifests, render
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.controller import policies
 from rocketmq_retry.controller.peering import RANDOM_PRIORITY_MAX
 from tests.conftest import Kube
 from tests.e2e.running import wait_sweeps
@@ -82,7 +83,7 @@ class Replica:
         handled: dict[str, list[float]] = {}
         for at, logger, message in self.lines():
             match = re.match(rf"\[{re.escape(namespace)}/([^\]]+)\] ", message)
-            if logger == "rocketmq_retry.controller.policies" and match:
+            if logger == policies.log.name and match:
                 handled.setdefault(match[1], []).append(at)
         return handled
 

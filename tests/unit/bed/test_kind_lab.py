@@ -3,6 +3,7 @@ from the chaos Jobs' logs, and the images' inputs."""
 
 import base64
 import io
+import logging
 import tarfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from rocketmq_lab.bed import versions
 from rocketmq_lab.bed.kind import engine, images, lab, nodeimage, workloads
 from rocketmq_lab.bed.kind.cluster import lab_config
 from rocketmq_lab.bed.rocketmq import parse_consumer_configs
+from rocketmq_retry.cli import LOG_FORMAT
+from rocketmq_retry.controller import policies
 
 CAPBND_WITHOUT_SYS_RESOURCE = "Name:\tx\nCapBnd:\t000001fffeffffff\n"
 CAPBND_FULL = "CapBnd:\t000001ffffffffff\n"
@@ -170,3 +173,21 @@ def test_a_chaos_job_runs_in_cluster_with_the_chaos_account_hardened_and_with_it
     assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]  # noqa: S108 - the pod's scratch
     assert job["spec"]["backoffLimit"] == 0
     assert spec["nodeSelector"] == {"node-role.kubernetes.io/control-plane": ""}  # outside the brokers' nodes
+
+
+def test_the_ha_check_reads_who_reconciled_what_from_the_operators_own_log_lines(tmp_path: Path) -> None:
+    """The lab proves "no policy handled by two replicas at once" from these lines: they must be the ones the
+    operator writes (a renamed logger once left the check reading nothing)."""
+    record = logging.LogRecord(policies.log.name, logging.INFO, __file__, 1, "[%s] %s: %s",
+                               ("ns/p-1", "Synced", "applied on all 2 master brokers"), None)
+    written = logging.Formatter(LOG_FORMAT).format(record)
+    cluster = type("Cluster", (), {"state": tmp_path})()
+    streams = lab._LogStreams(cluster, "ns", ["pod-a"])  # type: ignore[arg-type]
+    streams.files["pod-a"].write_text(f"2026-12-06T05:16:01.123456789Z {written}\n"
+                                      "2026-12-06T05:16:02.000000000Z 2026-12-06 05:16:02,000 INFO kopf.objects: "
+                                      "[ns/p-2] Handler 'finalize' succeeded.\n")
+
+    assert list(streams.handled("ns")) == ["pod-a"]
+    assert list(streams.handled("ns")["pod-a"]) == ["p-1"]
+    assert streams.handler_of("ns/p-1") == "pod-a"
+    assert streams.handler_of("ns/p-2") is None

@@ -27,6 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from rocketmq_chaos.experiments import LOAD_RUNNING
+from rocketmq_retry.controller import policies
 
 from ... import project
 from .. import gobuild, paths, versions
@@ -418,7 +419,8 @@ def _policies(prefix: str, count: int) -> dict[str, Any]:
 class _LogStreams:
     """`kubectl logs -f --timestamps` of some pods into files, read back as who reconciled which policy when."""
 
-    _LINE = re.compile(r"^(\S+) .*rocketmq_retry\.controller\.reconciler: \[([^\]]+)\] ")
+    # A reconcile line of the operator names the policy first: "[namespace/name] Reason: message".
+    _LINE = re.compile(rf"^(\S+) .*{re.escape(policies.log.name)}: \[([^\]]+)\] ")
 
     def __init__(self, cluster: KindCluster, namespace: str, pods: Sequence[str]) -> None:
         self.cluster, self.namespace, self.pods = cluster, namespace, list(pods)
