@@ -237,9 +237,7 @@ class ControlLoop:
         self._resync_timers[kind.name] = self._clock.call_later(kind.resync_interval, resync)
 
     def _add(self, key: tuple[str, str], *, finalizing: bool = False, fresh: bool = False) -> None:
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_timer(key)
         if key in self._in_flight:
             was_finalizing, was_fresh = self._again.get(key, (False, False))
             self._again[key] = (was_finalizing or finalizing, was_fresh or fresh)
@@ -251,7 +249,12 @@ class ControlLoop:
         waiting = self._waiting.setdefault(slot, _Waiting())
         waiting.uids[key[1]] = waiting.uids.get(key[1], False) or finalizing
         waiting.fresh = waiting.fresh or fresh
-        if slot not in self._passes and waiting.timer is None:
+        if slot not in self._passes:
+            self._start_soon(slot, waiting)
+
+    def _start_soon(self, slot: Slot, waiting: _Waiting) -> None:
+        """Start the slot's next pass after the batch window, unless it is already about to start."""
+        if waiting.timer is None:
             waiting.timer = self._clock.call_later(self._config.batch_window, lambda: self._start(slot))
 
     def _start(self, slot: Slot) -> None:
@@ -267,9 +270,7 @@ class ControlLoop:
         seen = self._seen.pop(key, None)
         self._retries.pop(key, None)
         self._again.pop(key, None)
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        self._cancel_timer(key)
         if seen is not None:
             waiting = self._waiting.get((key[0], seen.cluster))
             if waiting is not None:
@@ -292,8 +293,8 @@ class ControlLoop:
         finally:
             del self._passes[slot]
             later = self._waiting.get(slot)
-            if later is not None and later.uids and later.timer is None:
-                later.timer = self._clock.call_later(self._config.batch_window, lambda: self._start(slot))
+            if later is not None and later.uids:
+                self._start_soon(slot, later)
 
     def _jobs(self, kind: Kind, cluster: str, waiting: _Waiting) -> list[Job]:
         """The newest version of each waiting object; one that moved to another cluster meanwhile waits there."""
@@ -343,6 +344,11 @@ class ControlLoop:
         retries = self._retries.get(key, 0)
         self._retries[key] = retries + 1
         self._add_after(key, self._config.retry_delay(retries))
+
+    def _cancel_timer(self, key: tuple[str, str]) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
 
     def _add_after(self, key: tuple[str, str], delay: float) -> None:
         if key in self._seen:  # not deleted meanwhile

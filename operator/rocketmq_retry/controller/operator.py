@@ -6,14 +6,13 @@ everything else happens here.
 """
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 
 from rocketmq_retry.controller import DLQ_KIND, DLQ_PLURAL, KIND
 from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.dead_letters import DeadLetterQueues
 from rocketmq_retry.controller.kubeapi import KindSink, KubeApi
-from rocketmq_retry.controller.loop import ControlLoop
+from rocketmq_retry.controller.loop import ControlLoop, stop_quietly
 from rocketmq_retry.controller.masters import MasterWatch
 from rocketmq_retry.controller.metrics import Metrics
 from rocketmq_retry.controller.peering import PeeringGate
@@ -57,9 +56,6 @@ class Operator:
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_quietly(task)
             await self.dead_letters.close()
             await self.admins.close()

@@ -76,8 +76,8 @@ class RetryPolicies:
                 intent = resets.get(job.record.uid, decisions[job.record.uid].intent)
                 if isinstance(intent, Intent):
                     work.append((job.record, intent))
-            targets = [decision.cluster for decision in decisions.values() if decision.cluster is not None]
-            results = await self._reconcile(targets[0], work, now, fresh=fresh or bool(resets)) if work else {}
+            target = next((d.cluster for d in decisions.values() if d.cluster is not None), None)
+            results = await self._reconcile(target, work, now, fresh=fresh or bool(resets)) if target and work else {}
         if fresh and work:
             self._metrics.cluster_swept(cluster, results.values())
             self._metrics.keep_clusters({key[0] for key in self._claims if key is not None})
