@@ -58,13 +58,19 @@ class _Planned:
     intent: Intent
     plan: GroupPlan | None  # None: nothing to write (observe, or reset of an absent group)
 
+    @property
+    def edits_existing(self) -> bool:
+        """A write into a group the broker holds, which must be planned from a new read (reconcile/snapshots.py)."""
+        return self.plan is not None and self.plan.needs_write and not self.plan.creates
+
 
 async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: Sequence[Intent], *,
                             call_timeout: float, now: datetime, snapshots: Snapshots | None = None,
                             max_age: float = 0.0) -> dict[str, PolicyResult]:
     """Bring every master of `cluster` to what `intents` ask; results keyed by Intent.key.
 
-    With `snapshots`, a master read less than `max_age` seconds ago is not read again (see reconcile/snapshots.py).
+    With `snapshots`, a master read less than `max_age` seconds ago is not read again unless the pass edits a group
+    it holds (see reconcile/snapshots.py).
     """
     reads = snapshots or Snapshots()
     try:
@@ -86,14 +92,16 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
 async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequence[Intent], call_timeout: float,
                             now: datetime, *, snapshots: Snapshots,
                             max_age: float) -> dict[str, tuple[BrokerStatus, BrokerSample | None]]:
-    try:
-        with_topics = any(intent.spec.retry_queues is not None for intent in intents)
-        snapshot = await snapshots.read(admin, master, call_timeout, with_topics=with_topics, max_age=max_age,
-                                        now=now)
-    except ReadFailed as error:
-        failed = BrokerStatus(master.name, BrokerState.FAILED, master.addr, message=str(error))
-        return {intent.key: (failed, None) for intent in intents}
-    planned = [_plan(intent, snapshot) for intent in intents]
+    with_topics = any(intent.spec.retry_queues is not None for intent in intents)
+    snapshot = snapshots.recent(master, with_topics=with_topics, max_age=max_age, now=now)
+    planned = [] if snapshot is None else [_plan(intent, snapshot) for intent in intents]
+    if snapshot is None or any(item.edits_existing for item in planned):
+        try:
+            snapshot = await snapshots.read(admin, master, call_timeout, with_topics=with_topics, now=now)
+        except ReadFailed as error:
+            failed = BrokerStatus(master.name, BrokerState.FAILED, master.addr, message=str(error))
+            return {intent.key: (failed, None) for intent in intents}
+        planned = [_plan(intent, snapshot) for intent in intents]
     writes = [item.plan for item in planned if item.plan is not None and item.plan.needs_write]
     write_error = None
     if writes:
