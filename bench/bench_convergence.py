@@ -22,8 +22,8 @@ import json
 import logging
 import os
 import shutil
-import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -57,7 +57,6 @@ log = logging.getLogger("bench_convergence")
 Json = dict[str, Any]
 
 ACCOUNT = "rocketmq-retry-operator"
-TRACED = Path(__file__).with_name("traced_operator.py")
 MAX_RETRIES, RETRY_QUEUES = 5, 1  # what every policy asks and every mqadmin call writes
 DRIFTED_RETRIES = 9  # the out-of-band edit
 ONE_AT_A_TIME = 20  # policies timed alone, before the burst
@@ -142,8 +141,7 @@ class Operator:
 
     process: ManagedProcess
     metrics_port: int
-    memory: Path | None  # bench/traced_operator.py's prefix of memory snapshots
-    snapshots: int = 0
+    memory: Path | None  # memray's capture of the operator's allocations
 
     @classmethod
     def start(cls, plane: ControlPlane, namespace: str, *, sweep_interval: float, workdir: Path,
@@ -160,12 +158,16 @@ class Operator:
             raise RuntimeError(f"applying the chart failed: {applied.stderr.strip()}")
         kubeconfig = plane.service_account_kubeconfig(namespace, ACCOUNT, workdir / f"{namespace}.kubeconfig")
         port = free_port()
-        # cProfile writes its file when kopf has shut down on SIGTERM, so `stop` must let it exit on its own.
-        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
-        entry = [str(TRACED), str(memory)] if memory else ["-m", "rocketmq_retry"]
+        # cProfile and memray write their files when kopf has shut down on SIGTERM, so `stop` must let it exit on its
+        # own. memray's aggregated capture keeps what its reports need: the allocations live at the peak.
+        tracer = []
+        if profile:
+            tracer = ["-m", "cProfile", "-o", str(profile)]
+        elif memory:
+            tracer = ["-m", "memray", "run", "--aggregate", "--trace-python-allocators", "-q", "-f", "-o", str(memory)]
         process = ManagedProcess(
             name="operator",
-            argv=[sys.executable, *profiler, *entry, "operator", "run", "--namespace", namespace,
+            argv=[sys.executable, *tracer, "-m", "rocketmq_retry", "operator", "run", "--namespace", namespace,
                   "--sweep-interval", f"{sweep_interval:g}", "--metrics-port", str(port)],
             log_path=workdir / f"{namespace}-operator.log",
             env={"KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1",
@@ -176,16 +178,19 @@ class Operator:
 
     def stop(self) -> None:
         self.process.stop(timeout=120.0)
+        if self.memory is not None:
+            self._report_peak(self.memory)
 
-    def snapshot_memory(self) -> None:
-        """Under bench/traced_operator.py: have it write where its live memory was allocated, and wait until it has
-        (a no-op otherwise)."""
-        if self.memory is None:
-            return
-        self.snapshots += 1
-        written = Path(f"{self.memory}-{self.snapshots}.txt")
-        self.process.send(signal.SIGUSR1)
-        wait_until(written.exists, timeout=600, interval=0.5, process=self.process, what=f"{written.name} written")
+    @staticmethod
+    def _report_peak(capture: Path) -> None:
+        """memray's views of the allocations live at the operator's peak: by function (summary) and by call chain
+        (tree), as text next to the capture."""
+        for view, options in (("summary", []), ("tree", ["-b", "60"])):
+            written = capture.with_suffix(f".{view}.txt")
+            with written.open("w") as out:
+                subprocess.run([sys.executable, "-m", "memray", view, *options, str(capture)], stdout=out,
+                               check=True, env={**os.environ, "COLUMNS": "200"})
+            log.info("memray %s of the operator's peak: %s", view, written)
 
     def memory_mib(self) -> Json:
         """Peak and current resident set of the operator process, from the kernel's own accounting."""
@@ -522,7 +527,7 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
     cluster = bed.cluster
     namespace = f"bench-{size}-{bed.run_id}"
     profile = settings.profile_dir / f"operator-{size}.prof" if settings.profile_dir else None
-    memory = settings.memory_dir / f"memory-{size}" if settings.memory_dir else None
+    memory = settings.memory_dir / f"memory-{size}.bin" if settings.memory_dir else None
     operator = Operator.start(bed.plane, namespace, sweep_interval=settings.sweep_interval, workdir=bed.workdir,
                               profile=profile, memory=memory, source=settings.operator_source)
     try:
@@ -538,7 +543,6 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
         convergence = converge(policies, operator, groups, workers=settings.workers, timeout=settings.timeout)
         log.info("size %d: all Ready after %.2f s", size, convergence["seconds"])
         memory_converged = operator.memory_mib()
-        operator.snapshot_memory()
         names = list(groups.values())
         mqadmin = mqadmin_loop(cluster, names[:mqadmin_groups]) if mqadmin_groups else None
         log.info("size %d: drift repair (sweep interval %g s)", size, settings.sweep_interval)
@@ -552,7 +556,6 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
                   "operator": {"pid": operator.process.pid, "after_warm_up": memory_idle,
                                "after_convergence": memory_converged,
                                "at_end": operator.memory_mib(), "metrics": operator.metrics()}}
-        operator.snapshot_memory()
     finally:
         operator.stop()
     return result, mqadmin
@@ -585,9 +588,9 @@ def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
               help="Run the operator under cProfile and keep operator-<size>.prof here (slows it down: numbers of "
                    "such a run are for finding hot spots, not for reporting).")
 @click.option("--memory-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run the operator under tracemalloc (bench/traced_operator.py) and write where its live memory "
-                   "was allocated, after convergence and at the end of each size, as memory-<size>-<n>.txt here "
-                   "(slow, and tracemalloc's own bookkeeping adds to RSS: for finding where the bytes go).")
+              help="Run the operator under memray and keep, per size, its capture (memory-<size>.bin) and where the "
+                   "memory live at its peak was allocated (memory-<size>.summary.txt, .tree.txt) here (slows it "
+                   "down: for finding where the bytes go, not for reporting timings).")
 @click.option("--operator-source", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Run the operator from this checkout's operator/ (e.g. a git worktree of an earlier commit), "
                    "everything else from this one: a before/after on the same bed and benchmark.")
@@ -595,6 +598,8 @@ def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_m
          timeout: float, profile_dir: Path | None, memory_dir: Path | None, operator_source: Path | None) -> None:
     """Convergence, apply->Ready, the mqadmin loop, drift repair, store-wipe re-apply and memory, as one JSON."""
     configure_logging()
+    if profile_dir and memory_dir:
+        raise click.UsageError("--profile-dir and --memory-dir each trace the operator: use one at a time")
     for kept in (profile_dir, memory_dir):
         if kept is not None:
             kept.mkdir(parents=True, exist_ok=True)

@@ -148,9 +148,9 @@ def load_controller() -> None:
 
     kopf imports `kubernetes` whenever it is installed (its model types and a login handler), and this project
     installs it for tests and tools; in the operator it would cost 10 MiB RSS (measured) for nothing, as the
-    operator's own calls go through pykube-ng (controller/kubeapi.py). None in sys.modules makes `import kubernetes`
-    fail, so kopf takes its path for an absent client and logs in through pykube-ng. A process that already loaded the
-    client (a test invoking `operator run` in-process) keeps it.
+    operator's own calls go over aiohttp (controller/kubeapi.py). None in sys.modules makes `import kubernetes`
+    fail, so kopf takes its path for an absent client and logs in through pykube-ng, as the operator's calls do. A
+    process that already loaded the client (a test invoking `operator run` in-process) keeps it.
     """
     sys.modules.setdefault("kubernetes", None)  # type: ignore[arg-type] # None: the documented import block
     # pykube-ng writes a kubeconfig's inline client certificate and key to temporary files with the process umask

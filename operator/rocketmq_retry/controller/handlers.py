@@ -52,8 +52,10 @@ def _operator(memo: Any) -> Operator:
     return operator
 
 
+# The index functions are coroutines although they never await: kopf runs a plain function in a thread of its
+# executor, which for every watch event costs two hand-overs between threads and the GIL contention between them.
 @kopf.index(GROUP, VERSION, PLURAL)
-def policy_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
+async def policy_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
     """Every RetryPolicy by the group it claims; kopf completes it before the first handler runs, so the oldest
     policy of a group is known before any of them writes."""
     record = record_from_body(body)
@@ -61,7 +63,7 @@ def policy_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None,
 
 
 @kopf.index(GROUP, VERSION, DLQ_PLURAL)
-def dead_letter_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
+async def dead_letter_claims(body: kopf.Body, memo: Any, **_: Any) -> dict[ClaimKey | None, PolicyRecord]:
     """Every DeadLetterQueue by the group whose dead letters it watches, for the same oldest-wins rule."""
     record = record_from_body(body)
     return {dead_letter_claim(record, _config(memo)): record}

@@ -1,28 +1,28 @@
-"""Kubernetes calls the operator makes outside kopf's handler context: status and Events from the sweep, Secrets,
-and the kopf peering object the sweep consults before each pass.
+"""Kubernetes calls the operator makes outside kopf's handler context: status and Events behind the passes, Secrets,
+and the kopf peering object the leadership gate consults.
 
-kopf's `patch` and event poster exist only inside a handler, and the sweep is not one. The calls go through
-pykube-ng's plain HTTP client, not the official `kubernetes` client, for memory. Measured: the operator's modules and
-this class took 146 MiB RSS with `kubernetes` 37 (its `CoreV1Api` alone 83 MiB: pydantic validation built per method)
-and take 54 MiB with pykube-ng, which kopf logs in with too; an idle `operator run` went from 159 to 66 MiB. The
-operator process does not load `kubernetes` at all (`rocketmq_retry.cli.load_controller`). pykube-ng is synchronous,
-so every call runs in a worker thread.
+kopf's `patch` and event poster exist only inside a handler, and the passes are not one. The calls go over aiohttp on
+the operator's event loop, the transport kopf itself uses, with kopf's own login (`kopf.login_via_pykube`: the
+ServiceAccount in a pod, else the kubeconfig) and kopf's public `ConnectionInfo` to build TLS and the Authorization
+header. Not the official `kubernetes` client, for memory: it cost the operator 92 MiB (its `CoreV1Api` alone 83 MiB,
+pydantic validation built per method), and the operator process does not load it at all
+(`rocketmq_retry.cli.load_controller`). Not pykube-ng's synchronous client either: run in 32 threads, a burst's
+status writes contended for the GIL with the loop, and a profile of 1,000 policies applied at once found the
+operator's threads waiting for it after every system call of every request.
 """
 
-import asyncio
 import base64
 import json
+import logging
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from http import HTTPStatus
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
-import pykube
-from pykube.http import KubernetesHTTPAdapter
+import aiohttp
+import kopf
 
 from rocketmq_retry.controller import GROUP, KIND, PLURAL, VERSION
 from rocketmq_retry.controller.peering import CLUSTER_PEERINGS, NAMESPACED_PEERINGS, PEERING_GROUP, PEERING_VERSION
@@ -32,6 +32,8 @@ from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
+
+log = logging.getLogger(__name__)
 
 COMPONENT: Final = "rocketmq-retry-operator"
 _MERGE_PATCH: Final = "application/merge-patch+json"
@@ -47,49 +49,46 @@ class KubeApiError(Exception):
         self.message = message
 
 
-class _Response(Protocol):
-    """What is used of a `requests.Response` (pykube-ng's result)."""
-
-    status_code: int
-    reason: str
-    text: str
-
-    def json(self) -> Any: ...
-
-
-Connect = Callable[[], pykube.HTTPClient]
+Login = Callable[[], kopf.ConnectionInfo]
 
 
 class KubeApi:
-    def __init__(self, connect: Connect, calls_at_once: int) -> None:
-        """`connect` builds the client, again after a 401: in a pod the kubelet rotates the ServiceAccount token file,
-        which pykube-ng reads once. Each call in flight has a thread of its own with a kept connection: asyncio's
-        default executor has cpu + 4 threads (6 on two cores), which capped a burst's status writes and Events below
-        the rate the passes produced them."""
-        self._connect = connect
-        self._api = connect()
-        self._threads = ThreadPoolExecutor(calls_at_once, thread_name_prefix="kubeapi")
+    def __init__(self, login: Login, *, timeout: float, calls_at_once: int) -> None:
+        """`login` says where the API server is and who the operator is; it is asked again after a 401, because in a
+        pod the kubelet rotates the ServiceAccount token file (pykube-ng reads it once per login). `timeout` bounds
+        each call: a stalled API server must not hold a status write forever. At most `calls_at_once` connections
+        are open."""
+        self._login = login
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._calls_at_once = calls_at_once
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+        self._authorization: dict[str, str] = {}
 
     @classmethod
     def from_environment(cls, *, timeout: float, calls_at_once: int) -> "KubeApi":
-        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG), as kopf itself does.
-        `timeout` bounds each call: a stalled API server must not hold a pass forever."""
+        """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG), as kopf logs in."""
 
-        def connect() -> pykube.HTTPClient:
-            config = pykube.KubeConfig.from_env()
-            return pykube.HTTPClient(config, timeout=timeout,
-                                     http_adapter=KubernetesHTTPAdapter(config, pool_maxsize=calls_at_once))
+        def login() -> kopf.ConnectionInfo:
+            info = kopf.login_via_pykube(logger=log, settings=kopf.OperatorSettings())
+            if info is None:
+                raise kopf.LoginError("pykube-ng is not installed: no way to read the credentials")
+            return info
 
-        return cls(connect, calls_at_once)
+        return cls(login, timeout=timeout, calls_at_once=calls_at_once)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     async def patch_status(self, record: PolicyRecord, status: JsonObject, *, plural: str = PLURAL) -> None:
-        await self._request("PATCH", version=f"{GROUP}/{VERSION}", namespace=record.namespace,
-                            url=f"{plural}/{record.name}/status", data=json.dumps({"status": status}),
-                            headers={"Content-Type": _MERGE_PATCH})
+        await self._request("PATCH", _path(f"{GROUP}/{VERSION}", record.namespace, f"{plural}/{record.name}/status"),
+                            {"status": status}, content_type=_MERGE_PATCH)
 
     async def post_event(self, record: PolicyRecord, event: PolicyEvent, *, kind: str = KIND) -> None:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
+        body: JsonObject = {
             "metadata": {"name": f"{record.name}.{uuid.uuid4().hex[:16]}", "namespace": record.namespace},
             "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "namespace": record.namespace,
                                "name": record.name, "uid": record.uid},
@@ -102,14 +101,14 @@ class KubeApi:
             "lastTimestamp": now,
             "count": 1,
         }
-        await self._request("POST", version="v1", namespace=record.namespace, url="events", json=body)
+        await self._request("POST", _path("v1", record.namespace, "events"), body)
 
     async def peering_status(self, name: str, namespace: str | None) -> Mapping[str, JsonValue] | None:
         """The peers kopf recorded in a peering object (cluster-wide without a namespace); None when it is absent."""
         plural = CLUSTER_PEERINGS if namespace is None else NAMESPACED_PEERINGS
         try:
-            found = await self._request("GET", version=f"{PEERING_GROUP}/{PEERING_VERSION}", namespace=namespace,
-                                        url=f"{plural}/{name}")
+            found = await self._request("GET", _path(f"{PEERING_GROUP}/{PEERING_VERSION}", namespace,
+                                                     f"{plural}/{name}"))
         except KubeApiError as error:
             if error.status == HTTPStatus.NOT_FOUND:
                 return None
@@ -121,39 +120,58 @@ class KubeApi:
         """The ACL credentials `ref` names, read fresh each pass so a rotated or late-created Secret is picked up."""
         name = f"{namespace}/{ref.name}"
         try:
-            secret = await self._request("GET", version="v1", namespace=namespace, url=f"secrets/{ref.name}")
+            secret = await self._request("GET", _path("v1", namespace, f"secrets/{ref.name}"))
         except KubeApiError as error:
             if error.status == HTTPStatus.NOT_FOUND:
                 raise SecretUnavailable(f"Secret {name} not found") from None
             raise SecretUnavailable(f"Secret {name} cannot be read: {error.status} {error.reason}") from None
         return credentials_from_secret(name, secret.get("data") or {}, ref)
 
-    async def _request(self, method: str, **request: Any) -> dict[str, Any]:
-        """One request in one of this client's threads (pykube-ng's `version`, `namespace` — None for
-        cluster-scoped — and `url`, plus `requests` arguments): the response's JSON, or KubeApiError."""
-        return await asyncio.get_running_loop().run_in_executor(self._threads, partial(self._call, method, **request))
-
-    def _call(self, method: str, **request: Any) -> dict[str, Any]:
-        """`_request` in the calling thread."""
-        response: _Response = self._api.request(method, **request)
-        if response.status_code == HTTPStatus.UNAUTHORIZED:
-            stale, self._api = self._api, self._connect()
-            stale.session.close()
-            response = self._api.request(method, **request)
-        if not 200 <= response.status_code < 300:
-            raise _refused(response)
-        found: dict[str, Any] = response.json()
+    async def _request(self, method: str, path: str, body: JsonObject | None = None, *,
+                       content_type: str = "application/json") -> dict[str, Any]:
+        """One call: the response's JSON, or KubeApiError. A 401 reads the credentials again and tries once more."""
+        session = self._session or self._connect()
+        data = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if body is not None else {}
+        for attempt in range(2):
+            async with session.request(method, self._server + path, data=data,
+                                       headers=headers | self._authorization) as response:
+                status, reason, text = response.status, response.reason or "", await response.text()
+            if status == HTTPStatus.UNAUTHORIZED and attempt == 0:
+                self._authorization = self._login().as_http_headers()
+                continue
+            if not 200 <= status < 300:
+                raise _refused(status, reason, text)
+            break
+        found: dict[str, Any] = json.loads(text) if text else {}
         return found
 
+    def _connect(self) -> aiohttp.ClientSession:
+        """The session, on the first call (it belongs to the running event loop): TLS and the server from the login,
+        the Authorization header per call, as the token may change."""
+        info = self._login()
+        self._server = info.server.rstrip("/")
+        self._authorization = info.as_http_headers()
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self._calls_at_once, ssl=info.as_ssl_context()),
+            timeout=self._timeout)
+        return self._session
 
-def _refused(response: _Response) -> KubeApiError:
+
+def _path(version: str, namespace: str | None, resource: str) -> str:
+    """The URL path of `resource` (e.g. `secrets/acl`) in API `version` (`v1` is the core group's)."""
+    root = "/api/v1" if version == "v1" else f"/apis/{version}"
+    return f"{root}/{resource}" if namespace is None else f"{root}/namespaces/{namespace}/{resource}"
+
+
+def _refused(status: int, reason: str, text: str) -> KubeApiError:
     """The API server's own message from its Status body (e.g. the 403 naming the resource and verb the role lacks),
     else the body as it came."""
     try:
-        message = response.json().get("message")
+        message = json.loads(text).get("message")
     except (ValueError, AttributeError):  # not JSON, or JSON but not an object
         message = None
-    return KubeApiError(response.status_code, response.reason, message or response.text)
+    return KubeApiError(status, reason, message or text)
 
 
 @dataclass(frozen=True)

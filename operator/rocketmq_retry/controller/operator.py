@@ -25,6 +25,7 @@ from rocketmq_retry.reconcile.clients import Admins
 @dataclass(frozen=True)
 class Operator:
     config: OperatorConfig
+    kube: KubeApi
     admins: Admins
     policies: RetryPolicies
     dead_letters: DeadLetterQueues
@@ -46,10 +47,11 @@ class Operator:
         dead_letters.wake = lambda uid: loop.wake(DLQ_KIND, uid)
         watch = MasterWatch(admins.admin, policies.clusters, lambda clusters: loop.resync(KIND, clusters),
                             call_timeout=config.broker_timeout, interval=config.master_check_interval)
-        return cls(config, admins, policies, dead_letters, loop, watch)
+        return cls(config, kube, admins, policies, dead_letters, loop, watch)
 
     async def run(self) -> None:
-        """The loop and the master watch until cancelled; then every redrive stops and every connection closes."""
+        """The loop and the master watch until cancelled; then every redrive stops and every connection closes (the
+        loop's last status writes first)."""
         tasks = [asyncio.create_task(self.loop.run(), name="rocketmq-retry control loop"),
                  asyncio.create_task(self.watch.run_forever(), name="rocketmq-retry master watch")]
         try:
@@ -59,3 +61,4 @@ class Operator:
                 await stop_quietly(task)
             await self.dead_letters.close()
             await self.admins.close()
+            await self.kube.close()

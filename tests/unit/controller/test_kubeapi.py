@@ -1,18 +1,18 @@
-"""The operator's own API calls, as HTTP requests against a fake API server: ACL credentials from a Secret (every
-failure names the Secret and key, never a value), status merge-patches, Events, peering objects and refusals."""
+"""The operator's own API calls, as HTTP requests against a fake API server on loopback: ACL credentials from a
+Secret (every failure names the Secret and key, never a value), status merge-patches, Events, peering objects,
+refusals, and a token read again after a 401."""
 
 import base64
 import json
 import traceback
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 
-import pykube
+import kopf
 import pytest
-import requests
-from pykube.http import KubernetesHTTPAdapter
+from aiohttp import web
 
 from rocketmq_retry.controller.kubeapi import COMPONENT, KubeApi, KubeApiError, credentials_from_secret
 from rocketmq_retry.controller.records import PolicyRecord
@@ -23,7 +23,6 @@ from rocketmq_retry.remoting.acl import Credentials
 
 REF = AclSecretRef("acl", "accessKey", "secretKey")
 SECRET = "s3cr3t-\u00e9-value"
-SERVER = "https://kube.test:6443"
 RECORD = PolicyRecord(namespace="team-a", name="orders", uid="u-1", generation=1,
                       created=datetime(2024, 1, 1, tzinfo=UTC), annotations={}, spec={})
 
@@ -38,57 +37,71 @@ def _status(code: int, message: str) -> Reply:
     return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "code": code}
 
 
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
 class FakeServer:
-    """Records each request and answers it with the next reply."""
+    """An HTTP server on loopback that records each request and answers it with the next reply."""
 
-    def __init__(self, *replies: Reply) -> None:
-        self.replies = list(replies)
-        self.requests: list[requests.PreparedRequest] = []
+    def __init__(self) -> None:
+        self.replies: list[Reply] = []
+        self.requests: list[Received] = []
+        self.url = ""
 
-    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:
-        self.requests.append(request)
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(Received(request.method, request.path, dict(request.headers), await request.read()))
         code, body = self.replies.pop(0)
-        response = requests.Response()
-        response.status_code = code
-        response.reason = HTTPStatus(code).phrase
-        response._content = (body if isinstance(body, str) else json.dumps(body)).encode()
-        response.request = request
-        return response
+        return web.Response(status=code, text=body if isinstance(body, str) else json.dumps(body),
+                            content_type="application/json")
+
+    def login(self, *tokens: str) -> Callable[[], kopf.ConnectionInfo]:
+        """KubeApi's `login`: this server, with the next of `tokens` each time it is asked."""
+        unused = iter(tokens)
+        return lambda: kopf.ConnectionInfo(server=self.url, token=next(unused))
 
     def body(self) -> Any:
         """The JSON the last request sent."""
-        return json.loads(self.requests[-1].body or "null")
+        return self.requests[-1].json()
 
 
-def _connector(server: FakeServer, *tokens: str) -> Callable[[], pykube.HTTPClient]:
-    """KubeApi's `connect`: a client of `server` with a kubeconfig holding the next of `tokens`."""
-    unused = iter(tokens)
-
-    def connect() -> pykube.HTTPClient:
-        config = pykube.KubeConfig({
-            "clusters": [{"name": "c", "cluster": {"server": SERVER}}],
-            "users": [{"name": "u", "user": {"token": next(unused)}}],
-            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}], "current-context": "x"})
-        adapter = KubernetesHTTPAdapter(config)
-        adapter._do_send = server.send  # pykube-ng's hook for tests: the adapter still sets up auth and TLS
-        return pykube.HTTPClient(config, http_adapter=adapter)
-
-    return connect
-
-
-def _api(*replies: Reply) -> tuple[KubeApi, FakeServer]:
-    server = FakeServer(*replies)
-    return KubeApi(_connector(server, "t0k3n"), calls_at_once=4), server
+@pytest.fixture
+async def server() -> AsyncIterator[FakeServer]:
+    fake = FakeServer()
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    await runner.cleanup()
 
 
-async def test_credentials_are_read_from_the_policys_namespace() -> None:
-    api, server = _api((200, {"kind": "Secret", "data": {"ak": _b64(b"admin"), "sk": _b64(SECRET.encode())}}))
+@pytest.fixture
+async def api(server: FakeServer) -> AsyncIterator[KubeApi]:
+    kube = KubeApi(server.login("t0k3n"), timeout=10.0, calls_at_once=4)
+    yield kube
+    await kube.close()
+
+
+async def test_credentials_are_read_from_the_policys_namespace(api: KubeApi, server: FakeServer) -> None:
+    server.replies = [(200, {"kind": "Secret", "data": {"ak": _b64(b"admin"), "sk": _b64(SECRET.encode())}})]
 
     found = await api.credentials("team-a", AclSecretRef("acl", "ak", "sk"))
 
     assert found == Credentials("admin", SECRET)
     [request] = server.requests
-    assert (request.method, request.url) == ("GET", f"{SERVER}/api/v1/namespaces/team-a/secrets/acl")
+    assert (request.method, request.path) == ("GET", "/api/v1/namespaces/team-a/secrets/acl")
     assert request.headers["Authorization"] == "Bearer t0k3n"
 
 
@@ -96,8 +109,8 @@ async def test_credentials_are_read_from_the_policys_namespace() -> None:
     (_status(404, 'secrets "acl" not found'), "Secret ns/acl not found"),
     (_status(403, 'secrets "acl" is forbidden'), "Secret ns/acl cannot be read: 403 Forbidden"),
 ])
-async def test_an_unreadable_secret_says_why(reply: Reply, message: str) -> None:
-    api, _ = _api(reply)
+async def test_an_unreadable_secret_says_why(api: KubeApi, server: FakeServer, reply: Reply, message: str) -> None:
+    server.replies = [reply]
 
     with pytest.raises(SecretUnavailable) as unavailable:
         await api.credentials("ns", REF)
@@ -105,25 +118,25 @@ async def test_an_unreadable_secret_says_why(reply: Reply, message: str) -> None
     assert str(unavailable.value) == message
 
 
-async def test_status_is_a_merge_patch_of_the_status_subresource() -> None:
-    api, server = _api((200, {}))
+async def test_status_is_a_merge_patch_of_the_status_subresource(api: KubeApi, server: FakeServer) -> None:
+    server.replies = [(200, {})]
 
     await api.patch_status(RECORD, {"observedGeneration": 1}, plural="deadletterqueues")
 
     [request] = server.requests
-    assert (request.method, request.url) == (
-        "PATCH", f"{SERVER}/apis/rocketmq-retry.io/v1alpha1/namespaces/team-a/deadletterqueues/orders/status")
+    assert (request.method, request.path) == (
+        "PATCH", "/apis/rocketmq-retry.io/v1alpha1/namespaces/team-a/deadletterqueues/orders/status")
     assert request.headers["Content-Type"] == "application/merge-patch+json"
     assert server.body() == {"status": {"observedGeneration": 1}}
 
 
-async def test_an_event_names_the_object_and_the_reporting_component() -> None:
-    api, server = _api((201, {}))
+async def test_an_event_names_the_object_and_the_reporting_component(api: KubeApi, server: FakeServer) -> None:
+    server.replies = [(201, {})]
 
     await api.post_event(RECORD, PolicyEvent("Warning", "Degraded", "x" * 2000), kind="DeadLetterQueue")
 
     [request] = server.requests
-    assert (request.method, request.url) == ("POST", f"{SERVER}/api/v1/namespaces/team-a/events")
+    assert (request.method, request.path) == ("POST", "/api/v1/namespaces/team-a/events")
     event = server.body()
     assert event["metadata"]["name"].startswith("orders.")
     assert event["metadata"]["namespace"] == "team-a"
@@ -139,21 +152,24 @@ async def test_an_event_names_the_object_and_the_reporting_component() -> None:
     (None, "/apis/kopf.dev/v1/clusterkopfpeerings/rro"),
     ("team-a", "/apis/kopf.dev/v1/namespaces/team-a/kopfpeerings/rro"),
 ])
-async def test_a_peering_is_read_cluster_wide_or_in_its_namespace(namespace: str | None, path: str) -> None:
-    api, server = _api((200, {"status": {"a": {"priority": 1}}}), _status(404, "not found"))
+async def test_a_peering_is_read_cluster_wide_or_in_its_namespace(api: KubeApi, server: FakeServer,
+                                                                  namespace: str | None, path: str) -> None:
+    server.replies = [(200, {"status": {"a": {"priority": 1}}}), _status(404, "not found")]
 
     assert await api.peering_status("rro", namespace) == {"a": {"priority": 1}}
     assert await api.peering_status("rro", namespace) is None  # absent
-    assert [request.url for request in server.requests] == [f"{SERVER}{path}"] * 2
+    assert [request.path for request in server.requests] == [path] * 2
 
 
 @pytest.mark.parametrize(("reply", "message"), [
     (_status(403, 'events is forbidden: User "sa" cannot create resource "events"'),
      '403 Forbidden: events is forbidden: User "sa" cannot create resource "events"'),
     ((502, "<html>bad gateway</html>"), "502 Bad Gateway: <html>bad gateway</html>"),
+    ((500, "[1, 2]"), "500 Internal Server Error: [1, 2]"),  # JSON, but not a Status
 ])
-async def test_a_refusal_carries_the_api_servers_own_message(reply: Reply, message: str) -> None:
-    api, _ = _api(reply)
+async def test_a_refusal_carries_the_api_servers_own_message(api: KubeApi, server: FakeServer, reply: Reply,
+                                                             message: str) -> None:
+    server.replies = [reply]
 
     with pytest.raises(KubeApiError) as refused:
         await api.post_event(RECORD, PolicyEvent("Normal", "Synced", "ok"))
@@ -161,15 +177,18 @@ async def test_a_refusal_carries_the_api_servers_own_message(reply: Reply, messa
     assert (refused.value.status, str(refused.value)) == (reply[0], message)
 
 
-async def test_a_rejected_token_is_read_again_once() -> None:
-    """In a pod the kubelet rotates the ServiceAccount token file; a 401 rebuilds the client from it."""
-    server = FakeServer(_status(401, "Unauthorized"), (200, {}), _status(401, "Unauthorized"),
-                        _status(401, "Unauthorized"))
-    api = KubeApi(_connector(server, "old", "new", "newer"), calls_at_once=4)
+async def test_a_rejected_token_is_read_again_once(server: FakeServer) -> None:
+    """In a pod the kubelet rotates the ServiceAccount token file; a 401 logs in again, which reads it."""
+    server.replies = [_status(401, "Unauthorized"), (200, {}), _status(401, "Unauthorized"),
+                      _status(401, "Unauthorized")]
+    api = KubeApi(server.login("old", "new", "newer"), timeout=10.0, calls_at_once=4)
 
-    await api.patch_status(RECORD, {})
-    with pytest.raises(KubeApiError) as refused:  # once per call: a token that is refused again is an error
+    try:
         await api.patch_status(RECORD, {})
+        with pytest.raises(KubeApiError) as refused:  # once per call: a token that is refused again is an error
+            await api.patch_status(RECORD, {})
+    finally:
+        await api.close()
 
     assert [r.headers["Authorization"] for r in server.requests] == ["Bearer old", "Bearer new", "Bearer new",
                                                                      "Bearer newer"]
