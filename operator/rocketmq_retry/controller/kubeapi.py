@@ -87,7 +87,7 @@ class KubeApi:
                             {"status": status}, content_type=_MERGE_PATCH)
 
     async def post_event(self, record: PolicyRecord, event: PolicyEvent, *, kind: str = KIND) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = (event.at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
         body: JsonObject = {
             "metadata": {"name": f"{record.name}.{uuid.uuid4().hex[:16]}", "namespace": record.namespace},
             "involvedObject": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind, "namespace": record.namespace,

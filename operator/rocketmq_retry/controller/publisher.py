@@ -6,14 +6,21 @@ patches, a minute on a small machine. Were they part of the pass, the pass that 
 them. So a pass hands its reports here and ends; the status memory takes each new status at once (the next pass
 starts from what is being written), and writers patch `at_once` objects at a time, each object's writes in order,
 the newest status of an object folded into one still waiting (merge patches compose). A refused write makes the
-memory forget the object and hands it back to the loop to pass again; a refused Event is only logged: the status,
-which it repeats, is what counts.
+memory forget the object and hands it back to the loop to pass again.
+
+Events come after statuses: they are posted, `at_once` at a time, only while no status write is waiting or under
+way, stamped with the time their pass reported them. The status is what Ready means and what GitOps tools read; in a
+burst the API server is the bottleneck, and an Event per new policy would take a third of its writes. So a burst's
+Events follow its statuses rather than delay them. A refused Event is only logged: the status, which it repeats, is
+what counts.
 """
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from rocketmq_retry.controller.records import PolicyRecord
@@ -58,53 +65,63 @@ class StatusMemory:
 class _Waiting:
     sink: StatusSink
     record: PolicyRecord
-    status: JsonObject | None  # None: no status to write, only Events
-    events: list[PolicyEvent] = field(default_factory=list)
+    status: JsonObject
+
+
+@dataclass(frozen=True)
+class _Event:
+    sink: StatusSink
+    record: PolicyRecord  # only its identity: what an Event names
+    event: PolicyEvent
 
 
 class Publisher:
     def __init__(self, memory: StatusMemory, at_once: int, refused: Callable[[Key], None]) -> None:
         """`refused`: called with an object whose status write failed, for the loop to pass it again."""
         self._memory = memory
+        self._at_once = at_once
         self._slots = asyncio.Semaphore(at_once)
         self._refused = refused
         self._waiting: dict[Key, _Waiting] = {}
         self._writing: dict[Key, asyncio.Task[None]] = {}
-        self._progress = asyncio.Event()  # set each time a write ends
+        self._progress = asyncio.Event()  # set each time a status write ends
+        self._events: deque[_Event] = deque()
+        self._posting: asyncio.Task[None] | None = None
 
     def submit(self, key: Key, sink: StatusSink, record: PolicyRecord, status: JsonObject,
                events: list[PolicyEvent]) -> None:
         """Publish a pass's report of `record` (whose status is the one the memory held when the pass began)."""
-        changed = status_changed(record.status, status)
-        if changed:
+        if status_changed(record.status, status):
             self._memory.remember(record, status)
-        if not changed and not events:
-            return
-        waiting = self._waiting.get(key)
-        if waiting is None:
-            self._waiting[key] = _Waiting(sink, record, status if changed else None, list(events))
-        else:
-            if changed:
-                waiting.status = status if waiting.status is None else {**waiting.status, **status}
-            waiting.events.extend(events)
-        if key not in self._writing:
-            self._writing[key] = asyncio.create_task(self._write(key), name=f"status of {record.ref}")
+            waiting = self._waiting.get(key)
+            if waiting is None:
+                self._waiting[key] = _Waiting(sink, record, status)
+            else:
+                waiting.status = {**waiting.status, **status}
+            if key not in self._writing:
+                self._writing[key] = asyncio.create_task(self._write(key), name=f"status of {record.ref}")
+        if events:
+            now = datetime.now(UTC)
+            identity = replace(record, spec=None, status={}, annotations={})
+            self._events.extend(_Event(sink, identity, replace(event, at=event.at or now)) for event in events)
+            if self._posting is None:
+                self._posting = asyncio.create_task(self._post_events(), name="Events")
 
     def forget(self, key: Key) -> None:
-        """The object is gone: drop what waits for it (a write under way finishes)."""
+        """The object is gone: drop the status writes that wait for it (a write under way finishes)."""
         self._waiting.pop(key, None)
 
     async def below(self, limit: int) -> None:
-        """Until fewer than `limit` objects have writes under way or waiting: the loop's backpressure. Without it, a
-        burst runs pass after pass of a few objects each while the writes pile up, and the passes' fixed costs
+        """Until fewer than `limit` objects have status writes under way or waiting: the loop's backpressure. Without
+        it, a burst runs pass after pass of a few objects each while the writes pile up, and the passes' fixed costs
         (decisions, broker reads) are paid again for every few objects."""
         while len(self._writing) >= limit:
             self._progress.clear()
             await self._progress.wait()
 
     def busy(self) -> list["asyncio.Task[None]"]:
-        """The writes under way or waiting for a slot."""
-        return list(self._writing.values())
+        """The status writes under way or waiting for a slot, and the Events being posted."""
+        return [*self._writing.values(), *([] if self._posting is None else [self._posting])]
 
     async def close(self) -> None:
         tasks = self.busy()
@@ -116,24 +133,34 @@ class Publisher:
         try:
             while (waiting := self._waiting.pop(key, None)) is not None:
                 async with self._slots:
-                    await self._publish(key, waiting)
+                    await self._patch(key, waiting)
         finally:
             del self._writing[key]
             self._progress.set()
 
-    async def _publish(self, key: Key, waiting: _Waiting) -> None:
+    async def _patch(self, key: Key, waiting: _Waiting) -> None:
         record = waiting.record
-        if waiting.status is not None:
-            try:
-                await waiting.sink.patch_status(record, waiting.status)
-            except Exception as error:
-                log.warning("[%s] cannot write the status: %s", record.ref, error)
-                self._memory.forget(record.uid)
-                self._waiting.pop(key, None)  # computed from a memory that was wrong: the next pass redoes it
-                self._refused(key)
-                return
-        for event in waiting.events:
-            try:
-                await waiting.sink.post_event(record, event)
-            except Exception as error:
-                log.warning("[%s] cannot post the %s Event: %s", record.ref, event.reason, error)
+        try:
+            await waiting.sink.patch_status(record, waiting.status)
+        except Exception as error:
+            log.warning("[%s] cannot write the status: %s", record.ref, error)
+            self._memory.forget(record.uid)
+            self._waiting.pop(key, None)  # computed from a memory that was wrong: the next pass redoes it
+            self._refused(key)
+
+    async def _post_events(self) -> None:
+        """Post the waiting Events, in the order they were reported, `at_once` at a time while no status waits."""
+        try:
+            while self._events:
+                await self.below(1)
+                batch = [self._events.popleft() for _ in range(min(self._at_once, len(self._events)))]
+                await asyncio.gather(*(self._post(item) for item in batch))
+        finally:
+            self._posting = None
+
+    @staticmethod
+    async def _post(item: _Event) -> None:
+        try:
+            await item.sink.post_event(item.record, item.event)
+        except Exception as error:
+            log.warning("[%s] cannot post the %s Event: %s", item.record.ref, item.event.reason, error)

@@ -22,6 +22,7 @@ class PolicyEvent:
     type: str  # Normal or Warning
     reason: str
     message: str
+    at: datetime | None = None  # when the pass reported it (set by the publisher); the Event's timestamps
 
 
 def outcome_of(decision: Decision, result: PolicyResult | None) -> Outcome:

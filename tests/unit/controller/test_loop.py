@@ -14,6 +14,7 @@ from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.loop import NO_CLUSTER, ControlLoop, Finalized, Job, Report
 from rocketmq_retry.controller.publisher import StatusMemory
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord
+from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.management import PAUSE_ANNOTATION
 from tests.unit.controller.loopbed import NOW, Index, RecordingSink, advance, record, settle
 from tests.unit.fakes import FakeClock
@@ -370,3 +371,53 @@ async def test_a_slots_next_pass_waits_while_many_status_writes_are_behind() -> 
     gate.set()
     await bed.settle()
     assert bed.kind.passes == [("c1", ["a", "b"], False), ("c1", ["c"], False)]
+
+
+async def test_events_follow_the_status_writes_and_carry_the_time_their_pass_reported_them() -> None:
+    bed = Bed()
+    gate = asyncio.Event()
+    write = bed.kind.sink.patch_status
+    posted: list[tuple[str, str, datetime | None]] = []
+    post = bed.kind.sink.post_event
+
+    async def slow(record: PolicyRecord, status: Any) -> None:
+        await gate.wait()
+        await write(record, status)
+
+    async def recorded(record: PolicyRecord, event: PolicyEvent) -> None:
+        posted.append((record.ref, event.reason, event.at))
+        await post(record, event)
+
+    bed.kind.sink.patch_status = slow  # type: ignore[method-assign]
+    bed.kind.sink.post_event = recorded  # type: ignore[method-assign]
+    bed.kind.outcome = lambda job: Report({"observedGeneration": job.record.generation},
+                                          [PolicyEvent("Normal", "Synced", job.record.name)])
+    bed.apply(obj("a"), obj("b", status={"observedGeneration": 1}))  # b's status stays: only its Event is new
+    for _ in range(20):
+        bed.clock.fire_due()
+        await asyncio.sleep(0)
+    assert len(bed.kind.passes) == 1
+    assert posted == []  # a's status write waits, and every Event behind it, b's too
+
+    gate.set()
+    await bed.settle()
+    assert bed.kind.sink.patches == [("ns/a", {"observedGeneration": 1})]
+    assert sorted((ref, reason) for ref, reason, _ in posted) == [("ns/a", "Synced"), ("ns/b", "Synced")]
+    assert all(at is not None for _, _, at in posted)
+
+
+async def test_a_refused_event_is_logged_and_nothing_is_passed_again(caplog: pytest.LogCaptureFixture) -> None:
+    bed = Bed()
+
+    async def refused(record: PolicyRecord, event: PolicyEvent) -> None:
+        raise ConnectionError("the API server is away")
+
+    bed.kind.sink.post_event = refused  # type: ignore[method-assign]
+    bed.kind.outcome = lambda job: Report({"observedGeneration": 1}, [PolicyEvent("Warning", "Degraded", "x")])
+    bed.apply(obj("a"))
+    with caplog.at_level(logging.WARNING):
+        await bed.advance(60)
+
+    assert bed.kind.sink.patches == [("ns/a", {"observedGeneration": 1})]
+    assert "[ns/a] cannot post the Degraded Event: the API server is away" in caplog.text
+    assert len(bed.kind.passes) == 1
