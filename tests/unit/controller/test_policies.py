@@ -297,3 +297,15 @@ async def test_event_passes_reuse_a_recent_read_and_fresh_passes_always_read() -
 
     assert bed.admin.broker("broker-a").group_reads == 2
     assert bed.admin.broker("broker-a").groups["a"]["retryMaxTimes"] == 1
+
+
+async def test_policies_alike_share_the_parts_of_their_statuses() -> None:
+    """Kept for every policy, the brokers, ladders and warnings that policies have alike are one object each."""
+    bed = LoopBed(two_masters())
+    bed.apply(record("orders", policy_spec("orders")), record("invoices", policy_spec("invoices")))
+    await bed.settle()
+
+    orders, invoices = (bed.memory.current(record(name, {})).status for name in ("orders", "invoices"))
+    assert orders["ladders"] == invoices["ladders"]
+    for part in ("brokers", "ladders", "warnings"):
+        assert all(mine is theirs for mine, theirs in zip(orders[part], invoices[part], strict=True)), part
