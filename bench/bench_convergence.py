@@ -183,14 +183,14 @@ class Operator:
 
     @staticmethod
     def _report_peak(capture: Path) -> None:
-        """memray's views of the allocations live at the operator's peak: by function (summary) and by call chain
-        (tree), as text next to the capture."""
-        for view, options in (("summary", []), ("tree", ["-b", "60"])):
+        """memray's summary of the allocations live at the operator's peak, as text next to the capture: by the memory
+        each function and its callees hold (`total`), and by what each function allocated itself (`own`)."""
+        for view, sort in (("total", []), ("own", ["--sort-column", "3"])):
             written = capture.with_suffix(f".{view}.txt")
             with written.open("w") as out:
-                subprocess.run([sys.executable, "-m", "memray", view, *options, str(capture)], stdout=out,
-                               check=True, env={**os.environ, "COLUMNS": "200"})
-            log.info("memray %s of the operator's peak: %s", view, written)
+                subprocess.run([sys.executable, "-m", "memray", "summary", "--max-rows", "60", *sort, str(capture)],
+                               stdout=out, check=True, env={**os.environ, "COLUMNS": "220"})
+            log.info("memray summary of the operator's peak, by %s memory: %s", view, written)
 
     def memory_mib(self) -> Json:
         """Peak and current resident set of the operator process, from the kernel's own accounting."""
@@ -589,8 +589,8 @@ def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
                    "such a run are for finding hot spots, not for reporting).")
 @click.option("--memory-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run the operator under memray and keep, per size, its capture (memory-<size>.bin) and where the "
-                   "memory live at its peak was allocated (memory-<size>.summary.txt, .tree.txt) here (slows it "
-                   "down: for finding where the bytes go, not for reporting timings).")
+                   "memory live at its peak was allocated (memory-<size>.total.txt, .own.txt) here (slows it down: "
+                   "for finding where the bytes go, not for reporting timings).")
 @click.option("--operator-source", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Run the operator from this checkout's operator/ (e.g. a git worktree of an earlier commit), "
                    "everything else from this one: a before/after on the same bed and benchmark.")
