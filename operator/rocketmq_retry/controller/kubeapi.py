@@ -130,21 +130,24 @@ class KubeApi:
     async def _request(self, method: str, path: str, body: JsonObject | None = None, *,
                        content_type: str = "application/json") -> dict[str, Any]:
         """One call: the response's JSON, or KubeApiError. A 401 reads the credentials again and tries once more."""
-        session = self._session or self._connect()
         data = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if body is not None else {}
-        for attempt in range(2):
-            async with session.request(method, self._server + path, data=data,
-                                       headers=headers | self._authorization) as response:
-                status, reason, text = response.status, response.reason or "", await response.text()
-            if status == HTTPStatus.UNAUTHORIZED and attempt == 0:
-                self._authorization = self._login().as_http_headers()
-                continue
-            if not 200 <= status < 300:
-                raise _refused(status, reason, text)
-            break
+        status, reason, text = await self._send(method, path, data, headers)
+        if status == HTTPStatus.UNAUTHORIZED:
+            self._authorization = self._login().as_http_headers()
+            status, reason, text = await self._send(method, path, data, headers)
+        if not 200 <= status < 300:
+            raise _refused(status, reason, text)
         found: dict[str, Any] = json.loads(text) if text else {}
         return found
+
+    async def _send(self, method: str, path: str, data: str | None,
+                    headers: dict[str, str]) -> tuple[int, str, str]:
+        """The status code, reason and body of one request with the current Authorization."""
+        session = self._session or self._connect()
+        async with session.request(method, self._server + path, data=data,
+                                   headers=headers | self._authorization) as response:
+            return response.status, response.reason or "", await response.text()
 
     def _connect(self) -> aiohttp.ClientSession:
         """The session, on the first call (it belongs to the running event loop): TLS and the server from the login,
