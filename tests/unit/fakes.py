@@ -14,8 +14,16 @@ from typing import Any
 from rocketmq_retry.controller.config import OperatorConfig
 from rocketmq_retry.controller.records import ClaimKey, PolicyRecord, claim_key
 from rocketmq_retry.domain.broker import DEFAULT_MESSAGE_DELAY_LEVEL
-from rocketmq_retry.remoting.errors import ConnectionFailed
-from rocketmq_retry.remoting.models import BrokerData, ClusterInfo, SubscriptionGroupConfig, TopicConfig
+from rocketmq_retry.remoting.codes import RequestCode, ResponseCode
+from rocketmq_retry.remoting.errors import BrokerError, ConnectionFailed
+from rocketmq_retry.remoting.models import (
+    BrokerData,
+    ClientConnection,
+    ClusterInfo,
+    ConsumerConnection,
+    SubscriptionGroupConfig,
+    TopicConfig,
+)
 
 _V4_DROPPED = ("groupRetryPolicy", "attributes", "consumeTimeoutMinute", "groupSysFlag", "consumeMessageOrderly")
 
@@ -29,6 +37,9 @@ class FakeBroker:
     auto_create: bool = True
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
     topics: dict[str, TopicConfig] = field(default_factory=dict)
+    # group -> (message model, client id -> running info properties; None: the client cannot answer)
+    consumers: dict[str, tuple[str, dict[str, dict[str, str] | None]]] = field(default_factory=dict)
+    running_info_calls: int = 0
     down: bool = False  # refuses connections
     stalled: bool = False  # accepts but never answers
     writes: list[list[str]] = field(default_factory=list)  # group names per update call
@@ -95,6 +106,29 @@ class FakeAdmin:
         broker.writes.append([config.group_name for config in configs])
         for config in configs:
             broker.store(config.to_json())
+
+    async def consumer_connection(self, addr: str, group: str) -> ConsumerConnection | None:
+        broker = await self._reach(addr)
+        if group not in broker.consumers:
+            return None
+        model, clients = broker.consumers[group]
+        return ConsumerConnection(tuple(ClientConnection(client_id, "127.0.0.1:40000", "JAVA", 513)
+                                        for client_id in clients), "CONSUME_PASSIVELY", model, (group,))
+
+    async def consumer_running_info(self, addr: str, group: str, client_id: str) -> dict[str, str]:
+        broker = await self._reach(addr)
+        broker.running_info_calls += 1
+        properties = broker.consumers.get(group, ("", {}))[1].get(client_id)
+        if properties is None:
+            raise BrokerError(ResponseCode.SYSTEM_ERROR, f"The Consumer <{group}> <{client_id}> not online",
+                              RequestCode.GET_CONSUMER_RUNNING_INFO, addr)
+        return properties
+
+
+def java_push_consumer(max_reconsume_times: int = -1, *, orderly: bool = False) -> dict[str, str]:
+    """Running info properties of the official Java push consumer, as far as the census reads them."""
+    return {"maxReconsumeTimes": str(max_reconsume_times), "PROP_CONSUMEORDERLY": str(orderly).lower(),
+            "suspendCurrentQueueTimeMillis": "1000", "consumeTimeout": "15"}
 
 
 def two_masters(version: str = "V5_5_0") -> FakeAdmin:

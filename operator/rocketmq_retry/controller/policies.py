@@ -26,6 +26,7 @@ from rocketmq_retry.domain.management import Management, management
 from rocketmq_retry.domain.spec import AclSecretRef, ClusterRef, DeletionPolicy
 from rocketmq_retry.domain.status import BrokerState
 from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
+from rocketmq_retry.reconcile.consumers import Census
 from rocketmq_retry.reconcile.reading import ClusterAdmin
 from rocketmq_retry.reconcile.snapshots import Snapshots
 from rocketmq_retry.remoting.acl import Credentials
@@ -50,6 +51,7 @@ class RetryPolicies:
         self._memory = memory
         self._metrics = metrics
         self._snapshots: dict[tuple[str, Credentials | None], Snapshots] = {}
+        self._censuses: dict[tuple[str, Credentials | None], Census] = {}
         self._clusters: dict[str, ClusterRef] = {}
 
     def claim(self, record: PolicyRecord) -> ClaimKey | None:
@@ -116,11 +118,13 @@ class RetryPolicies:
                 results |= {record.uid: PolicyResult((), effective_view(intent.spec, ()), message,
                                                      Reason.ACL_SECRET_UNAVAILABLE) for record, intent in members}
                 continue
-            snapshots = self._snapshots.setdefault((cluster.key, credentials), Snapshots())
+            identity = (cluster.key, credentials)
             intents = [intent for _, intent in members]
             by_key = await reconcile_cluster(self._admins(cluster, credentials), cluster, intents,
-                                             call_timeout=self._config.broker_timeout, now=now, snapshots=snapshots,
-                                             max_age=0.0 if fresh else self._config.read_max_age)
+                                             call_timeout=self._config.broker_timeout, now=now,
+                                             snapshots=self._snapshots.setdefault(identity, Snapshots()),
+                                             max_age=0.0 if fresh else self._config.read_max_age,
+                                             census=self._censuses.setdefault(identity, Census()), take_census=fresh)
             results |= {record.uid: by_key[intent.key] for record, intent in members}
         return results
 

@@ -12,9 +12,16 @@ from typing import Any, Final
 
 from rocketmq_retry.controller.records import Decision, PolicyRecord
 from rocketmq_retry.domain.conditions import READY, RETRYABLE_REASONS, Outcome, build_conditions
+from rocketmq_retry.domain.consumers import ConsumerClass, observations
 from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
 from rocketmq_retry.domain.ladder import Ladder
-from rocketmq_retry.domain.status import BrokerStatus, apply_outcome, ladder_status, masters_summary
+from rocketmq_retry.domain.status import (
+    BrokerStatus,
+    apply_outcome,
+    consumer_class_status,
+    ladder_status,
+    masters_summary,
+)
 from rocketmq_retry.domain.timestamps import parse_timestamp
 from rocketmq_retry.domain.warnings import PolicyWarning
 from rocketmq_retry.reconcile.apply import PolicyResult
@@ -47,7 +54,9 @@ def policy_status(record: PolicyRecord, decision: Decision, result: PolicyResult
     """The status to write for `record` after a pass (result None: the brokers were not contacted)."""
     outcome = outcome_of(decision, result)
     previous = record.status
-    conditions: list[JsonValue] = list(build_conditions(outcome, _conditions(previous), record.generation, now))
+    seen = observations(result.view.consumers) if result is not None else ()
+    conditions: list[JsonValue] = list(build_conditions(outcome, _conditions(previous), record.generation, now,
+                                                        seen))
     status: JsonObject = {
         "observedGeneration": record.generation,
         "conditions": conditions,
@@ -60,6 +69,8 @@ def policy_status(record: PolicyRecord, decision: Decision, result: PolicyResult
     status |= masters_summary(brokers)
     status["ladders"] = [_ladder_json(ladder) for ladder in result.view.ladders]
     status["warnings"] = [_warning_text(warning) for warning in result.view.warnings]
+    consumers = result.view.consumers
+    status["consumers"] = None if consumers is None else [_consumer_class_json(item) for item in consumers.classes]
     return status
 
 
@@ -78,6 +89,11 @@ def _broker_json(broker: BrokerStatus) -> JsonObject:
 @functools.lru_cache(maxsize=_SHARED_PARTS)
 def _ladder_json(ladder: Ladder) -> JsonObject:
     return ladder_status(ladder)
+
+
+@functools.lru_cache(maxsize=_SHARED_PARTS)
+def _consumer_class_json(item: ConsumerClass) -> JsonObject:
+    return consumer_class_status(item)
 
 
 @functools.lru_cache(maxsize=_SHARED_PARTS)

@@ -20,6 +20,8 @@ from rocketmq_retry.domain.timestamps import format_timestamp
 READY: Final = "Ready"
 RECONCILING: Final = "Reconciling"
 STALLED: Final = "Stalled"
+EFFECTIVE_RETRIES_DIFFER: Final = "EffectiveRetriesDiffer"
+RETRIES_NOT_APPLICABLE: Final = "RetriesNotApplicable"
 MAX_MESSAGE_LENGTH: Final = 32768  # metav1.Condition.message
 
 
@@ -38,7 +40,9 @@ class Reason(StrEnum):
 TERMINAL_REASONS: Final = frozenset({Reason.INVALID_SPEC, Reason.CONFLICT})
 RETRYABLE_REASONS: Final = frozenset({Reason.PROGRESSING, Reason.PARTIALLY_APPLIED, Reason.BROKER_UNREACHABLE,
                                       Reason.ACL_SECRET_UNAVAILABLE})
-_OWNED_TYPES: Final = frozenset({READY, RECONCILING, STALLED})
+# Observed conditions are present only while there is something observed: live consumers of the group.
+OBSERVED_TYPES: Final = frozenset({EFFECTIVE_RETRIES_DIFFER, RETRIES_NOT_APPLICABLE})
+_OWNED_TYPES: Final = frozenset({READY, RECONCILING, STALLED}) | OBSERVED_TYPES
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,20 @@ class Outcome:
         return "False"
 
 
+@dataclass(frozen=True)
+class Observation:
+    """A condition that reports what was observed (OBSERVED_TYPES), not the outcome of applying the spec."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+
+
 def build_conditions(outcome: Outcome, previous: Sequence[Mapping[str, JsonValue]] | None, generation: int,
-                     now: datetime) -> list[JsonObject]:
-    """The new `status.conditions`: Ready, then Reconciling or Stalled when true, then other writers' conditions."""
+                     now: datetime, observations: Sequence[Observation] = ()) -> list[JsonObject]:
+    """The new `status.conditions`: Ready, then Reconciling or Stalled when true, then the observations, then other
+    writers' conditions."""
     earlier = {str(condition.get("type")): condition for condition in previous or ()}
     wanted = [(READY, outcome.ready)]
     if outcome.reason in RETRYABLE_REASONS:
@@ -69,6 +84,8 @@ def build_conditions(outcome: Outcome, previous: Sequence[Mapping[str, JsonValue
     conditions = [condition(kind, status, str(outcome.reason), outcome.message, generation=generation,
                             earlier=earlier.get(kind), now=now)
                   for kind, status in wanted]
+    conditions += [condition(seen.type, seen.status, seen.reason, seen.message, generation=generation,
+                             earlier=earlier.get(seen.type), now=now) for seen in observations]
     conditions += [dict(entry) for kind, entry in earlier.items() if kind not in _OWNED_TYPES]
     return conditions
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rocketmq_retry.domain.broker import DEFAULT_RETRY_MAX_TIMES, BrokerLine
+from rocketmq_retry.domain.consumers import ConsumersView, LiveConsumer, consumers_view
 from rocketmq_retry.domain.desired import GROUP_RETRY_POLICY, RETRY_MAX_TIMES
 from rocketmq_retry.domain.jsontypes import JsonValue
 from rocketmq_retry.domain.ladder import Ladder, effective_ladders
@@ -33,6 +34,7 @@ class BrokerSample:
 class EffectiveView:
     ladders: tuple[Ladder, ...]
     warnings: tuple[PolicyWarning, ...]
+    consumers: ConsumersView | None = None  # None: no consumer of the group was online at the last census
 
 
 def effective_retries(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) -> int:
@@ -65,15 +67,19 @@ def _retry_policy_problem(sample: BrokerSample) -> str | None:
     return read_group_retry_policy(sample.group.get(GROUP_RETRY_POLICY)).problem
 
 
-def effective_view(spec: RetryPolicySpec, samples: Sequence[BrokerSample]) -> EffectiveView:
-    """Ladders (none when no master could be read) and warnings for `spec` on masters `samples`."""
+def effective_view(spec: RetryPolicySpec, samples: Sequence[BrokerSample],
+                   consumers: Sequence[LiveConsumer] = ()) -> EffectiveView:
+    """Ladders (none when no master could be read), warnings and the live `consumers` for `spec` on masters
+    `samples`."""
     retries = effective_retries(spec, samples)
     facts = [BrokerFacts(s.name, s.line, s.auto_create_subscription_group, s.retry_topic_queues,
                          _retry_policy_problem(s)) for s in samples]
-    warnings = policy_warnings(spec, facts, retries)
-    if not samples:
-        return EffectiveView((), warnings)
-    first = min(samples, key=lambda s: s.name)
+    warnings = policy_warnings(spec, facts, retries, consumers_online=bool(consumers))
+    first = min(samples, key=lambda s: s.name) if samples else None
+    levels = first.delay_levels_ms if first is not None else ()
+    live = consumers_view(consumers, retries, levels) if consumers else None
+    if first is None:
+        return EffectiveView((), warnings, live)
     line = BrokerLine.V5 if any(s.line is BrokerLine.V5 for s in samples) else BrokerLine.V4
-    ladders = effective_ladders(line, first.delay_levels_ms, retries, effective_backoff(spec, samples))
-    return EffectiveView(ladders, warnings)
+    ladders = effective_ladders(line, levels, retries, effective_backoff(spec, samples))
+    return EffectiveView(ladders, warnings, live)

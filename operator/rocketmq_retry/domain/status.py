@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from rocketmq_retry.domain.conditions import Outcome, Reason
+from rocketmq_retry.domain.consumers import CLIENT_IDS_SHOWN, ConsumerClass
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.ladder import Ladder
 from rocketmq_retry.domain.timestamps import format_timestamp
@@ -68,3 +69,17 @@ def ladder_status(ladder: Ladder) -> JsonObject:
         "totalMillisToDeadLetter": ladder.total_ms,
         "summary": ladder.summary,
     }
+
+
+def consumer_class_status(item: ConsumerClass) -> JsonObject:
+    """One line of status.consumers: a kind of live client, how many, and the limit they dead-letter after."""
+    limit = item.limit
+    entry: JsonObject = {"kind": str(limit.kind), "instances": item.instances,
+                         "limitFrom": "Group" if limit.follows_group else "Client"}
+    if limit.retries is not None:
+        entry["deadLetterAfterRetries"] = limit.retries
+    if limit.in_place_every_ms is not None:
+        entry["inPlaceEveryMillis"] = limit.in_place_every_ms
+    entry["summary"] = item.summary
+    entry["clients"] = list(item.client_ids[:CLIENT_IDS_SHOWN])
+    return entry

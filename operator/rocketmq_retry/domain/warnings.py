@@ -49,15 +49,17 @@ class BrokerFacts:
     retry_policy_problem: str | None = None  # what is odd about the group's stored groupRetryPolicy (5.x)
 
 
-def policy_warnings(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts], retries: int) -> tuple[PolicyWarning, ...]:
+def policy_warnings(spec: RetryPolicySpec, brokers: Sequence[BrokerFacts], retries: int, *,
+                    consumers_online: bool = False) -> tuple[PolicyWarning, ...]:
     """Warnings for a policy on a cluster whose masters are `brokers`; `retries` is the group's effective retryMaxTimes.
 
     Broker-dependent warnings are only given for the brokers listed, so an unreachable cluster yields the spec-only
-    ones.
+    ones. While consumers of the group are online, what they really get is observed (status.consumers and its
+    conditions), so the warning that assumes what remoting clients do is left out.
     """
     v5 = any(broker.line is BrokerLine.V5 for broker in brokers)
     found = [
-        _client_override(spec),
+        None if consumers_online else _client_override(spec),
         _auto_create(brokers),
         _backoff_ignored(spec, brokers),
         _retry_topic_too_small(spec, brokers),
@@ -76,7 +78,8 @@ def _client_override(spec: RetryPolicySpec) -> PolicyWarning | None:
         return None
     return PolicyWarning(
         WarningCode.CLIENT_OVERRIDES_MAX_RETRIES,
-        f"remoting push consumers send their own maxReconsumeTimes with every retry (Java default "
+        f"assumed, as no live consumer of the group was seen: remoting push consumers send their own maxReconsumeTimes "
+        f"with every retry (Java default "
         f"{JAVA_REMOTING_DEFAULT_MAX_RECONSUME_TIMES}) and the broker uses it instead of maxRetries={wanted}; "
         f"set setMaxReconsumeTimes({wanted}) in those applications too (gRPC clients follow maxRetries)",
     )

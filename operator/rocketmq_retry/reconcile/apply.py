@@ -19,6 +19,7 @@ from rocketmq_retry.domain.effective import BrokerSample, EffectiveView, effecti
 from rocketmq_retry.domain.jsontypes import JsonValue
 from rocketmq_retry.domain.spec import ClusterRef, RetryPolicySpec
 from rocketmq_retry.domain.status import BrokerState, BrokerStatus
+from rocketmq_retry.reconcile.consumers import Census
 from rocketmq_retry.reconcile.reading import (
     BrokerSnapshot,
     ClusterAdmin,
@@ -66,13 +67,16 @@ class _Planned:
 
 async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: Sequence[Intent], *,
                             call_timeout: float, now: datetime, snapshots: Snapshots | None = None,
-                            max_age: float = 0.0) -> dict[str, PolicyResult]:
+                            max_age: float = 0.0, census: Census | None = None,
+                            take_census: bool = False) -> dict[str, PolicyResult]:
     """Bring every master of `cluster` to what `intents` ask; results keyed by Intent.key.
 
     With `snapshots`, a master read less than `max_age` seconds ago is not read again unless the pass edits a group
-    it holds (see reconcile/snapshots.py).
+    it holds (see reconcile/snapshots.py). Results show the groups' live consumers as `census` last saw them;
+    `take_census` takes a new one of the intents' groups first, after the writes.
     """
     reads = snapshots or Snapshots()
+    seen = census or Census()
     try:
         masters = await discover_masters(admin, cluster, call_timeout)
     except ReadFailed as error:
@@ -81,11 +85,14 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
     outcomes = await asyncio.gather(*(_reconcile_broker(admin, master, intents, call_timeout, now,
                                                         snapshots=reads, max_age=max_age)
                                       for master in masters))
+    if take_census:
+        await seen.take(admin, masters, (intent.spec.consumer_group for intent in intents), call_timeout)
     results = {}
     for intent in intents:
         statuses = tuple(per_broker[intent.key][0] for per_broker in outcomes)
         samples = [sample for per_broker in outcomes if (sample := per_broker[intent.key][1]) is not None]
-        results[intent.key] = PolicyResult(statuses, effective_view(intent.spec, samples))
+        consumers = seen.consumers(intent.spec.consumer_group) or ()
+        results[intent.key] = PolicyResult(statuses, effective_view(intent.spec, samples, consumers))
     return results
 
 

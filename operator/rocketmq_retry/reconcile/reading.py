@@ -14,7 +14,7 @@ from rocketmq_retry.domain.durations import DurationError, parse_delay_levels
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.spec import ClusterRef
 from rocketmq_retry.remoting.errors import RemotingError
-from rocketmq_retry.remoting.models import ClusterInfo, SubscriptionGroupConfig, TopicConfig
+from rocketmq_retry.remoting.models import ClusterInfo, ConsumerConnection, SubscriptionGroupConfig, TopicConfig
 
 RETRY_TOPIC_PREFIX = "%RETRY%"
 _T = TypeVar("_T")
@@ -29,6 +29,8 @@ class ClusterAdmin(Protocol):
     async def get_all_subscription_groups(self, addr: str) -> dict[str, SubscriptionGroupConfig]: ...
     async def get_all_topic_configs(self, addr: str) -> dict[str, TopicConfig]: ...
     async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None: ...
+    async def consumer_connection(self, addr: str, group: str) -> ConsumerConnection | None: ...
+    async def consumer_running_info(self, addr: str, group: str, client_id: str) -> dict[str, str]: ...
 
 
 class ReadFailed(Exception):

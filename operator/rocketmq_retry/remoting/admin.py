@@ -11,9 +11,9 @@ from typing import Any
 from .codes import DEFAULT_TOPIC, RequestCode, ResponseCode
 from .connection import ConnectionPool
 from .errors import BrokerError, ConnectionFailed, MalformedBody, RemotingTimeout
-from .fastjson import loads_object
+from .fastjson import loads_member, loads_object
 from .frame import RemotingCommand
-from .models import ClusterInfo, SubscriptionGroupConfig, TopicConfig, TopicRoute
+from .models import ClusterInfo, ConsumerConnection, SubscriptionGroupConfig, TopicConfig, TopicRoute
 
 DEFAULT_BATCH_SIZE = 500
 """Groups per UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST request: ~0.5 KiB each keeps frames far below the cap."""
@@ -118,6 +118,30 @@ class Admin:
         """Both offset flags are sent: 4.x reads `removeOffset`, 5.x `cleanOffset`; each ignores the other."""
         await self._call(addr, RequestCode.DELETE_SUBSCRIPTIONGROUP,
                          {"groupName": name, "cleanOffset": _flag(clean_offsets), "removeOffset": _flag(clean_offsets)})
+
+    # live consumers
+
+    async def consumer_connection(self, addr: str, group: str) -> ConsumerConnection | None:
+        """The group's clients connected to this broker; None when it has none (CONSUMER_NOT_ONLINE)."""
+        response = await self._call(addr, RequestCode.GET_CONSUMER_CONNECTION_LIST, {"consumerGroup": group},
+                                    accept=(ResponseCode.SUCCESS, ResponseCode.CONSUMER_NOT_ONLINE))
+        if response.code == ResponseCode.CONSUMER_NOT_ONLINE:
+            return None
+        return ConsumerConnection.from_json(loads_object(response.body))
+
+    async def consumer_running_info(self, addr: str, group: str, client_id: str) -> dict[str, str]:
+        """The `properties` of the client's running info: the broker forwards the request to the client itself.
+
+        A client that cannot answer (not online, too old, not a Java remoting client) makes the broker answer
+        SYSTEM_ERROR with a remark saying why, raised as BrokerError. Only `properties` is decoded: the rest of the
+        body keys maps by MessageQueue objects, which fastjson writes as non-string keys.
+        """
+        response = await self._call(addr, RequestCode.GET_CONSUMER_RUNNING_INFO,
+                                    {"consumerGroup": group, "clientId": client_id, "jstackEnable": "false"})
+        properties = loads_member(response.body, "properties")
+        if not isinstance(properties, dict):
+            raise MalformedBody("consumer running info has no properties object")
+        return {str(key): str(value) for key, value in properties.items()}
 
     # topics
 

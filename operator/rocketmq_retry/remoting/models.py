@@ -221,3 +221,40 @@ class TopicRoute:
     def from_json(cls, raw: Mapping[str, Any]) -> Self:
         return cls(brokers=tuple(BrokerData.from_json(b) for b in _list(raw.get("brokerDatas", []), "brokerDatas")),
                    queues=tuple(QueueData.from_json(q) for q in _list(raw.get("queueDatas", []), "queueDatas")))
+
+
+@dataclass(frozen=True)
+class ClientConnection:
+    """One client's connection to a broker, as GET_CONSUMER_CONNECTION_LIST lists it."""
+
+    client_id: str
+    client_addr: str
+    language: str
+    version: int  # the client's MQVersion ordinal
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Self:
+        raw = _object(raw, "Connection")
+        return cls(client_id=_expect(raw.get("clientId"), str, "clientId"),
+                   client_addr=_expect(raw.get("clientAddr"), str, "clientAddr"),
+                   language=_expect(raw.get("language"), str, "language"),
+                   version=_expect(raw.get("version"), int, "version"))
+
+
+@dataclass(frozen=True)
+class ConsumerConnection:
+    """A group's clients on one broker, and what the broker's consumer table says of the group as a whole
+    (the latest heartbeat's consume type and message model)."""
+
+    connections: tuple[ClientConnection, ...]
+    consume_type: str
+    message_model: str
+    topics: tuple[str, ...]  # subscribed topics, the group's %RETRY% topic included
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Self:
+        return cls(connections=tuple(ClientConnection.from_json(c)
+                                     for c in _list(raw.get("connectionSet", []), "connectionSet")),
+                   consume_type=_expect(raw.get("consumeType"), str, "consumeType"),
+                   message_model=_expect(raw.get("messageModel"), str, "messageModel"),
+                   topics=tuple(sorted(_object(raw.get("subscriptionTable", {}), "subscriptionTable"))))

@@ -12,7 +12,7 @@ from rocketmq_retry.controller.secrets import SecretUnavailable
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
 from tests.unit.controller.loopbed import CONFIG, NAMESRV, LoopBed, policy_spec, ready, record
-from tests.unit.fakes import two_masters
+from tests.unit.fakes import java_push_consumer, two_masters
 
 
 async def test_a_new_policy_is_applied_and_reported() -> None:
@@ -309,3 +309,31 @@ async def test_policies_alike_share_the_parts_of_their_statuses() -> None:
     assert orders["ladders"] == invoices["ladders"]
     for part in ("brokers", "ladders", "warnings"):
         assert all(mine is theirs for mine, theirs in zip(orders[part], invoices[part], strict=True)), part
+
+
+async def test_the_sweep_reports_live_consumers_and_falls_back_to_the_assumed_view_when_they_leave() -> None:
+    bed = LoopBed(two_masters())
+    bed.apply(record("orders", policy_spec("orders")))  # maxRetries 3
+    await bed.settle()
+    clients = {"c-default": java_push_consumer(), "c-five": java_push_consumer(5),
+               "c-orderly": java_push_consumer(orderly=True)}
+    bed.admin.broker("broker-a").consumers["orders"] = ("CLUSTERING", clients)
+    bed.loop.resync("RetryPolicy")
+    await bed.settle()
+
+    status = bed.memory.current(record("orders", {})).status
+    assert [(c["kind"], c.get("deadLetterAfterRetries"), c["clients"]) for c in status["consumers"]] == [
+        ("RemotingConcurrent", 5, ["c-five"]), ("RemotingConcurrent", 16, ["c-default"]),
+        ("RemotingOrderly", None, ["c-orderly"])]
+    differ = next(c for c in status["conditions"] if c["type"] == "EffectiveRetriesDiffer")
+    assert (differ["status"], differ["reason"]) == ("True", "ClientLimits")
+    assert "after 5" in differ["message"] and "after 16" in differ["message"]
+    assert not any(w.startswith("ClientOverridesMaxRetries") for w in status["warnings"])
+
+    del bed.admin.broker("broker-a").consumers["orders"]
+    bed.loop.resync("RetryPolicy")
+    await bed.settle()
+    status = bed.memory.current(record("orders", {})).status
+    assert status.get("consumers") is None
+    assert [c["type"] for c in status["conditions"]] == ["Ready"]
+    assert status["warnings"][0].startswith("ClientOverridesMaxRetries: assumed")

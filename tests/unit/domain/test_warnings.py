@@ -19,7 +19,8 @@ def test_remoting_clients_override_max_retries() -> None:
     (warning,) = policy_warnings(RetryPolicySpec("g", max_retries=3), [], 3)
     assert warning.code is WarningCode.CLIENT_OVERRIDES_MAX_RETRIES
     assert "setMaxReconsumeTimes(3)" in warning.message
-    assert str(warning).startswith("ClientOverridesMaxRetries: remoting push consumers")
+    assert str(warning).startswith("ClientOverridesMaxRetries: assumed, as no live consumer of the group was seen: ")
+    assert policy_warnings(RetryPolicySpec("g", max_retries=3), [], 3, consumers_online=True) == ()
 
 
 def test_auto_create_lists_the_brokers() -> None:

@@ -102,3 +102,43 @@ async def test_runtime_info_names_the_broker_version(fake_peer: PeerFactory) -> 
         info = await Admin(pool, ["127.0.0.1:1"]).broker_runtime_info(broker.addr)
     assert info["brokerVersionDesc"] == "V5_5_0"
     assert [r.code for r in broker.received] == [28]
+
+
+@pytest.mark.parametrize(("version", "client_version"), [("v550", 513), ("v497", 407)])
+async def test_consumer_connections_and_running_info_parse_captured_answers(
+        fake_peer: PeerFactory, version: str, client_version: int) -> None:
+    broker = await fake_peer(_scripted({
+        RequestCode.GET_CONSUMER_CONNECTION_LIST: captured_command(f"{version}_consumer_connection_response"),
+        RequestCode.GET_CONSUMER_RUNNING_INFO: captured_command(f"{version}_consumer_running_info_response")}))
+    async with ConnectionPool() as pool:
+        admin = Admin(pool, ["127.0.0.1:1"])
+        found = await admin.consumer_connection(broker.addr, "cap_five")
+        assert found is not None
+        [connection] = found.connections
+        properties = await admin.consumer_running_info(broker.addr, "cap_five", connection.client_id)
+    assert (connection.language, connection.version) == ("JAVA", client_version)
+    assert (found.consume_type, found.message_model) == ("CONSUME_PASSIVELY", "CLUSTERING")
+    assert found.topics == ("%RETRY%cap_five", "CapTopic")
+    assert (properties["maxReconsumeTimes"], properties["PROP_CONSUMEORDERLY"]) == ("5", "false")
+    assert properties["consumerGroup"] == "cap_five"
+    assert [(r.code, r.ext_fields) for r in broker.received] == [
+        (203, {"consumerGroup": "cap_five"}),
+        (307, {"consumerGroup": "cap_five", "clientId": connection.client_id, "jstackEnable": "false"})]
+
+
+@pytest.mark.parametrize("version", ["v550", "v497"])
+async def test_a_group_nobody_consumes_has_no_connections(fake_peer: PeerFactory, version: str) -> None:
+    broker = await fake_peer(_scripted({
+        RequestCode.GET_CONSUMER_CONNECTION_LIST: captured_command(f"{version}_consumer_not_online_response")}))
+    async with ConnectionPool() as pool:
+        assert await Admin(pool, ["127.0.0.1:1"]).consumer_connection(broker.addr, "cap_nobody") is None
+
+
+@pytest.mark.parametrize("version", ["v550", "v497"])
+async def test_running_info_of_a_client_the_broker_does_not_know_says_why(fake_peer: PeerFactory,
+                                                                          version: str) -> None:
+    broker = await fake_peer(_scripted({
+        RequestCode.GET_CONSUMER_RUNNING_INFO: captured_command(f"{version}_running_info_unknown_client_response")}))
+    async with ConnectionPool() as pool:
+        with pytest.raises(BrokerError, match=r"SYSTEM_ERROR\(1\): The Consumer <cap_five> <127.0.0.1@nobody> not"):
+            await Admin(pool, ["127.0.0.1:1"]).consumer_running_info(broker.addr, "cap_five", "127.0.0.1@nobody")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from remoting_support import captured_command
 
 from rocketmq_retry.remoting.errors import MalformedBody
-from rocketmq_retry.remoting.fastjson import loads, loads_object
+from rocketmq_retry.remoting.fastjson import loads, loads_member, loads_object
 
 
 def test_captured_cluster_info_body_parses() -> None:
@@ -65,3 +65,26 @@ _documents = st.recursive(_leaves, lambda inner: st.lists(inner, max_size=4)
 @given(_documents)
 def test_fastjson_style_documents_parse_to_their_string_keyed_equivalent(document: Any) -> None:
     assert loads(_bare(document)) == json.loads(json.dumps(_stringify(document)))
+
+
+def test_one_member_is_read_past_members_keyed_by_objects() -> None:
+    body = captured_command("v550_consumer_running_info_response").body
+    with pytest.raises(MalformedBody):
+        loads(body)  # mqTable's keys are MessageQueue objects
+    assert loads_member(body, "properties")["maxReconsumeTimes"] == "5"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"a":{"properties":1},"properties":{"k":"}\\"{"}}', {"k": '}"{'}),
+    ('{"a":"\\"properties\\":2"}', None),
+    ('{{"x":1}:2, "properties" : [1, {"y": 2}] }', [1, {"y": 2}]),
+    ('{"properties":"v"}', "v"),
+])
+def test_only_the_top_level_member_counts_and_strings_are_skipped(text: str, expected: Any) -> None:
+    assert loads_member(text, "properties") == expected
+
+
+@pytest.mark.parametrize("bad", [b'{"properties":{"a":', b'{"properties":"open', b"\xff"])
+def test_a_malformed_member_raises_malformed_body(bad: bytes) -> None:
+    with pytest.raises(MalformedBody):
+        loads_member(bad, "properties")

@@ -29,7 +29,8 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * the client hands a retry to the listener under its original topic, so only the queue shows it came from the retry
  * topic.
  *
- * <p>Options: --namesrv, --topic, --group, --duration (s), and --orderly or --broadcast.
+ * <p>Options: --namesrv, --topic, --group, --duration (s), --orderly or --broadcast, and --max-reconsume-times N
+ * (setMaxReconsumeTimes; unset, the client's default -1 stands).
  */
 public final class ProbeConsumer {
     public static void main(String[] args) throws Exception {
@@ -38,6 +39,9 @@ public final class ProbeConsumer {
         consumer.setNamesrvAddr(ProbeJournal.required(options, "namesrv"));
         consumer.setConsumeFromWhere(ConsumeFromWhere.CONSUME_FROM_FIRST_OFFSET);
         consumer.subscribe(ProbeJournal.required(options, "topic"), "*");
+        if (options.containsKey("max-reconsume-times")) {
+            consumer.setMaxReconsumeTimes(Integer.parseInt(options.get("max-reconsume-times")));
+        }
         if (options.containsKey("orderly")) {
             consumer.registerMessageListener((MessageListenerOrderly) (messages, context) -> {
                 record(messages, context.getMessageQueue());

@@ -1,0 +1,111 @@
+"""The live consumers of a cluster's groups: who is connected to the masters, and what each client says it does.
+
+A census asks every master for each group's connections (GET_CONSUMER_CONNECTION_LIST: one call per group and
+master) and each client it has not met before for its settings (GET_CONSUMER_RUNNING_INFO, which the broker forwards
+to the client). A client's settings do not change while it runs, so they are kept for as long as it stays
+connected: a census of an unchanged cluster costs one connection list per group and master, and nothing per client.
+Sweep passes take the census; every pass reads the last one, so events never cost a broker call per client.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from rocketmq_retry.domain.consumers import ClientSettings, LiveConsumer, settings_from_properties
+from rocketmq_retry.reconcile.reading import ClusterAdmin, Master, ReadFailed, bounded
+from rocketmq_retry.remoting.models import ClientConnection, ConsumerConnection
+
+IN_FLIGHT: Final = 32  # broker calls of one census at a time: the brokers' admin thread pools are small
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _Answer:
+    settings: ClientSettings | None
+    unanswered: str | None
+
+
+@dataclass(frozen=True)
+class _Sighting:
+    """Where a client was first seen in one census: the master to ask it through, and its connection there."""
+
+    master: Master
+    group: ConsumerConnection
+    connection: ClientConnection
+
+
+class _Calls:
+    """The broker calls of one census: each bounded by the call timeout, at most IN_FLIGHT at a time."""
+
+    def __init__(self, admin: ClusterAdmin, call_timeout: float) -> None:
+        self._admin = admin
+        self._timeout = call_timeout
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+
+    async def _bounded(self, what: str, call: Awaitable[_T]) -> _T:
+        async with self._slots:
+            return await bounded(call, self._timeout, what)
+
+    async def connections(self, master: Master, group: str) -> ConsumerConnection | ReadFailed | None:
+        """The group's clients on `master`; the failure itself when the master could not tell."""
+        try:
+            return await self._bounded(f"{master.name} ({master.addr}) connections of {group}",
+                                       self._admin.consumer_connection(master.addr, group))
+        except ReadFailed as error:
+            return error
+
+    async def answer(self, master: Master, group: str, client_id: str) -> "_Answer":
+        """What the client says about itself, asked through `master`."""
+        try:
+            properties = await self._bounded(f"{client_id} through {master.name}",
+                                             self._admin.consumer_running_info(master.addr, group, client_id))
+        except ReadFailed as error:
+            return _Answer(None, str(error))
+        settings = settings_from_properties(properties)
+        return _Answer(settings, None if settings is not None else "its running info has no retry settings")
+
+
+class Census:
+    """The last census of one cluster's groups (for one connection identity)."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, tuple[LiveConsumer, ...]] = {}
+        self._answers: dict[str, dict[str, _Answer]] = {}  # group -> client id -> what the client answered
+
+    def consumers(self, group: str) -> tuple[LiveConsumer, ...] | None:
+        """The group's live consumers at the last census that reached a master; None before any did."""
+        return self._groups.get(group)
+
+    async def take(self, admin: ClusterAdmin, masters: Sequence[Master], groups: Iterable[str],
+                   call_timeout: float) -> None:
+        """Census of `groups` on `masters`. A group no master answered for keeps its last census."""
+        calls = _Calls(admin, call_timeout)
+        await asyncio.gather(*(self._take_group(calls, masters, group) for group in set(groups)))
+
+    async def _take_group(self, calls: _Calls, masters: Sequence[Master], group: str) -> None:
+        lists = await asyncio.gather(*(calls.connections(master, group) for master in masters))
+        answered = [(master, found) for master, found in zip(masters, lists, strict=True)
+                    if not isinstance(found, ReadFailed)]
+        if not answered:
+            return
+        seen: dict[str, _Sighting] = {}
+        for master, found in answered:
+            if found is not None:
+                for connection in found.connections:
+                    seen.setdefault(connection.client_id, _Sighting(master, found, connection))
+        known = self._answers.get(group, {})
+        answers = await asyncio.gather(*(_known(known[client_id]) if client_id in known
+                                         else calls.answer(sighting.master, group, client_id)
+                                         for client_id, sighting in seen.items()))
+        self._answers[group] = dict(zip(seen, answers, strict=True))  # clients that left are forgotten
+        self._groups[group] = tuple(
+            LiveConsumer(client_id, sighting.connection.language, sighting.connection.version,
+                         sighting.group.message_model, sighting.group.consume_type,
+                         settings=answer.settings, unanswered=answer.unanswered)
+            for (client_id, sighting), answer in sorted(zip(seen.items(), answers, strict=True),
+                                                        key=lambda item: item[0][0]))
+
+
+async def _known(answer: _Answer) -> _Answer:
+    return answer

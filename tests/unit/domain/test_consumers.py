@@ -1,0 +1,81 @@
+"""The retries live consumers really get, by kind of client, and the conditions they imply."""
+
+import pytest
+
+from rocketmq_retry.domain.consumers import (
+    ClientSettings,
+    ConsumerKind,
+    LiveConsumer,
+    consumers_view,
+    limit_of,
+    observations,
+    settings_from_properties,
+)
+
+LEVELS_MS = (1000,) * 18
+
+
+def _push(client_id: str, limit: int = -1, *, orderly: bool = False, model: str = "CLUSTERING") -> LiveConsumer:
+    return LiveConsumer(client_id, "JAVA", 513, model, "CONSUME_PASSIVELY", settings=ClientSettings(limit, orderly))
+
+
+@pytest.mark.parametrize(("consumer", "kind", "retries", "follows_group"), [
+    (_push("a"), ConsumerKind.CONCURRENT, 16, False),
+    (_push("a", 5), ConsumerKind.CONCURRENT, 5, False),
+    (_push("a", 0), ConsumerKind.CONCURRENT, 0, False),
+    (_push("a", orderly=True), ConsumerKind.ORDERLY, None, False),
+    (_push("a", 4, orderly=True), ConsumerKind.ORDERLY, 4, False),
+    (_push("a", 5, model="BROADCASTING"), ConsumerKind.BROADCAST, 0, False),
+    (LiveConsumer("a", "PYTHON", 513, "CLUSTERING", "CONSUME_PASSIVELY", grpc=True), ConsumerKind.GRPC, 3, True),
+    (LiveConsumer("a", "CPP", 400, "CLUSTERING", "CONSUME_PASSIVELY", unanswered="timeout"), ConsumerKind.UNKNOWN,
+     None, False),
+])
+def test_each_kind_of_client_gets_its_own_limit(consumer: LiveConsumer, kind: ConsumerKind, retries: int | None,
+                                                follows_group: bool) -> None:
+    limit = limit_of(consumer, group_retries=3)
+    assert (limit.kind, limit.retries, limit.follows_group) == (kind, retries, follows_group)
+
+
+def test_instances_are_grouped_by_limit_and_summarised() -> None:
+    view = consumers_view([_push("c2"), _push("c1"), _push("f", 5), _push("o", orderly=True),
+                           _push("b", model="BROADCASTING")], 3, LEVELS_MS)
+    lines = [(c.limit.kind, c.limit.retries, c.client_ids) for c in view.classes]
+    assert lines == [(ConsumerKind.CONCURRENT, 5, ("f",)), (ConsumerKind.CONCURRENT, 16, ("c1", "c2")),
+                     (ConsumerKind.ORDERLY, None, ("o",)), (ConsumerKind.BROADCAST, 0, ("b",))]
+    assert view.instances == 5
+    summaries = [c.summary for c in view.classes]
+    assert summaries[0] == "5 retries: 1s x5; dead-lettered after 5s (the client's maxReconsumeTimes)"
+    assert summaries[2] == "retried in place every 1s without limit; never dead-lettered"
+    assert summaries[3].startswith("no retries")
+
+
+def test_effective_retries_differ_names_each_count_and_its_instances() -> None:
+    view = consumers_view([_push("a"), _push("b"), _push("f", 5), _push("o", orderly=True),
+                           _push("x", model="BROADCASTING")], 3, LEVELS_MS)
+    differ, applicable = observations(view)
+    assert (differ.type, differ.status, differ.reason) == ("EffectiveRetriesDiffer", "True", "ClientLimits")
+    assert "1 instance(s) after 5, 2 instance(s) after 16, 1 instance(s) never (orderly, no limit)" in differ.message
+    assert (applicable.type, applicable.status) == ("RetriesNotApplicable", "True")
+    assert applicable.message.startswith("1 instance(s) consume in BROADCASTING mode")
+
+
+def test_clients_that_follow_the_group_do_not_differ() -> None:
+    grpc = LiveConsumer("g", "JAVA", 513, "CLUSTERING", "CONSUME_PASSIVELY", grpc=True)
+    differ, applicable = observations(consumers_view([_push("a", 3), grpc], 3, LEVELS_MS))
+    assert (differ.status, differ.reason) == ("False", "AsGroup")
+    assert applicable.status == "False"
+    assert observations(None) == ()
+
+
+@pytest.mark.parametrize(("properties", "expected"), [
+    ({"maxReconsumeTimes": "-1", "PROP_CONSUMEORDERLY": "false", "suspendCurrentQueueTimeMillis": "1000"},
+     ClientSettings(-1, False, 1000)),
+    ({"maxReconsumeTimes": "5", "PROP_CONSUMEORDERLY": "true", "suspendCurrentQueueTimeMillis": "250"},
+     ClientSettings(5, True, 250)),
+    ({"maxReconsumeTimes": "7", "PROP_CONSUMEORDERLY": "false"}, ClientSettings(7, False, 1000)),
+    ({"PROP_CONSUMEORDERLY": "false"}, None),  # a lite pull consumer has no maxReconsumeTimes
+    ({"maxReconsumeTimes": "many", "PROP_CONSUMEORDERLY": "false"}, None),
+])
+def test_settings_come_from_the_java_clients_running_info(properties: dict[str, str],
+                                                          expected: ClientSettings | None) -> None:
+    assert settings_from_properties(properties) == expected

@@ -1,0 +1,73 @@
+"""The census of live consumers: every master asked, each client asked once while it stays, failures kept apart."""
+
+from rocketmq_retry.domain.consumers import ClientSettings, ConsumerKind
+from rocketmq_retry.reconcile.consumers import Census
+from rocketmq_retry.reconcile.reading import Master
+from tests.unit.fakes import FakeAdmin, java_push_consumer, two_masters
+
+ADMIN = two_masters()
+MASTERS = [Master(b.name, b.addr) for b in ADMIN.brokers.values()]
+
+
+def _admin_with(**per_broker: dict[str, dict[str, str] | None]) -> FakeAdmin:
+    admin = two_masters()
+    for name, clients in per_broker.items():
+        admin.broker(name.replace("_", "-")).consumers["orders"] = ("CLUSTERING", clients)
+    return admin
+
+
+async def test_clients_of_every_master_are_counted_once_and_asked_once() -> None:
+    admin = _admin_with(broker_a={"c1": java_push_consumer(), "c2": java_push_consumer(5)},
+                        broker_b={"c1": java_push_consumer(), "c3": java_push_consumer(orderly=True)})
+    census = Census()
+    assert census.consumers("orders") is None
+    await census.take(admin, MASTERS, ["orders", "idle"], 1.0)
+
+    found = census.consumers("orders")
+    assert found is not None
+    assert [(c.client_id, c.settings) for c in found] == [
+        ("c1", ClientSettings(-1, False)), ("c2", ClientSettings(5, False)), ("c3", ClientSettings(-1, True))]
+    assert census.consumers("idle") == ()
+    calls = sum(b.running_info_calls for b in admin.brokers.values())
+    assert calls == 3
+
+    await census.take(admin, MASTERS, ["orders"], 1.0)  # nobody new: no client is asked again
+    assert sum(b.running_info_calls for b in admin.brokers.values()) == calls
+
+
+async def test_a_client_that_left_is_forgotten_and_asked_again_when_back() -> None:
+    admin = _admin_with(broker_a={"c1": java_push_consumer()})
+    census = Census()
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    del admin.broker("broker-a").consumers["orders"]
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    assert census.consumers("orders") == ()
+
+    admin.broker("broker-a").consumers["orders"] = ("CLUSTERING", {"c1": java_push_consumer(2)})
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    found = census.consumers("orders")
+    assert found is not None and found[0].settings == ClientSettings(2, False)
+
+
+async def test_a_client_that_cannot_answer_is_listed_with_why() -> None:
+    admin = _admin_with(broker_a={"c1": None})
+    census = Census()
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    found = census.consumers("orders")
+    assert found is not None
+    [consumer] = found
+    assert consumer.kind is ConsumerKind.UNKNOWN
+    assert consumer.unanswered is not None and "The Consumer <orders> <c1> not online" in consumer.unanswered
+
+
+async def test_a_master_down_leaves_the_others_view_and_all_down_keeps_the_last_census() -> None:
+    admin = _admin_with(broker_a={"c1": java_push_consumer()}, broker_b={"c2": java_push_consumer()})
+    census = Census()
+    admin.broker("broker-b").down = True
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    found = census.consumers("orders")
+    assert found is not None and [c.client_id for c in found] == ["c1"]
+
+    admin.broker("broker-a").down = True
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    assert census.consumers("orders") == found
