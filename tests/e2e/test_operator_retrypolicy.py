@@ -17,12 +17,14 @@ import kubernetes
 import pytest
 
 from rocketmq_chaos.experiments import send_once_routed
-from rocketmq_lab.bed import versions
+from rocketmq_lab.bed import javaprograms, versions
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos import java_probes
 from rocketmq_retry.remoting import (
     Admin,
+    BrokerError,
     ConnectionPool,
     Message,
     MessageQueue,
@@ -463,3 +465,149 @@ def test_an_operator_killed_mid_reconcile_loses_no_policy(policies: Policies,
         group: {(2, 1)} for group in groups.values()}
     for name in groups:
         policies.delete(name)
+
+
+def _java_consumer(cluster: RocketMQCluster, home: Path, topic: str, group: str, *flags: str) -> ManagedProcess:
+    """The official Java push consumer (the chaos probe, failing every delivery) of `topic` as `group`, not started;
+    it runs until stopped, with its journal in `home`.log."""
+    home.mkdir()
+    argv = javaprograms.compiled(cluster.version).argv(
+        "ProbeConsumer", "--namesrv", cluster.namesrv_addr, "--topic", topic, "--group", group, "--duration", "3600",
+        *flags, home=home, options=java_probes.JVM_OPTIONS)
+    return ManagedProcess(f"java-consumer-{home.name}", argv, home.with_suffix(".log"), cwd=home)
+
+
+def _consumer_lines(found: dict[str, Any]) -> list[tuple[str, int | None, int]]:
+    return sorted((line["kind"], line.get("deadLetterAfterRetries"), line["instances"])
+                  for line in found.get("status", {}).get("consumers") or [])
+
+
+def test_status_shows_the_limits_live_official_consumers_really_get(
+        policies: Policies, rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    """Four official Java push consumers of one group (default, setMaxReconsumeTimes(5), orderly, broadcasting)
+    under maxRetries 3: status lists each with the limit it gets, and the assumed view returns when they stop."""
+    name, group, topic = _unique("live"), _unique("live_group").replace("-", "_"), _unique("LiveTopic")
+    rocketmq_cluster.create_topic(topic, queues=2)
+    policies.create(name, {"consumerGroup": group, "maxRetries": 3})
+    policies.wait_ready(name)
+
+    flags = {"default": [], "five": ["--max-reconsume-times", "5"], "orderly": ["--orderly"],
+             "broadcast": ["--broadcast"]}
+    consumers = [_java_consumer(rocketmq_cluster, tmp_path / mode, topic, group, *extra)
+                 for mode, extra in flags.items()]
+    expected = [("Broadcast", 0, 1), ("RemotingConcurrent", 5, 1), ("RemotingConcurrent", 16, 1),
+                ("RemotingOrderly", None, 1)]
+    seen: dict[str, Any] = {}
+
+    def listed() -> bool:
+        seen["last"] = policies.get(name) or {}
+        return _consumer_lines(seen["last"]) == expected
+
+    try:
+        for consumer in consumers:
+            consumer.start()
+        # Cold JVMs start slowly on the 2-core machine; a client is seen at the first sweep after its heartbeat.
+        wait_until(listed, timeout=java_probes.START_ALLOWANCE, interval=1.0, process=policies.operator,
+                   what=f"the four consumers in status (last: {seen.get('last', {}).get('status')})")
+        status = seen["last"]["status"]
+        conditions = {c["type"]: c for c in status["conditions"]}
+        differ = conditions["EffectiveRetriesDiffer"]
+        assert (differ["status"], differ["reason"]) == ("True", "ClientLimits")
+        assert "1 instance(s) after 5, 1 instance(s) after 16, 1 instance(s) never" in differ["message"]
+        assert conditions["RetriesNotApplicable"]["status"] == "True"
+        assert not any(w.startswith("ClientOverridesMaxRetries") for w in status["warnings"])
+        lines = {line["kind"] + str(line.get("deadLetterAfterRetries")): line for line in status["consumers"]}
+        assert lines["RemotingOrderlyNone"]["inPlaceEveryMillis"] == 1000
+        assert all(line["limitFrom"] == "Client" for line in status["consumers"])
+        assert all(len(line["clients"]) == 1 for line in status["consumers"])
+    finally:
+        for consumer in consumers:
+            consumer.stop()
+
+    def assumed(found: dict[str, Any]) -> bool:
+        status = found.get("status", {})
+        return (not status.get("consumers") and "EffectiveRetriesDiffer" not in
+                {c["type"] for c in status.get("conditions", [])}
+                and any(w.startswith("ClientOverridesMaxRetries: assumed") for w in status.get("warnings", [])))
+
+    policies.wait(name, "the assumed view once the consumers stopped", assumed)
+    policies.delete(name)
+
+
+def test_raising_retry_queues_grows_the_retry_topic_first_so_no_retry_is_lost(
+        policies: Policies, rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    """rocketmq#3953: a group whose retryQueueNums exceeds its retry topic's queues sends retries to queues nobody
+    reads. A group with a one-queue retry topic raised to retryQueues 3: the operator grows the topic on every master
+    first, and a failing ladder of 30 messages with the official Java consumer dead-letters each exactly once."""
+    name, group, topic = _unique("grow"), _unique("grow_group").replace("-", "_"), _unique("GrowTopic")
+    rocketmq_cluster.create_topic(topic, queues=2)
+
+    async def one_queue_retry_topic() -> None:
+        async with ConnectionPool(request_timeout=15) as pool:
+            admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
+            for broker in rocketmq_cluster.brokers:
+                await admin.update_subscription_group(
+                    broker.addr, SubscriptionGroupConfig(group, retry_queue_nums=1, retry_max_times=2))
+                await admin.create_or_update_topic(broker.addr, TopicConfig(retry_topic(group), read_queue_nums=1,
+                                                                            write_queue_nums=1))
+
+    asyncio.run(one_queue_retry_topic())
+    policies.create(name, {"consumerGroup": group, "maxRetries": 2, "retryQueues": 3})
+    policies.wait_ready(name)
+    assert _retry_topic_queues(rocketmq_cluster, group) == {(3, 3)}
+    assert _retry_fields(rocketmq_cluster, group) == {(2, 3)}
+
+    consumer = _java_consumer(rocketmq_cluster, tmp_path / "ladder", topic, group, "--max-reconsume-times", "2")
+    consumer.start()
+    try:
+        sent = asyncio.run(_send(rocketmq_cluster, topic, 30))
+        wait_until(lambda: len(_dead_letters(rocketmq_cluster, group)) >= len(sent),
+                   timeout=java_probes.START_ALLOWANCE, interval=1.0, process=consumer, what="30 dead letters")
+    finally:
+        consumer.stop()
+    dead = _dead_letters(rocketmq_cluster, group)
+    assert sorted(dead) == sorted(sent)  # each once: none lost in an unread queue, none twice
+    policies.delete(name)
+
+
+def _retry_topic_queues(cluster: RocketMQCluster, group: str) -> set[tuple[int, int] | None]:
+    """The distinct (read, write) queue counts of the group's retry topic over all masters; None: missing."""
+
+    async def read() -> set[tuple[int, int] | None]:
+        async with ConnectionPool(request_timeout=15) as pool:
+            admin = Admin(pool, [cluster.namesrv_addr])
+            found = set()
+            for broker in cluster.brokers:
+                topic = (await admin.get_all_topic_configs(broker.addr)).get(retry_topic(group))
+                found.add(None if topic is None else (topic.read_queue_nums, topic.write_queue_nums))
+            return found
+
+    return asyncio.run(read())
+
+
+async def _send(cluster: RocketMQCluster, topic: str, count: int) -> list[str]:
+    async with ConnectionPool(request_timeout=15) as pool:
+        producer = Producer(pool, [cluster.namesrv_addr])
+        return [(await send_once_routed(producer, Message(topic, f"fails {index}".encode()), within=CONVERGE)).msg_id
+                for index in range(count)]
+
+
+def _dead_letters(cluster: RocketMQCluster, group: str) -> list[str]:
+    """The message ids in the group's DLQ on every master (read from the start, committing nothing)."""
+
+    async def read() -> list[str]:
+        async with ConnectionPool(request_timeout=15) as pool:
+            consumer = PullConsumer(pool, [cluster.namesrv_addr], f"{group}_reader")
+            try:
+                queues = await consumer.queues(dlq_topic(group))
+            except BrokerError:
+                return []  # no dead letter yet: the broker creates the DLQ topic with the first
+            ids = []
+            for queue in queues:
+                offset = 0
+                while (result := await consumer.pull(queue, offset, max_messages=32)).messages:
+                    ids += [message.msg_id for message in result.messages]
+                    offset = result.next_begin_offset
+            return ids
+
+    return asyncio.run(read())

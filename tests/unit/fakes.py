@@ -43,6 +43,7 @@ class FakeBroker:
     down: bool = False  # refuses connections
     stalled: bool = False  # accepts but never answers
     writes: list[list[str]] = field(default_factory=list)  # group names per update call
+    topic_writes: list[list[str]] = field(default_factory=list)  # topic names per update call
     topic_reads: int = 0
     group_reads: int = 0
 
@@ -101,6 +102,11 @@ class FakeAdmin:
         broker.topic_reads += 1
         return dict(broker.topics)
 
+    async def create_or_update_topics(self, addr: str, configs: Sequence[TopicConfig]) -> None:
+        broker = await self._reach(addr)
+        broker.topic_writes.append([config.topic_name for config in configs])
+        broker.topics |= {config.topic_name: copy.deepcopy(config) for config in configs}
+
     async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None:
         broker = await self._reach(addr)
         broker.writes.append([config.group_name for config in configs])
@@ -125,10 +131,11 @@ class FakeAdmin:
         return properties
 
 
-def java_push_consumer(max_reconsume_times: int = -1, *, orderly: bool = False) -> dict[str, str]:
+def java_push_consumer(max_reconsume_times: int = -1, *, orderly: bool = False,
+                       model: str = "CLUSTERING") -> dict[str, str]:
     """Running info properties of the official Java push consumer, as far as the census reads them."""
     return {"maxReconsumeTimes": str(max_reconsume_times), "PROP_CONSUMEORDERLY": str(orderly).lower(),
-            "suspendCurrentQueueTimeMillis": "1000", "consumeTimeout": "15"}
+            "suspendCurrentQueueTimeMillis": "1000", "consumeTimeout": "15", "messageModel": model}
 
 
 def two_masters(version: str = "V5_5_0") -> FakeAdmin:

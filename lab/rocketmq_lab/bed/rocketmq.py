@@ -177,7 +177,7 @@ class RocketMQCluster:
             broker.process.start()
         self.wait_registered([b.name for b in self.brokers])
         if self.proxy is not None:
-            self._create_topic_everywhere(HEARTBEAT_SYNCER_TOPIC, queues=1)
+            self.create_topic(HEARTBEAT_SYNCER_TOPIC, queues=1)
             self.proxy.start()
             wait_until(lambda: _listening(self.proxy_port), timeout=_START_TIMEOUT, process=self.proxy,
                        what="listening")
@@ -272,7 +272,7 @@ class RocketMQCluster:
                 logs = (broker.log_dir / "broker.log" for broker in late)
                 raise late[0].process.failure(str(timeout_error), *logs) from timeout_error
 
-    def _create_topic_everywhere(self, topic: str, *, queues: int) -> None:
+    def create_topic(self, topic: str, *, queues: int) -> None:
         """Create `topic` on every master and wait until the name server routes it to all of them."""
         create_topic(self.namesrv_addr, [broker.addr for broker in self.brokers], topic, queues)
         self.wait_routed(topic)

@@ -46,6 +46,7 @@ class ClientSettings:
     max_reconsume_times: int  # as configured: -1 is the client's default
     orderly: bool
     suspend_ms: int = JAVA_DEFAULT_SUSPEND_MS
+    broadcasting: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,17 @@ class LiveConsumer:
     client_id: str
     language: str
     version: int
-    message_model: str  # CLUSTERING or BROADCASTING
-    consume_type: str  # CONSUME_PASSIVELY (push), CONSUME_ACTIVELY (pull), CONSUME_POP
+    message_model: str  # the group's on that broker, from its latest heartbeat: CLUSTERING or BROADCASTING
+    consume_type: str  # the group's on that broker: CONSUME_PASSIVELY (push), CONSUME_ACTIVELY (pull), CONSUME_POP
     grpc: bool = False  # connected through the 5.x proxy with gRPC
     settings: ClientSettings | None = None
     unanswered: str | None = None  # why the settings are missing
 
     @property
     def kind(self) -> ConsumerKind:
-        if self.message_model == "BROADCASTING":
+        """The client's own settings first: the broker keeps one message model per group, its latest heartbeat's."""
+        broadcasting = self.settings.broadcasting if self.settings is not None else self.message_model == "BROADCASTING"
+        if broadcasting:
             return ConsumerKind.BROADCAST
         if self.grpc:
             return ConsumerKind.GRPC
@@ -213,4 +216,4 @@ def settings_from_properties(properties: Mapping[str, str]) -> ClientSettings | 
         suspend = int(properties.get("suspendCurrentQueueTimeMillis", JAVA_DEFAULT_SUSPEND_MS))
     except (KeyError, ValueError):
         return None
-    return ClientSettings(limit, orderly, suspend)
+    return ClientSettings(limit, orderly, suspend, properties.get("messageModel") == "BROADCASTING")

@@ -8,12 +8,13 @@ so a dead broker cannot stop the others from being configured.
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from rocketmq_retry.domain.broker import DEFAULT_RETRY_QUEUE_NUMS
 from rocketmq_retry.domain.conditions import Reason
-from rocketmq_retry.domain.desired import desired_fields, reset_fields
+from rocketmq_retry.domain.desired import RETRY_QUEUE_NUMS, desired_fields, reset_fields
 from rocketmq_retry.domain.diff import GroupPlan, plan_group
 from rocketmq_retry.domain.effective import BrokerSample, EffectiveView, effective_view
 from rocketmq_retry.domain.jsontypes import JsonValue
@@ -21,6 +22,7 @@ from rocketmq_retry.domain.spec import ClusterRef, RetryPolicySpec
 from rocketmq_retry.domain.status import BrokerState, BrokerStatus
 from rocketmq_retry.reconcile.consumers import Census
 from rocketmq_retry.reconcile.reading import (
+    RETRY_TOPIC_PREFIX,
     BrokerSnapshot,
     ClusterAdmin,
     Master,
@@ -30,7 +32,8 @@ from rocketmq_retry.reconcile.reading import (
 )
 from rocketmq_retry.reconcile.snapshots import Snapshots
 from rocketmq_retry.remoting.admin import DEFAULT_BATCH_SIZE
-from rocketmq_retry.remoting.models import SubscriptionGroupConfig
+from rocketmq_retry.remoting.codes import Perm
+from rocketmq_retry.remoting.models import SubscriptionGroupConfig, TopicConfig
 
 
 class Mode(StrEnum):
@@ -99,7 +102,7 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
 async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequence[Intent], call_timeout: float,
                             now: datetime, *, snapshots: Snapshots,
                             max_age: float) -> dict[str, tuple[BrokerStatus, BrokerSample | None]]:
-    with_topics = any(intent.spec.retry_queues is not None for intent in intents)
+    with_topics = any(intent.mode is Mode.APPLY or intent.spec.retry_queues is not None for intent in intents)
     snapshot = snapshots.recent(master, with_topics=with_topics, max_age=max_age, now=now)
     planned = [] if snapshot is None else [_plan(intent, snapshot) for intent in intents]
     if snapshot is None or any(item.edits_existing for item in planned):
@@ -110,18 +113,31 @@ async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequen
             return {intent.key: (failed, None) for intent in intents}
         planned = [_plan(intent, snapshot) for intent in intents]
     writes = [item.plan for item in planned if item.plan is not None and item.plan.needs_write]
+    topics = {topic.topic_name.removeprefix(RETRY_TOPIC_PREFIX): topic
+              for item in planned if (topic := _retry_topic(item, snapshot)) is not None}
     write_error = None
-    if writes:
-        configs = [SubscriptionGroupConfig.from_json(plan.config) for plan in writes]
-        requests = math.ceil(len(configs) / DEFAULT_BATCH_SIZE)  # the call timeout holds per batch request
-        try:
-            await bounded(admin.update_subscription_groups(master.addr, configs), call_timeout * requests,
+    try:
+        # The retry topic first: a group whose retryQueueNums exceeds its retry topic's queues loses retries.
+        if topics:
+            await bounded(admin.create_or_update_topics(master.addr, list(topics.values())),
+                          call_timeout * _requests(len(topics)),
+                          f"{master.name} ({master.addr}) update of {len(topics)} retry topic(s)")
+        if writes:
+            configs = [SubscriptionGroupConfig.from_json(plan.config) for plan in writes]
+            await bounded(admin.update_subscription_groups(master.addr, configs),
+                          call_timeout * _requests(len(configs)),
                           f"{master.name} ({master.addr}) update of {len(configs)} group(s)")
-            snapshots.wrote(master, [plan.config for plan in writes])
-        except ReadFailed as error:
-            snapshots.forget(master)
-            write_error = str(error)
-    return {item.intent.key: _result(item, snapshot, write_error, now) for item in planned}
+        if topics or writes:
+            snapshots.wrote(master, [plan.config for plan in writes], topics)
+    except ReadFailed as error:
+        snapshots.forget(master)
+        write_error = str(error)
+    return {item.intent.key: _result(item, snapshot, topics, write_error, now) for item in planned}
+
+
+def _requests(configs: int) -> int:
+    """List requests a write of `configs` takes: the call timeout holds per request."""
+    return math.ceil(configs / DEFAULT_BATCH_SIZE)
 
 
 def _plan(intent: Intent, snapshot: BrokerSnapshot) -> _Planned:
@@ -133,22 +149,50 @@ def _plan(intent: Intent, snapshot: BrokerSnapshot) -> _Planned:
     return _Planned(intent, plan_group(group, actual, fields(intent.spec, snapshot.line), snapshot.line))
 
 
-def _result(item: _Planned, snapshot: BrokerSnapshot, write_error: str | None,
+def _retry_topic(item: _Planned, snapshot: BrokerSnapshot) -> TopicConfig | None:
+    """The group's %RETRY% topic to write so that it has at least the group's retryQueueNums queues, read and write;
+    None when it has them (or the policy applies nothing).
+
+    The broker sends a retry to a random queue below the group's retryQueueNums whatever the topic has (rocketmq#3953),
+    and sizes the topic only when it creates it, at a consumer's first heartbeat. Made here, the topic is in the route
+    before the first consumer starts, so its first retries are not held until the client's next route poll. It is
+    never shrunk: retries waiting in the queues above would no longer be read.
+    """
+    plan = item.plan
+    if item.intent.mode is not Mode.APPLY or plan is None or not (plan.creates or plan.group in snapshot.groups):
+        return None
+    wanted = plan.desired.get(RETRY_QUEUE_NUMS, plan.base.get(RETRY_QUEUE_NUMS, DEFAULT_RETRY_QUEUE_NUMS))
+    if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted < 1:
+        return None
+    existing = snapshot.retry_topics.get(plan.group)
+    if existing is None:
+        # As the broker itself creates it (TopicConfigManager.createTopicInSendMessageBackMethod): read and write.
+        return TopicConfig(RETRY_TOPIC_PREFIX + plan.group, wanted, wanted, Perm.READ | Perm.WRITE)
+    if existing.read_queue_nums >= wanted and existing.write_queue_nums >= wanted:
+        return None
+    # Everything else as it is; 5.x merges attributes into the stored ones, so an empty map keeps them.
+    return replace(existing, read_queue_nums=max(existing.read_queue_nums, wanted),
+                   write_queue_nums=max(existing.write_queue_nums, wanted), attributes={})
+
+
+def _result(item: _Planned, snapshot: BrokerSnapshot, topics: Mapping[str, TopicConfig], write_error: str | None,
             now: datetime) -> tuple[BrokerStatus, BrokerSample]:
-    master, plan = snapshot.master, item.plan
-    group: Mapping[str, JsonValue] | None = snapshot.groups.get(item.intent.spec.consumer_group)
-    base = BrokerStatus(master.name, BrokerState.APPLIED, master.addr, snapshot.version)
+    master, plan, name = snapshot.master, item.plan, item.intent.spec.consumer_group
+    group: Mapping[str, JsonValue] | None = snapshot.groups.get(name)
+    wrote_group = plan is not None and plan.needs_write
+    topic = topics.get(name) or snapshot.retry_topics.get(name)
     if item.intent.mode is Mode.OBSERVE:
         status = BrokerStatus(master.name, BrokerState.UNMANAGED, master.addr, snapshot.version)
-    elif plan is None or not plan.needs_write:
-        status = base
+    elif not wrote_group and name not in topics:
+        status = BrokerStatus(master.name, BrokerState.APPLIED, master.addr, snapshot.version)
     elif write_error is not None:
         status = BrokerStatus(master.name, BrokerState.FAILED, master.addr, snapshot.version, write_error)
+        topic = snapshot.retry_topics.get(name)
     else:
         status = BrokerStatus(master.name, BrokerState.APPLIED, master.addr, snapshot.version, last_applied=now)
-        group = plan.config
+        if plan is not None and wrote_group:
+            group = plan.config
     sample = BrokerSample(master.name, snapshot.line, snapshot.delay_levels_ms,
                           snapshot.auto_create_subscription_group,
-                          snapshot.retry_topic_queues.get(item.intent.spec.consumer_group), group)
+                          None if topic is None else topic.read_queue_nums, group)
     return status, sample
-

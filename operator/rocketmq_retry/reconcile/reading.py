@@ -28,6 +28,7 @@ class ClusterAdmin(Protocol):
     async def get_broker_config(self, addr: str) -> dict[str, str]: ...
     async def get_all_subscription_groups(self, addr: str) -> dict[str, SubscriptionGroupConfig]: ...
     async def get_all_topic_configs(self, addr: str) -> dict[str, TopicConfig]: ...
+    async def create_or_update_topics(self, addr: str, configs: Sequence[TopicConfig]) -> None: ...
     async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None: ...
     async def consumer_connection(self, addr: str, group: str) -> ConsumerConnection | None: ...
     async def consumer_running_info(self, addr: str, group: str, client_id: str) -> dict[str, str]: ...
@@ -53,8 +54,8 @@ class BrokerSnapshot:
     delay_levels_ms: tuple[int, ...]
     auto_create_subscription_group: bool | None
     groups: Mapping[str, JsonObject]
-    retry_topic_queues: Mapping[str, int]  # group -> queues of its %RETRY% topic, for existing retry topics
-    topics_read: bool = True  # False: the topic table was skipped, so retry_topic_queues is empty, not read
+    retry_topics: Mapping[str, TopicConfig]  # group -> its %RETRY% topic, for existing retry topics
+    topics_read: bool = True  # False: the topic table was skipped, so retry_topics is empty, not read
 
 
 async def bounded(call: Awaitable[_T], call_timeout: float, what: str) -> _T:
@@ -77,10 +78,10 @@ async def discover_masters(admin: ClusterAdmin, cluster: ClusterRef, call_timeou
 
 async def read_broker(admin: ClusterAdmin, master: Master, call_timeout: float, *,
                       with_topics: bool = True) -> BrokerSnapshot:
-    """Version, delay levels, autoCreateSubscriptionGroup, all groups and (`with_topics`) retry-topic sizes.
+    """Version, delay levels, autoCreateSubscriptionGroup, all groups and (`with_topics`) the retry topics.
 
-    The topic table can be large and only serves the retryQueues warning, so passes whose policies set no
-    retryQueues skip it.
+    The topic table can be large and serves only the retry topics, so passes that write no group and whose policies
+    set no retryQueues skip it.
     """
     where = f"{master.name} ({master.addr})"
     runtime = await bounded(admin.broker_runtime_info(master.addr), call_timeout, f"{where} runtime info")
@@ -102,7 +103,7 @@ async def read_broker(admin: ClusterAdmin, master: Master, call_timeout: float, 
         delay_levels_ms=levels,
         auto_create_subscription_group=None if auto_create is None else auto_create.strip().lower() == "true",
         groups={name: group.to_json() for name, group in groups.items()},
-        retry_topic_queues={name.removeprefix(RETRY_TOPIC_PREFIX): topic.read_queue_nums
-                            for name, topic in topics.items() if name.startswith(RETRY_TOPIC_PREFIX)},
+        retry_topics={name.removeprefix(RETRY_TOPIC_PREFIX): topic
+                      for name, topic in topics.items() if name.startswith(RETRY_TOPIC_PREFIX)},
         topics_read=with_topics,
     )

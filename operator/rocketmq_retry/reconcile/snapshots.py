@@ -9,12 +9,13 @@ What a recent read cannot show (an edit by hand of an owned field, a broker that
 new read: sweep passes, finalizers and the sweep the master watch starts always read.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.reconcile.reading import BrokerSnapshot, ClusterAdmin, Master, read_broker
+from rocketmq_retry.remoting.models import TopicConfig
 
 
 class Snapshots:
@@ -37,13 +38,14 @@ class Snapshots:
         self._kept[master] = (now, snapshot)
         return snapshot
 
-    def wrote(self, master: Master, configs: Sequence[JsonObject]) -> None:
-        """Fold configs the master acknowledged into its kept snapshot."""
+    def wrote(self, master: Master, configs: Sequence[JsonObject], retry_topics: Mapping[str, TopicConfig]) -> None:
+        """Fold group configs and retry topics (by group) the master acknowledged into its kept snapshot."""
         kept = self._kept.get(master)
         if kept is not None:
             read_at, snapshot = kept
             groups = {**snapshot.groups, **{str(config["groupName"]): config for config in configs}}
-            self._kept[master] = (read_at, replace(snapshot, groups=groups))
+            topics = {**snapshot.retry_topics, **retry_topics}
+            self._kept[master] = (read_at, replace(snapshot, groups=groups, retry_topics=topics))
 
     def forget(self, master: Master) -> None:
         """After a failed write the master's state is unknown: the next pass reads it."""

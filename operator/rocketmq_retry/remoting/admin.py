@@ -5,8 +5,8 @@ result, e.g. QUERY_NOT_FOUND -> None). Requests are not retried; callers own ret
 """
 
 import json
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from .codes import DEFAULT_TOPIC, RequestCode, ResponseCode
 from .connection import ConnectionPool
@@ -16,7 +16,8 @@ from .frame import RemotingCommand
 from .models import ClusterInfo, ConsumerConnection, SubscriptionGroupConfig, TopicConfig, TopicRoute
 
 DEFAULT_BATCH_SIZE = 500
-"""Groups per UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST request: ~0.5 KiB each keeps frames far below the cap."""
+"""Configs per list request (groups, topics): ~0.5 KiB each keeps frames far below the cap."""
+_T = TypeVar("_T")
 
 
 def parse_namesrv_addrs(value: str) -> list[str]:
@@ -44,7 +45,7 @@ class Admin:
             raise ValueError("at least one name-server address is needed")
         self.pool = pool
         self.namesrv_addrs = list(namesrv_addrs)
-        self._no_batch_group_update: set[str] = set()
+        self._unbatched: set[tuple[str, RequestCode]] = set()  # (broker, list request) it does not support
 
     async def _call(self, addr: str, code: RequestCode, ext: dict[str, str] | None = None, body: bytes = b"",
                     *, accept: Iterable[int] = (ResponseCode.SUCCESS,)) -> RemotingCommand:
@@ -96,23 +97,28 @@ class Admin:
 
     async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig], *,
                                          batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        """Create or replace many groups: batched on brokers with code 225 (5.3.1+), one by one elsewhere.
+        """Create or replace many groups: batched on brokers with code 225 (5.3.1+), one by one elsewhere."""
+        await self._in_batches(addr, RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST, configs,
+                               key="groupConfigList", to_json=SubscriptionGroupConfig.to_json,
+                               one=self.update_subscription_group, batch_size=batch_size)
 
-        A broker that answers REQUEST_CODE_NOT_SUPPORTED is remembered and not asked again.
-        """
-        for start in range(0, len(configs), batch_size):
-            chunk = configs[start:start + batch_size]
-            if addr not in self._no_batch_group_update:
-                body = _json_body({"groupConfigList": [c.to_json() for c in chunk]})
+    async def _in_batches(self, addr: str, code: RequestCode, items: Sequence[_T], *, key: str,
+                          to_json: Callable[[_T], Any], one: Callable[[str, _T], Awaitable[None]],
+                          batch_size: int) -> None:
+        """Write `items` with list request `code` (body `{key: [...]}`) in chunks of `batch_size`; on a broker that
+        answers REQUEST_CODE_NOT_SUPPORTED, with `one` per item, and without asking that broker again."""
+        for start in range(0, len(items), batch_size):
+            chunk = items[start:start + batch_size]
+            if (addr, code) not in self._unbatched:
                 try:
-                    await self._call(addr, RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP_LIST, body=body)
+                    await self._call(addr, code, body=_json_body({key: [to_json(item) for item in chunk]}))
                     continue
                 except BrokerError as exc:
                     if exc.code != ResponseCode.REQUEST_CODE_NOT_SUPPORTED:
                         raise
-                    self._no_batch_group_update.add(addr)
-            for config in chunk:
-                await self.update_subscription_group(addr, config)
+                    self._unbatched.add((addr, code))
+            for item in chunk:
+                await one(addr, item)
 
     async def delete_subscription_group(self, addr: str, name: str, *, clean_offsets: bool) -> None:
         """Both offset flags are sent: 4.x reads `removeOffset`, 5.x `cleanOffset`; each ignores the other."""
@@ -154,6 +160,12 @@ class Admin:
         if config.attributes:
             ext["attributes"] = ",".join(f"+{k}={v}" for k, v in config.attributes.items())
         await self._call(addr, RequestCode.UPDATE_AND_CREATE_TOPIC, ext)
+
+    async def create_or_update_topics(self, addr: str, configs: Sequence[TopicConfig], *,
+                                      batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        """Create or replace many topics: batched on brokers with code 18 (5.x), one by one elsewhere."""
+        await self._in_batches(addr, RequestCode.UPDATE_AND_CREATE_TOPIC_LIST, configs, key="topicConfigList",
+                               to_json=TopicConfig.to_json, one=self.create_or_update_topic, batch_size=batch_size)
 
     async def get_all_topic_configs(self, addr: str) -> dict[str, TopicConfig]:
         response = await self._call(addr, RequestCode.GET_ALL_TOPIC_CONFIG)

@@ -327,7 +327,8 @@ async def test_the_sweep_reports_live_consumers_and_falls_back_to_the_assumed_vi
         ("RemotingOrderly", None, ["c-orderly"])]
     differ = next(c for c in status["conditions"] if c["type"] == "EffectiveRetriesDiffer")
     assert (differ["status"], differ["reason"]) == ("True", "ClientLimits")
-    assert "after 5" in differ["message"] and "after 16" in differ["message"]
+    assert "after 5" in differ["message"]
+    assert "after 16" in differ["message"]
     assert not any(w.startswith("ClientOverridesMaxRetries") for w in status["warnings"])
 
     del bed.admin.broker("broker-a").consumers["orders"]

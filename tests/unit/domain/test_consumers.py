@@ -16,7 +16,9 @@ LEVELS_MS = (1000,) * 18
 
 
 def _push(client_id: str, limit: int = -1, *, orderly: bool = False, model: str = "CLUSTERING") -> LiveConsumer:
-    return LiveConsumer(client_id, "JAVA", 513, model, "CONSUME_PASSIVELY", settings=ClientSettings(limit, orderly))
+    """A Java push consumer in a group whose latest heartbeat on the broker was a CLUSTERING one."""
+    settings = ClientSettings(limit, orderly, broadcasting=model == "BROADCASTING")
+    return LiveConsumer(client_id, "JAVA", 513, "CLUSTERING", "CONSUME_PASSIVELY", settings=settings)
 
 
 @pytest.mark.parametrize(("consumer", "kind", "retries", "follows_group"), [
@@ -29,6 +31,8 @@ def _push(client_id: str, limit: int = -1, *, orderly: bool = False, model: str 
     (LiveConsumer("a", "PYTHON", 513, "CLUSTERING", "CONSUME_PASSIVELY", grpc=True), ConsumerKind.GRPC, 3, True),
     (LiveConsumer("a", "CPP", 400, "CLUSTERING", "CONSUME_PASSIVELY", unanswered="timeout"), ConsumerKind.UNKNOWN,
      None, False),
+    (LiveConsumer("a", "CPP", 400, "BROADCASTING", "CONSUME_PASSIVELY", unanswered="timeout"), ConsumerKind.BROADCAST,
+     0, False),
 ])
 def test_each_kind_of_client_gets_its_own_limit(consumer: LiveConsumer, kind: ConsumerKind, retries: int | None,
                                                 follows_group: bool) -> None:
@@ -73,6 +77,8 @@ def test_clients_that_follow_the_group_do_not_differ() -> None:
     ({"maxReconsumeTimes": "5", "PROP_CONSUMEORDERLY": "true", "suspendCurrentQueueTimeMillis": "250"},
      ClientSettings(5, True, 250)),
     ({"maxReconsumeTimes": "7", "PROP_CONSUMEORDERLY": "false"}, ClientSettings(7, False, 1000)),
+    ({"maxReconsumeTimes": "-1", "PROP_CONSUMEORDERLY": "false", "messageModel": "BROADCASTING"},
+     ClientSettings(-1, False, 1000, broadcasting=True)),
     ({"PROP_CONSUMEORDERLY": "false"}, None),  # a lite pull consumer has no maxReconsumeTimes
     ({"maxReconsumeTimes": "many", "PROP_CONSUMEORDERLY": "false"}, None),
 ])

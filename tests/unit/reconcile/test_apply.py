@@ -8,6 +8,7 @@ from rocketmq_retry.domain.spec import ClusterRef, parse_cluster, parse_spec
 from rocketmq_retry.domain.status import BrokerState
 from rocketmq_retry.domain.warnings import WarningCode
 from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
+from rocketmq_retry.remoting.errors import BrokerError
 from rocketmq_retry.remoting.models import TopicConfig
 from tests.unit.fakes import FakeAdmin, two_masters
 
@@ -105,18 +106,61 @@ async def test_4x_brokers_get_no_group_retry_policy_and_say_why() -> None:
     assert admin.broker("broker-a").writes == [["orders"]]
 
 
-async def test_retry_topic_and_auto_create_facts_reach_the_warnings() -> None:
+async def test_retry_topics_are_made_and_grown_to_retry_queues_before_the_group_and_never_shrunk() -> None:
+    admin = two_masters()
+    small = TopicConfig("%RETRY%orders", read_queue_nums=1, write_queue_nums=1, perm=4, topic_sys_flag=2)
+    admin.broker("broker-b").topics["%RETRY%orders"] = small
+
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "retryQueues": 4})))["ns/p"]
+
+    a, b = admin.broker("broker-a"), admin.broker("broker-b")
+    assert a.topics["%RETRY%orders"] == TopicConfig("%RETRY%orders", read_queue_nums=4, write_queue_nums=4, perm=6)
+    grown = b.topics["%RETRY%orders"]
+    assert (grown.read_queue_nums, grown.write_queue_nums, grown.perm, grown.topic_sys_flag) == (4, 4, 4, 2)
+    assert [broker.topic_writes for broker in (a, b)] == [[["%RETRY%orders"]], [["%RETRY%orders"]]]
+    assert WarningCode.RETRY_TOPIC_TOO_SMALL not in {w.code for w in result.view.warnings}
+
+    b.topics["%RETRY%orders"] = TopicConfig("%RETRY%orders", read_queue_nums=8, write_queue_nums=8)
+    await _run(admin, _intent({"consumerGroup": "orders", "retryQueues": 4}))
+    assert b.topics["%RETRY%orders"].read_queue_nums == 8  # more queues than the group uses stay
+    assert len(b.topic_writes) == 1
+
+
+async def test_a_group_without_retry_queues_gets_its_retry_topic_at_the_groups_size() -> None:
+    admin = two_masters()
+    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 2}))
+    assert admin.broker("broker-a").topics["%RETRY%orders"].read_queue_nums == 1
+
+    admin.broker("broker-a").groups["other"] = {"groupName": "other", "retryQueueNums": 3}
+    await _run(admin, _intent({"consumerGroup": "other", "maxRetries": 2}))
+    assert admin.broker("broker-a").topics["%RETRY%other"].read_queue_nums == 3
+
+
+async def test_a_failed_retry_topic_write_fails_the_broker_and_leaves_the_group_unwritten() -> None:
+    admin = two_masters()
+
+    async def refuse(addr: str, configs: object) -> None:
+        raise BrokerError(29, "The specified topic is longer than topic max length.", 18, addr)
+
+    admin.create_or_update_topics = refuse  # type: ignore[method-assign]
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "retryQueues": 2})))["ns/p"]
+    assert [(broker.state, "retry topic(s)" in (broker.message or "")) for broker in result.brokers] == [
+        (BrokerState.FAILED, True), (BrokerState.FAILED, True)]
+    assert all(not broker.groups for broker in admin.brokers.values())
+
+
+async def test_facts_reach_the_warnings_and_a_pass_that_only_observes_reads_no_topics() -> None:
     admin = two_masters()
     admin.broker("broker-b").topics["%RETRY%orders"] = TopicConfig("%RETRY%orders", read_queue_nums=1,
                                                                     write_queue_nums=1)
-    result = (await _run(admin, _intent({"consumerGroup": "orders", "retryQueues": 4})))["ns/p"]
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "retryQueues": 4}, Mode.OBSERVE)))["ns/p"]
     messages = {w.code: w.message for w in result.view.warnings}
     assert "broker-b (1)" in messages[WarningCode.RETRY_TOPIC_TOO_SMALL]
     assert "broker-a, broker-b" in messages[WarningCode.AUTO_CREATE_SUBSCRIPTION_GROUP]
     assert admin.broker("broker-a").topic_reads == 1
 
-    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 2}))
-    assert admin.broker("broker-a").topic_reads == 1  # no retryQueues: the topic table is not needed
+    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 2}, Mode.OBSERVE))
+    assert admin.broker("broker-a").topic_reads == 1  # no retryQueues and nothing to apply: no topic table
 
 
 async def test_reset_restores_defaults_of_owned_fields_and_never_creates() -> None:

@@ -46,7 +46,8 @@ async def test_a_client_that_left_is_forgotten_and_asked_again_when_back() -> No
     admin.broker("broker-a").consumers["orders"] = ("CLUSTERING", {"c1": java_push_consumer(2)})
     await census.take(admin, MASTERS, ["orders"], 1.0)
     found = census.consumers("orders")
-    assert found is not None and found[0].settings == ClientSettings(2, False)
+    assert found is not None
+    assert found[0].settings == ClientSettings(2, False)
 
 
 async def test_a_client_that_cannot_answer_is_listed_with_why() -> None:
@@ -57,7 +58,8 @@ async def test_a_client_that_cannot_answer_is_listed_with_why() -> None:
     assert found is not None
     [consumer] = found
     assert consumer.kind is ConsumerKind.UNKNOWN
-    assert consumer.unanswered is not None and "The Consumer <orders> <c1> not online" in consumer.unanswered
+    assert consumer.unanswered is not None
+    assert "The Consumer <orders> <c1> not online" in consumer.unanswered
 
 
 async def test_a_master_down_leaves_the_others_view_and_all_down_keeps_the_last_census() -> None:
@@ -66,7 +68,8 @@ async def test_a_master_down_leaves_the_others_view_and_all_down_keeps_the_last_
     admin.broker("broker-b").down = True
     await census.take(admin, MASTERS, ["orders"], 1.0)
     found = census.consumers("orders")
-    assert found is not None and [c.client_id for c in found] == ["c1"]
+    assert found is not None
+    assert [c.client_id for c in found] == ["c1"]
 
     admin.broker("broker-a").down = True
     await census.take(admin, MASTERS, ["orders"], 1.0)

@@ -10,6 +10,7 @@ from rocketmq_retry.domain.spec import parse_cluster, parse_spec
 from rocketmq_retry.reconcile.apply import Intent, Mode, reconcile_cluster
 from rocketmq_retry.reconcile.reading import Master, ReadFailed
 from rocketmq_retry.reconcile.snapshots import Snapshots
+from rocketmq_retry.remoting.models import TopicConfig
 from tests.unit.fakes import two_masters
 
 A = Master("broker-a", "127.0.0.1:10911")
@@ -47,11 +48,12 @@ async def test_writes_are_folded_in_and_a_failed_write_or_read_drops_the_kept_re
     admin = two_masters()
     snapshots = Snapshots()
     await snapshots.read(admin, A, 1.0, with_topics=False, now=T0)
-    snapshots.wrote(A, [{"groupName": "orders", "retryMaxTimes": 3}])
+    snapshots.wrote(A, [{"groupName": "orders", "retryMaxTimes": 3}], {"orders": TopicConfig("%RETRY%orders")})
 
     kept = snapshots.recent(A, with_topics=False, max_age=2.0, now=T0)
     assert kept is not None
     assert kept.groups["orders"]["retryMaxTimes"] == 3
+    assert kept.retry_topics["orders"].topic_name == "%RETRY%orders"
     snapshots.forget(A)
     assert snapshots.recent(A, with_topics=False, max_age=2.0, now=T0) is None
 
