@@ -16,7 +16,8 @@ from typing import Any
 import kubernetes
 import pytest
 
-from rocketmq_chaos.experiments import send_once_routed
+from rocketmq_chaos.experiments import send_once_routed, topic_with_one_message
+from rocketmq_chaos.journal import Journal, Receive
 from rocketmq_lab.bed import javaprograms, versions
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
@@ -45,6 +46,9 @@ from tests.official import consumer_configs
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
 SWEEP_INTERVAL = 3
 CONVERGE = 90.0  # bound for anything the operator does; JVM brokers on a loaded 2-core machine can be slow
+# The official Java consumer's run in the client's own time: its 2nd retry comes ~3 s (1 s + 2 s of the bed's ladder)
+# after the first delivery; a retry topic the client did not route at its start would hold them ~30 s.
+FIRST_RETRIES_SECONDS = 15.0
 
 
 def _unique(prefix: str) -> str:
@@ -611,3 +615,23 @@ def _dead_letters(cluster: RocketMQCluster, group: str) -> list[str]:
             return ids
 
     return asyncio.run(read())
+
+
+def test_a_new_groups_first_retries_follow_the_ladder_for_the_official_java_consumer(
+        policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
+    """Without the operator, a new group's retry topic is made by the broker at its first consumer's heartbeat, after
+    the client looked up its routes, so its first retries wait for the client's next route poll (30 s). The policy
+    makes the retry topic, so the client routes it from its start and the first retries come on the ladder."""
+    name, group = _unique("first"), _unique("first_group").replace("-", "_")
+    policies.create(name, {"consumerGroup": group, "maxRetries": 2})
+    policies.wait_ready(name)
+    assert _retry_topic_queues(rocketmq_cluster, group) == {(1, 1)}
+    topic = asyncio.run(topic_with_one_message(rocketmq_cluster))
+
+    journal = Journal()
+    asyncio.run(java_probes.CompiledJavaProbes.of(rocketmq_cluster).consume(journal, topic, group,
+                                                                          duration=FIRST_RETRIES_SECONDS))
+    deliveries: list[Receive] = sorted(journal.of(Receive), key=lambda receive: receive.t)
+    assert [receive.reconsume_times for receive in deliveries][:3] == [0, 1, 2], deliveries
+    assert {receive.topic for receive in deliveries[1:3]} == {retry_topic(group)}
+    policies.delete(name)
