@@ -4,7 +4,8 @@ what each status should be; for a finalizer, reset what the policy owned.
 A pass groups its policies by the ACL Secret they name (one connection identity each) and runs one reconciliation of
 the cluster per group (reconcile/apply.py): each master's group table read once, the changed groups written in one
 batch. Event passes may start from a read of the last `read_max_age` seconds (reconcile/snapshots.py); fresh passes
-(the drift sweep, a master that appeared, a finalizer) always read.
+(the drift sweep, a master that appeared, a finalizer) always read, and take a census of the groups' live consumers
+(reconcile/consumers.py), which every pass then reports.
 """
 
 import logging
