@@ -43,11 +43,12 @@ from kubernetes.client import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from rocketmq_lab import project
-from rocketmq_lab.bed import helm, versions
+from rocketmq_lab.bed import helm, javaprograms, versions
 from rocketmq_lab.bed.kube import ControlPlane
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos import java_probes
 from rocketmq_retry.controller import GROUP, PLURAL, VERSION
 from rocketmq_retry.controller.config import DEFAULT_SWEEP_INTERVAL
 from rocketmq_retry.remoting import Admin, ConnectionPool, RemotingError
@@ -62,6 +63,7 @@ DRIFTED_RETRIES = 9  # the out-of-band edit
 ONE_AT_A_TIME = 20  # policies timed alone, before the burst
 POLL_INTERVAL = 0.1
 WATCH_SECONDS = 30  # one watch request's server-side timeout; the watcher resumes from the last version it saw
+CENSUS_SWEEPS = 3  # sweep passes averaged without and with live consumers
 
 METHOD = {
     "convergence": "The clock starts before the first create. Policies are created concurrently by a thread pool "
@@ -97,6 +99,14 @@ METHOD = {
                        "size (after drift and the store wipe). One operator per size.",
     "operator_metrics": "The operator's own Prometheus series at the end of the size: event reconciles and their "
                         "mean time, completed sweep passes (one per cluster) and their mean time.",
+    "live_consumers": "With --live-consumers N, at the end of each size of at least N policies: the mean time of "
+                      "the next 3 sweep passes without live consumers (the operator's own sweep-duration series); "
+                      "then one JVM starts N official push consumers, one per group of the first N policies "
+                      "(ConsumerFleet: one client instance, so one client id in N groups); listed_s runs from its "
+                      "'started' line until N policies show status.consumers (the first census asks each client "
+                      "for its settings); then the mean of the next 3 sweep passes with them (steady state: the "
+                      "census asks each group's connections, no client again); added_ms_per_sweep is the "
+                      "difference.",
 }
 
 
@@ -215,6 +225,29 @@ class Operator:
                 "event_reconcile_mean_ms": ms(mean("event")),
                 "sweep_passes": int(found[("rocketmq_retry_reconcile_duration_seconds_count", "sweep")]),
                 "sweep_pass_mean_ms": ms(mean("sweep"))}
+
+
+    def sweeps(self) -> tuple[int, float]:
+        """Completed sweep passes and their summed seconds, so far."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        count = total = 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.labels.get("trigger") == "sweep":
+                    if sample.name == "rocketmq_retry_reconcile_duration_seconds_count":
+                        count += sample.value
+                    elif sample.name == "rocketmq_retry_reconcile_duration_seconds_sum":
+                        total += sample.value
+        return int(count), total
+
+    def sweep_mean_ms(self, sweeps: int, timeout: float) -> float:
+        """The mean time of the next `sweeps` sweep passes."""
+        count, total = self.sweeps()
+        wait_until(lambda: self.sweeps()[0] >= count + sweeps, timeout=timeout, interval=0.5, process=self.process,
+                   what=f"{sweeps} more sweep passes")
+        later_count, later_total = self.sweeps()
+        return ms((later_total - total) / (later_count - count))
 
 
 class Policies:
@@ -511,6 +544,7 @@ class Settings:
     profile_dir: Path | None
     memory_dir: Path | None
     operator_source: Path | None
+    live_consumers: int
 
 
 @dataclass(frozen=True)
@@ -550,15 +584,53 @@ def run_size(bed: Bed, size: int, settings: Settings, mqadmin_groups: int) -> tu
                         settings.timeout, "drift repaired")
         wipe = bounded(reapply_after_wipe(cluster, operator, names), operator, settings.timeout,
                        "re-apply after the store wipe")
+        live = None
+        if 0 < settings.live_consumers <= size:
+            log.info("size %d: sweeps without and with %d live consumers", size, settings.live_consumers)
+            live = live_consumers(bed, operator, policies, names[:settings.live_consumers], settings.timeout)
         result = {"policies": size, "namespace": namespace, "one_at_a_time": alone, "convergence": convergence,
                   "drift": drift,
                   "store_wipe": wipe,
+                  "live_consumers": live,
                   "operator": {"pid": operator.process.pid, "after_warm_up": memory_idle,
                                "after_convergence": memory_converged,
                                "at_end": operator.memory_mib(), "metrics": operator.metrics()}}
     finally:
         operator.stop()
     return result, mqadmin
+
+
+def live_consumers(bed: Bed, operator: Operator, policies: Policies, groups: Sequence[str], timeout: float) -> Json:
+    """Sweep time without and with one live official consumer in each of `groups` (METHOD["live_consumers"])."""
+    without = operator.sweep_mean_ms(CENSUS_SWEEPS, timeout)
+    topic = f"bench_fleet_{bed.run_id}"
+    bed.cluster.create_topic(topic, queues=1)
+    argv = javaprograms.compiled(bed.cluster.version).argv(
+        "ConsumerFleet", "--namesrv", bed.cluster.namesrv_addr, "--topic", topic, "--groups", ",".join(groups),
+        "--duration", str(timeout), home=bed.workdir / "fleet", options=java_probes.JVM_OPTIONS)
+    (bed.workdir / "fleet").mkdir(exist_ok=True)
+    fleet = ManagedProcess("consumer-fleet", argv, bed.workdir / "fleet.log", cwd=bed.workdir / "fleet")
+    fleet.start()
+    try:
+        wait_until(lambda: f"started {len(groups)}" in fleet.log_tail(5), timeout=timeout, interval=0.5,
+                   process=fleet, what="all consumers started")
+        started = time.monotonic()
+        wanted = set(groups)
+
+        def all_listed() -> bool:
+            found, _ = policies.list()
+            return sum(bool(p.get("status", {}).get("consumers")) for p in found
+                       if p["spec"]["consumerGroup"] in wanted) == len(wanted)
+
+        wait_until(all_listed, timeout=timeout, interval=0.5, process=operator.process,
+                   what=f"{len(groups)} policies listing their consumer")
+        listed = time.monotonic() - started
+        with_consumers = operator.sweep_mean_ms(CENSUS_SWEEPS, timeout)
+    finally:
+        fleet.stop()
+    return {"consumers": len(groups), "sweeps_each": CENSUS_SWEEPS, "sweep_mean_ms_without": without,
+            "listed_s": round(listed, 3), "sweep_mean_ms_with": with_consumers,
+            "added_ms_per_sweep": round(with_consumers - without, 1)}
 
 
 def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
@@ -594,8 +666,12 @@ def parse_sizes(_: click.Context, __: click.Parameter, value: str) -> list[int]:
 @click.option("--operator-source", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Run the operator from this checkout's operator/ (e.g. a git worktree of an earlier commit), "
                    "everything else from this one: a before/after on the same bed and benchmark.")
+@click.option("--live-consumers", default=0, show_default=True, type=click.IntRange(0),
+              help="At the end of each size of at least this many policies, time the sweep with one live official "
+                   "consumer in each of that many groups (0: skip).")
 def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_mqadmin: bool, create_workers: int,
-         timeout: float, profile_dir: Path | None, memory_dir: Path | None, operator_source: Path | None) -> None:
+         timeout: float, profile_dir: Path | None, memory_dir: Path | None, operator_source: Path | None,
+         live_consumers: int) -> None:
     """Convergence, apply->Ready, the mqadmin loop, drift repair, store-wipe re-apply and memory, as one JSON."""
     configure_logging()
     if profile_dir and memory_dir:
@@ -604,7 +680,8 @@ def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_m
         if kept is not None:
             kept.mkdir(parents=True, exist_ok=True)
     settings = Settings(sweep_interval, create_workers, timeout, profile_dir and profile_dir.resolve(),
-                        memory_dir and memory_dir.resolve(), operator_source and operator_source.resolve())
+                        memory_dir and memory_dir.resolve(), operator_source and operator_source.resolve(),
+                        live_consumers)
     workdir = Path(tempfile.mkdtemp(prefix="bench-convergence-"))
     plane = ControlPlane(workdir / "kubernetes")
     cluster = RocketMQCluster(versions.ROCKETMQ_5, workdir / "rocketmq")
@@ -635,7 +712,8 @@ def main(*, sizes: list[int], sweep_interval: float, mqadmin_groups: int, skip_m
         "settings": {"brokers": len(cluster.brokers), "sizes": sizes, "sweep_interval_s": sweep_interval,
                      "create_workers": create_workers, "mqadmin_groups": None if skip_mqadmin else mqadmin_groups,
                      "profiled": profile_dir is not None, "memory_traced": memory_dir is not None,
-                     "operator_source": str(operator_source) if operator_source else None},
+                     "operator_source": str(operator_source) if operator_source else None,
+                     "live_consumers": live_consumers},
         "method": METHOD,
         "mqadmin": mqadmin,
         "sizes": results,

@@ -1,5 +1,5 @@
 """The convergence benchmark runs end to end, reduced: control plane, two brokers, the operator (under memray),
-mqadmin.
+mqadmin, live official consumers.
 
 It checks the JSON's shape and that every figure was measured; speed goals are the benchmark's readers' business.
 A short sweep interval keeps the drift and store-wipe phases, which wait for a sweep, short.
@@ -13,7 +13,7 @@ from typing import Any
 
 BENCH = Path(__file__).parents[2] / "bench" / "bench_convergence.py"
 STATS = {"count", "p50_ms", "p99_ms", "mean_ms", "max_ms"}
-POLICIES, MQADMIN_GROUPS, SWEEP_INTERVAL = 20, 2, 2.0
+POLICIES, MQADMIN_GROUPS, SWEEP_INTERVAL, LIVE_CONSUMERS = 20, 2, 2.0, 5
 
 
 def _positive(values: dict[str, Any], keys: set[str]) -> None:
@@ -24,7 +24,7 @@ def _positive(values: dict[str, Any], keys: set[str]) -> None:
 def test_reduced_benchmark_prints_every_figure(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(BENCH), "--sizes", str(POLICIES), "--mqadmin-groups",
                              str(MQADMIN_GROUPS), "--sweep-interval", str(SWEEP_INTERVAL), "--timeout", "300",
-                             "--memory-dir", str(tmp_path)],
+                             "--memory-dir", str(tmp_path), "--live-consumers", str(LIVE_CONSUMERS)],
                             capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stderr[-5000:]
     report = json.loads(result.stdout)
@@ -61,6 +61,10 @@ def test_reduced_benchmark_prints_every_figure(tmp_path: Path) -> None:
     assert "<Own Memory>" in (tmp_path / f"memory-{POLICIES}.own.txt").read_text()  # the column sorted on
     _positive(operator["metrics"], {"event_reconciles", "event_reconcile_mean_ms", "sweep_passes",
                                     "sweep_pass_mean_ms"})
+    live = size["live_consumers"]
+    _positive(live, {"consumers", "sweep_mean_ms_without", "listed_s", "sweep_mean_ms_with"})
+    assert live["consumers"] == LIVE_CONSUMERS
+    assert live["added_ms_per_sweep"] == round(live["sweep_mean_ms_with"] - live["sweep_mean_ms_without"], 1)
     loop = size["mqadmin_loop"]
     _positive(loop, {"seconds", "operator_speedup"})
     assert loop["extrapolated"] is True

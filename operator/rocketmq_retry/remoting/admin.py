@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from .codes import DEFAULT_TOPIC, RequestCode, ResponseCode
 from .connection import ConnectionPool
 from .errors import BrokerError, ConnectionFailed, MalformedBody, RemotingTimeout
-from .fastjson import loads_member, loads_object
+from .fastjson import loads_keyed, loads_object
 from .frame import RemotingCommand
 from .models import ClusterInfo, ConsumerConnection, SubscriptionGroupConfig, TopicConfig, TopicRoute
 
@@ -139,12 +139,13 @@ class Admin:
         """The `properties` of the client's running info: the broker forwards the request to the client itself.
 
         A client that cannot answer (not online, too old, not a Java remoting client) makes the broker answer
-        SYSTEM_ERROR with a remark saying why, raised as BrokerError. Only `properties` is decoded: the rest of the
-        body keys maps by MessageQueue objects, which fastjson writes as non-string keys.
+        SYSTEM_ERROR with a remark saying why, raised as BrokerError. The body keys its queue tables by MessageQueue
+        objects.
         """
         response = await self._call(addr, RequestCode.GET_CONSUMER_RUNNING_INFO,
                                     {"consumerGroup": group, "clientId": client_id, "jstackEnable": "false"})
-        properties = loads_member(response.body, "properties")
+        body = loads_keyed(response.body)
+        properties = body.get("properties") if isinstance(body, dict) else None
         if not isinstance(properties, dict):
             raise MalformedBody("consumer running info has no properties object")
         return {str(key): str(value) for key, value in properties.items()}

@@ -5,8 +5,7 @@ GET_BROKER_CLUSTER_INFO bodies, which `json.loads` rejects. One regular-expressi
 keys; string literals are matched first so their contents are never touched.
 
 Maps keyed by objects are written with object keys (`{"mqTable":{{"brokerName":"b","queueId":0,"topic":"t"}:{…}}}`,
-in consumer running info), which no JSON parser reads; `loads_member` reads one member of such a body without
-parsing the others.
+in consumer running info and consume stats), which no JSON parser reads; `loads_keyed` does.
 """
 
 import json
@@ -33,72 +32,99 @@ def loads(data: bytes | str) -> Any:
         raise MalformedBody(f"body is not JSON: {exc}") from None
 
 
-def loads_member(data: bytes | str, key: str) -> Any:
-    """The value of top-level member `key` of a JSON object whose other members need not be JSON; None if absent.
+def loads_keyed(data: bytes | str) -> Any:
+    """Parse a body whose maps may be keyed by objects (`{{"brokerName":"b","queueId":0,"topic":"t"}:{…}}`).
 
-    Skips the other members by tracking strings and nesting only, so it runs in one pass over the text.
+    An object key becomes a tuple of its (name, value) pairs, sorted by name, so `dict(key)` gives it back; bare
+    integer keys become strings, as in `loads`. Meant for small bodies (consumer running info and stats, a few KiB):
+    it runs in Python, where `loads` lets the C parser do the work.
     """
     try:
         text = data.decode() if isinstance(data, bytes) else data
     except ValueError as exc:
         raise MalformedBody(f"body is not text: {exc}") from None
-    wanted = json.dumps(key)
-    depth, index, length = 0, 0, len(text)
-    while index < length:
-        char = text[index]
-        if char == '"':
-            end = _string_end(text, index)
-            if depth == 1 and text[index:end] == wanted:
-                colon = _skip_space(text, end)
-                if colon < length and text[colon] == ":":
-                    return loads(_one_value(text, _skip_space(text, colon + 1)))
-            index = end
-            continue
-        if char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-        index += 1
-    return None
+    value, end = _value(text, _skip(text, 0), 0)
+    if _skip(text, end) != len(text):
+        raise MalformedBody(f"body has data after its value, at {end}")
+    return value
 
 
-def _string_end(text: str, start: int) -> int:
-    """The index just past the string literal that opens at `start`."""
-    index = start + 1
-    while index < len(text):
-        if text[index] == "\\":
-            index += 2
-        elif text[index] == '"':
-            return index + 1
-        else:
-            index += 1
-    raise MalformedBody("unterminated string in body")
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_SPACE = re.compile(r"[ \t\r\n]*")
+_LITERALS = (("true", True), ("false", False), ("null", None))
+_MAX_DEPTH = 64
 
 
-def _skip_space(text: str, index: int) -> int:
-    while index < len(text) and text[index] in " \t\r\n":
-        index += 1
-    return index
+def _skip(text: str, index: int) -> int:
+    return _SPACE.match(text, index).end()  # type: ignore[union-attr]  # matches the empty string at worst
 
 
-def _one_value(text: str, start: int) -> str:
-    """The text of the JSON value that begins at `start`, up to the comma or brace that ends it."""
-    depth, index = 0, start
-    while index < len(text):
-        char = text[index]
-        if char == '"':
-            index = _string_end(text, index)
-            continue
-        if char in "{[":
-            depth += 1
-        elif char in "}]":
-            if depth == 0:
-                break
-            depth -= 1
-        elif char == "," and depth == 0:
-            break
-        index += 1
-    return text[start:index]
+def _value(text: str, index: int, depth: int) -> tuple[Any, int]:
+    if depth > _MAX_DEPTH:
+        raise MalformedBody(f"body nests deeper than {_MAX_DEPTH}")
+    if index >= len(text):
+        raise MalformedBody("body ends inside a value")
+    char = text[index]
+    if char == "{":
+        return _object(text, _skip(text, index + 1), depth + 1)
+    if char == "[":
+        return _array(text, _skip(text, index + 1), depth + 1)
+    if char == '"':
+        try:
+            return json.decoder.scanstring(text, index + 1)  # type: ignore[attr-defined,no-any-return]
+        except ValueError as exc:
+            raise MalformedBody(f"bad string in body: {exc}") from None
+    for literal, value in _LITERALS:
+        if text.startswith(literal, index):
+            return value, index + len(literal)
+    number = _NUMBER.match(text, index)
+    if number is None:
+        raise MalformedBody(f"unexpected {char!r} in body at {index}")
+    is_float = number.group(1) is not None or number.group(2) is not None
+    return (float if is_float else int)(number.group()), number.end()
+
+
+def _object(text: str, index: int, depth: int) -> tuple[dict[Any, Any], int]:
+    result: dict[Any, Any] = {}
+    if text.startswith("}", index):
+        return result, index + 1
+    while True:
+        key, index = _value(text, index, depth)
+        if isinstance(key, dict):
+            if not all(isinstance(part, str | int | float | bool) or part is None for part in key.values()):
+                raise MalformedBody(f"an object key holds more than plain values at {index}")
+            key = tuple(sorted(key.items()))
+        elif not isinstance(key, str):
+            key = str(key)
+        index = _skip(text, index)
+        if not text.startswith(":", index):
+            raise MalformedBody(f"expected ':' in body at {index}")
+        result[key], index = _value(text, _skip(text, index + 1), depth)
+        index, more = _after_member(text, index, "}")
+        if not more:
+            return result, index
+
+
+def _array(text: str, index: int, depth: int) -> tuple[list[Any], int]:
+    result: list[Any] = []
+    if text.startswith("]", index):
+        return result, index + 1
+    while True:
+        item, index = _value(text, index, depth)
+        result.append(item)
+        index, more = _after_member(text, index, "]")
+        if not more:
+            return result, index
+
+
+def _after_member(text: str, index: int, closing: str) -> tuple[int, bool]:
+    """After a member: where the next one starts and True, or where the container ended and False."""
+    index = _skip(text, index)
+    if text.startswith(",", index):
+        return _skip(text, index + 1), True
+    if text.startswith(closing, index):
+        return index + 1, False
+    raise MalformedBody(f"expected ',' or {closing!r} in body at {index}")
 
 
 def loads_object(data: bytes | str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """fastjson leniency: bare integer object keys are accepted, string contents are never rewritten."""
 
+import contextlib
 import json
 from typing import Any
 
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 from remoting_support import captured_command
 
 from rocketmq_retry.remoting.errors import MalformedBody
-from rocketmq_retry.remoting.fastjson import loads, loads_member, loads_object
+from rocketmq_retry.remoting.fastjson import loads, loads_keyed, loads_object
 
 
 def test_captured_cluster_info_body_parses() -> None:
@@ -67,24 +68,36 @@ def test_fastjson_style_documents_parse_to_their_string_keyed_equivalent(documen
     assert loads(_bare(document)) == json.loads(json.dumps(_stringify(document)))
 
 
-def test_one_member_is_read_past_members_keyed_by_objects() -> None:
+def test_maps_keyed_by_objects_are_read_with_tuple_keys() -> None:
     body = captured_command("v550_consumer_running_info_response").body
     with pytest.raises(MalformedBody):
         loads(body)  # mqTable's keys are MessageQueue objects
-    assert loads_member(body, "properties")["maxReconsumeTimes"] == "5"
+    parsed = loads_keyed(body)
+    assert parsed["properties"]["maxReconsumeTimes"] == "5"
+    queues = [dict(key) for key in parsed["mqTable"]]
+    assert {"brokerName", "queueId", "topic"} == set(queues[0])
+    assert "CapTopic" in {queue["topic"] for queue in queues}
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ('{"a":{"properties":1},"properties":{"k":"}\\"{"}}', {"k": '}"{'}),
-    ('{"a":"\\"properties\\":2"}', None),
-    ('{{"x":1}:2, "properties" : [1, {"y": 2}] }', [1, {"y": 2}]),
-    ('{"properties":"v"}', "v"),
+    ('{"a":{"b":[1,2.5,-3e2,true,false,null]}, 7 :"x"}', {"a": {"b": [1, 2.5, -300.0, True, False, None]}, "7": "x"}),
+    ('{{"topic":"t","queueId":0}:{"brokerOffset":10}}', {(("queueId", 0), ("topic", "t")): {"brokerOffset": 10}}),
+    ('{"s":"}\\"{\u00e9"}', {"s": '}"{é'}),
+    (' [ ] ', []),
 ])
-def test_only_the_top_level_member_counts_and_strings_are_skipped(text: str, expected: Any) -> None:
-    assert loads_member(text, "properties") == expected
+def test_keyed_bodies_parse_as_json_does_where_json_can(text: str, expected: Any) -> None:
+    assert loads_keyed(text) == expected
 
 
-@pytest.mark.parametrize("bad", [b'{"properties":{"a":', b'{"properties":"open', b"\xff"])
-def test_a_malformed_member_raises_malformed_body(bad: bytes) -> None:
+@pytest.mark.parametrize("bad", [b'{"a":', b'{"a" 1}', b'{"a":1,}', b"[1 2]", b'{{"k":{"x":1}}:1}', b"\xff",
+                                 b"[" * 100, b'{"a":1} x', b"tru", b'"open'])
+def test_a_malformed_keyed_body_raises_malformed_body(bad: bytes) -> None:
     with pytest.raises(MalformedBody):
-        loads_member(bad, "properties")
+        loads_keyed(bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_only_ever_raise_malformed_body(data: bytes) -> None:
+    with contextlib.suppress(MalformedBody):
+        loads_keyed(data)
