@@ -635,3 +635,55 @@ def test_a_new_groups_first_retries_follow_the_ladder_for_the_official_java_cons
     assert [receive.reconsume_times for receive in deliveries][:3] == [0, 1, 2], deliveries
     assert {receive.topic for receive in deliveries[1:3]} == {retry_topic(group)}
     policies.delete(name)
+
+
+def test_the_retry_backlog_in_status_is_what_mqadmin_shows(policies: Policies,
+                                                           rocketmq_cluster: RocketMQCluster) -> None:
+    """Five failed messages handed back, one retry then consumed and committed: four retries wait, on the masters
+    `mqadmin consumerProgress` names, and status.retryBacklog says the same."""
+    name, group = _unique("backlog"), _unique("backlog_group").replace("-", "_")
+    policies.create(name, {"consumerGroup": group, "maxRetries": 3})
+    policies.wait_ready(name)
+    asyncio.run(_hand_back_and_consume_one(rocketmq_cluster, group, 5))
+
+    found = policies.wait(name, "a retry backlog of 4",
+                          lambda found: found.get("status", {}).get("retryBacklog", {}).get("messages") == 4)
+    shown = _mqadmin_retry_diffs(rocketmq_cluster, group)
+    assert sum(shown.values()) == 4, shown
+    by_broker = {entry["name"]: entry["messages"] for entry in found["status"]["retryBacklog"]["brokers"]}
+    assert {broker: count for broker, count in by_broker.items() if count} == shown
+    policies.delete(name)
+
+
+async def _hand_back_and_consume_one(cluster: RocketMQCluster, group: str, count: int) -> None:
+    """Send `count` messages, fail each once (send-back), and consume and commit one of their retries."""
+    async with ConnectionPool(request_timeout=15) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+        topic = _unique("e2e_backlog_topic").replace("-", "_")
+        for broker in cluster.brokers:
+            await admin.create_or_update_topic(broker.addr, TopicConfig(topic, read_queue_nums=1, write_queue_nums=1))
+        producer = Producer(pool, [cluster.namesrv_addr])
+        for index in range(count):
+            await send_once_routed(producer, Message(topic, f"backlog {index}".encode()), within=CONVERGE)
+        consumer = PullConsumer(pool, [cluster.namesrv_addr], group)
+        offsets: dict[MessageQueue, int] = {}
+        for _ in range(count):
+            queue, message = await next_message(consumer, topic, offsets, within=CONVERGE)
+            await consumer.send_back(queue, message)
+        retried, _ = await next_message(consumer, retry_topic(group), {}, within=CONVERGE)
+        # An offset on every retry queue: mqadmin lists only the topics a group has committed offsets in.
+        for queue in await consumer.queues(retry_topic(group)):
+            await consumer.commit(queue, 1 if queue == retried else 0)
+
+
+def _mqadmin_retry_diffs(cluster: RocketMQCluster, group: str) -> dict[str, int]:
+    """Broker name -> the #Diff `mqadmin consumerProgress -g` prints for the group's retry topic, summed over its
+    queues (columns: topic, broker, queue, broker offset, consumer offset, diff, …)."""
+    shown = cluster.mqadmin("consumerProgress", "-g", group)
+    diffs: dict[str, int] = {}
+    for line in shown.stdout.splitlines():
+        fields = line.split()
+        if fields and fields[0] == retry_topic(group):
+            diffs[fields[1]] = diffs.get(fields[1], 0) + int(fields[5])
+    assert diffs, shown.stdout + shown.stderr
+    return {broker: diff for broker, diff in diffs.items() if diff}

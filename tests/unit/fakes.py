@@ -21,6 +21,7 @@ from rocketmq_retry.remoting.models import (
     ClientConnection,
     ClusterInfo,
     ConsumerConnection,
+    QueueOffsets,
     SubscriptionGroupConfig,
     TopicConfig,
 )
@@ -40,6 +41,7 @@ class FakeBroker:
     # group -> (message model, client id -> running info properties; None: the client cannot answer)
     consumers: dict[str, tuple[str, dict[str, dict[str, str] | None]]] = field(default_factory=dict)
     running_info_calls: int = 0
+    retry_offsets: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # group -> (max, committed) per queue
     down: bool = False  # refuses connections
     stalled: bool = False  # accepts but never answers
     writes: list[list[str]] = field(default_factory=list)  # group names per update call
@@ -129,6 +131,13 @@ class FakeAdmin:
             raise BrokerError(ResponseCode.SYSTEM_ERROR, f"The Consumer <{group}> <{client_id}> not online",
                               RequestCode.GET_CONSUMER_RUNNING_INFO, addr)
         return properties
+
+
+    async def consume_stats(self, addr: str, group: str, topic: str) -> tuple[QueueOffsets, ...]:
+        broker = await self._reach(addr)
+        assert topic == f"%RETRY%{group}", topic  # the census reads the retry topic only
+        return tuple(QueueOffsets(topic, broker.name, queue, end, committed)
+                     for queue, (end, committed) in enumerate(broker.retry_offsets.get(group, [])))
 
 
 def java_push_consumer(max_reconsume_times: int = -1, *, orderly: bool = False,

@@ -1,8 +1,8 @@
 """The operator's Prometheus metrics, on a registry of their own rather than prometheus-client's global one.
 
 Each Runtime owns a `Metrics`, so a test sees exact values and the endpoint serves only the operator's series. Label
-values are bounded by design: trigger, Ready reason, cluster key, condition type and status, redrive result; never a
-policy, a dead-letter queue or a group (the objects' status and Events name those).
+values are bounded by design: trigger, Ready reason, cluster key, condition type and status, redrive result, kind of
+client; never a policy, a dead-letter queue or a group (the objects' status and Events name those).
 """
 
 from collections import Counter as Tally
@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from rocketmq_retry.controller.statuses import condition_states
 from rocketmq_retry.domain.conditions import READY, RECONCILING, STALLED, Reason
+from rocketmq_retry.domain.consumers import ConsumerKind
 from rocketmq_retry.domain.status import BrokerState
 from rocketmq_retry.reconcile.apply import PolicyResult
 
@@ -52,6 +53,14 @@ class Metrics:
             "rocketmq_retry_brokers_out_of_sync",
             "Master brokers with a Failed or Pending policy in the cluster's last sweep pass that could list them.",
             ["cluster"], registry=self.registry)
+        self.retry_backlog = Gauge(
+            "rocketmq_retry_retry_backlog",
+            "Retries waiting in the retry topics of a cluster's policy groups, as of the last sweep's census.",
+            ["cluster"], registry=self.registry)
+        self.live_consumers = Gauge(
+            "rocketmq_retry_live_consumers",
+            "Live consumer instances of a cluster's policy groups by kind of client, as of the last sweep's census.",
+            ["cluster", "kind"], registry=self.registry)
         self.policies = Gauge(
             "rocketmq_retry_policies", "Known RetryPolicy objects by condition and status, as of the last sweep.",
             ["condition", "status"], registry=self.registry)
@@ -80,18 +89,30 @@ class Metrics:
         start_http_server(port, registry=self.registry)
 
     def cluster_swept(self, cluster: str, results: Iterable[PolicyResult]) -> None:
-        """Count the brokers out of sync; a pass that could not list the masters learnt nothing, so changes nothing."""
+        """Count the brokers out of sync, the retry backlog and the live consumers; a pass that could not list the
+        masters learnt nothing, so changes nothing."""
         listed = [result for result in results if result.error is None]
         if not listed:
             return
         names = {broker.name for result in listed for broker in result.brokers if broker.state in _NOT_IN_SYNC}
         self.brokers_out_of_sync.labels(cluster).set(len(names))
+        waiting = sum(count for result in listed for _, count in result.retry_backlog or ())
+        self.retry_backlog.labels(cluster).set(waiting)
+        instances: Tally[str] = Tally()
+        for result in listed:
+            for item in result.view.consumers.classes if result.view.consumers is not None else ():
+                instances[item.limit.kind] += item.instances
+        for kind in ConsumerKind:
+            self.live_consumers.labels(cluster, kind).set(instances[kind])
         self._clusters.add(cluster)
 
     def keep_clusters(self, clusters: Collection[str]) -> None:
         """Drop the gauge of clusters no live policy targets any more, so a stale count cannot keep an alert firing."""
         for gone in self._clusters.difference(clusters):
             self.brokers_out_of_sync.remove(gone)
+            self.retry_backlog.remove(gone)
+            for kind in ConsumerKind:
+                self.live_consumers.remove(gone, kind)
         self._clusters.intersection_update(clusters)
 
     def count_policies(self, statuses: Iterable[Mapping[str, Any]]) -> None:

@@ -21,6 +21,7 @@ from rocketmq_retry.domain.status import (
     consumer_class_status,
     ladder_status,
     masters_summary,
+    retry_backlog_status,
 )
 from rocketmq_retry.domain.timestamps import parse_timestamp
 from rocketmq_retry.domain.warnings import PolicyWarning
@@ -71,6 +72,9 @@ def policy_status(record: PolicyRecord, decision: Decision, result: PolicyResult
     status["warnings"] = [_warning_text(warning) for warning in result.view.warnings]
     consumers = result.view.consumers
     status["consumers"] = None if consumers is None else [_consumer_class_json(item) for item in consumers.classes]
+    waiting = result.retry_backlog
+    if waiting is not None:  # not counted yet: whatever was written stays
+        status["retryBacklog"] = _retry_backlog_json(waiting) if any(count for _, count in waiting) else None
     return status
 
 
@@ -94,6 +98,11 @@ def _ladder_json(ladder: Ladder) -> JsonObject:
 @functools.lru_cache(maxsize=_SHARED_PARTS)
 def _consumer_class_json(item: ConsumerClass) -> JsonObject:
     return consumer_class_status(item)
+
+
+@functools.lru_cache(maxsize=_SHARED_PARTS)
+def _retry_backlog_json(per_master: tuple[tuple[str, int], ...]) -> JsonObject:
+    return retry_backlog_status(per_master)
 
 
 @functools.lru_cache(maxsize=_SHARED_PARTS)

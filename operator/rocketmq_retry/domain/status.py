@@ -83,3 +83,9 @@ def consumer_class_status(item: ConsumerClass) -> JsonObject:
     entry["summary"] = item.summary
     entry["clients"] = list(item.client_ids[:CLIENT_IDS_SHOWN])
     return entry
+
+
+def retry_backlog_status(per_master: Sequence[tuple[str, int]]) -> JsonObject:
+    """status.retryBacklog: retries waiting in the group's retry topic, in total and per master."""
+    return {"messages": sum(count for _, count in per_master),
+            "brokers": [{"name": name, "messages": count} for name, count in per_master]}

@@ -55,6 +55,7 @@ class PolicyResult:
     view: EffectiveView
     error: str | None = None  # why no master could be reached at all (name servers down, credentials missing)
     error_reason: Reason = Reason.BROKER_UNREACHABLE  # the Ready reason `error` is reported under
+    retry_backlog: tuple[tuple[str, int], ...] | None = None  # (master, retries waiting) at the last census
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,10 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
     for intent in intents:
         statuses = tuple(per_broker[intent.key][0] for per_broker in outcomes)
         samples = [sample for per_broker in outcomes if (sample := per_broker[intent.key][1]) is not None]
-        consumers = seen.consumers(intent.spec.consumer_group) or ()
-        results[intent.key] = PolicyResult(statuses, effective_view(intent.spec, samples, consumers))
+        group = intent.spec.consumer_group
+        backlog = seen.retry_backlog(group)
+        results[intent.key] = PolicyResult(statuses, effective_view(intent.spec, samples, seen.consumers(group) or ()),
+                                           retry_backlog=None if backlog is None else tuple(sorted(backlog.items())))
     return results
 
 

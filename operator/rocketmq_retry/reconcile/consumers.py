@@ -1,19 +1,20 @@
-"""The live consumers of a cluster's groups: who is connected to the masters, and what each client says it does.
+"""The live consumers of a cluster's groups and their retry backlogs: who is connected to the masters, what each
+client says it does, and how many retries wait for the group.
 
-A census asks every master for each group's connections (GET_CONSUMER_CONNECTION_LIST: one call per group and
-master) and each client it has not met before for its settings (GET_CONSUMER_RUNNING_INFO, which the broker forwards
-to the client). A client's settings do not change while it runs, so they are kept for as long as it stays
-connected: a census of an unchanged cluster costs one connection list per group and master, and nothing per client.
+A census asks every master for each group's connections (GET_CONSUMER_CONNECTION_LIST) and for the group's offsets in
+its retry topic (GET_CONSUME_STATS): two calls per group and master. It asks each client it has not met before for its
+settings (GET_CONSUMER_RUNNING_INFO, which the broker forwards to the client); a client's settings do not change while
+it runs, so they are kept for as long as it stays connected, and a census of an unchanged cluster asks no client.
 Sweep passes take the census; every pass reads the last one, so events never cost a broker call per client.
 """
 
 import asyncio
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from rocketmq_retry.domain.consumers import ClientSettings, LiveConsumer, settings_from_properties
-from rocketmq_retry.reconcile.reading import ClusterAdmin, Master, ReadFailed, bounded
+from rocketmq_retry.reconcile.reading import RETRY_TOPIC_PREFIX, ClusterAdmin, Master, ReadFailed, bounded
 from rocketmq_retry.remoting.models import ClientConnection, ConsumerConnection
 
 IN_FLIGHT: Final = 32  # broker calls of one census at a time: the brokers' admin thread pools are small
@@ -55,6 +56,15 @@ class _Calls:
         except ReadFailed as error:
             return error
 
+    async def retry_backlog(self, master: Master, group: str) -> int | ReadFailed:
+        """Messages in the group's retry topic on `master` beyond its committed offsets."""
+        try:
+            rows = await self._bounded(f"{master.name} ({master.addr}) retry offsets of {group}",
+                                       self._admin.consume_stats(master.addr, group, RETRY_TOPIC_PREFIX + group))
+        except ReadFailed as error:
+            return error
+        return sum(row.lag for row in rows)
+
     async def answer(self, master: Master, group: str, client_id: str) -> "_Answer":
         """What the client says about itself, asked through `master`."""
         try:
@@ -72,10 +82,15 @@ class Census:
     def __init__(self) -> None:
         self._groups: dict[str, tuple[LiveConsumer, ...]] = {}
         self._answers: dict[str, dict[str, _Answer]] = {}  # group -> client id -> what the client answered
+        self._backlogs: dict[str, dict[str, int]] = {}  # group -> master name -> retries waiting
 
     def consumers(self, group: str) -> tuple[LiveConsumer, ...] | None:
         """The group's live consumers at the last census that reached a master; None before any did."""
         return self._groups.get(group)
+
+    def retry_backlog(self, group: str) -> Mapping[str, int] | None:
+        """Per master (by name), the group's retries waiting at the last census; None before any master answered."""
+        return self._backlogs.get(group)
 
     async def take(self, admin: ClusterAdmin, masters: Sequence[Master], groups: Iterable[str],
                    call_timeout: float) -> None:
@@ -84,7 +99,13 @@ class Census:
         await asyncio.gather(*(self._take_group(calls, masters, group) for group in set(groups)))
 
     async def _take_group(self, calls: _Calls, masters: Sequence[Master], group: str) -> None:
-        lists = await asyncio.gather(*(calls.connections(master, group) for master in masters))
+        lists, backlogs = await asyncio.gather(
+            asyncio.gather(*(calls.connections(master, group) for master in masters)),
+            asyncio.gather(*(calls.retry_backlog(master, group) for master in masters)))
+        counted = {master.name: backlog for master, backlog in zip(masters, backlogs, strict=True)
+                   if not isinstance(backlog, ReadFailed)}
+        if counted:
+            self._backlogs[group] = counted
         answered = [(master, found) for master, found in zip(masters, lists, strict=True)
                     if not isinstance(found, ReadFailed)]
         if not answered:

@@ -14,7 +14,13 @@ from rocketmq_retry.domain.durations import DurationError, parse_delay_levels
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.spec import ClusterRef
 from rocketmq_retry.remoting.errors import RemotingError
-from rocketmq_retry.remoting.models import ClusterInfo, ConsumerConnection, SubscriptionGroupConfig, TopicConfig
+from rocketmq_retry.remoting.models import (
+    ClusterInfo,
+    ConsumerConnection,
+    QueueOffsets,
+    SubscriptionGroupConfig,
+    TopicConfig,
+)
 
 RETRY_TOPIC_PREFIX = "%RETRY%"
 _T = TypeVar("_T")
@@ -32,6 +38,7 @@ class ClusterAdmin(Protocol):
     async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None: ...
     async def consumer_connection(self, addr: str, group: str) -> ConsumerConnection | None: ...
     async def consumer_running_info(self, addr: str, group: str, client_id: str) -> dict[str, str]: ...
+    async def consume_stats(self, addr: str, group: str, topic: str) -> tuple[QueueOffsets, ...]: ...
 
 
 class ReadFailed(Exception):

@@ -13,7 +13,15 @@ from .connection import ConnectionPool
 from .errors import BrokerError, ConnectionFailed, MalformedBody, RemotingTimeout
 from .fastjson import loads_keyed, loads_object
 from .frame import RemotingCommand
-from .models import ClusterInfo, ConsumerConnection, SubscriptionGroupConfig, TopicConfig, TopicRoute
+from .models import (
+    ClusterInfo,
+    ConsumerConnection,
+    QueueOffsets,
+    SubscriptionGroupConfig,
+    TopicConfig,
+    TopicRoute,
+    consume_stats_rows,
+)
 
 DEFAULT_BATCH_SIZE = 500
 """Configs per list request (groups, topics): ~0.5 KiB each keeps frames far below the cap."""
@@ -149,6 +157,17 @@ class Admin:
         if not isinstance(properties, dict):
             raise MalformedBody("consumer running info has no properties object")
         return {str(key): str(value) for key, value in properties.items()}
+
+    async def consume_stats(self, addr: str, group: str, topic: str) -> tuple[QueueOffsets, ...]:
+        """Each read queue of `topic` on this broker with the group's committed offset (GET_CONSUME_STATS).
+
+        No rows when the broker has no such topic, or (5.x) when the group's online consumers do not subscribe it.
+        """
+        response = await self._call(addr, RequestCode.GET_CONSUME_STATS, {"consumerGroup": group, "topic": topic})
+        body = loads_keyed(response.body)
+        if not isinstance(body, dict):
+            raise MalformedBody("consume stats body is not an object")
+        return consume_stats_rows(body)
 
     # topics
 

@@ -258,3 +258,35 @@ class ConsumerConnection:
                    consume_type=_expect(raw.get("consumeType"), str, "consumeType"),
                    message_model=_expect(raw.get("messageModel"), str, "messageModel"),
                    topics=tuple(sorted(_object(raw.get("subscriptionTable", {}), "subscriptionTable"))))
+
+
+@dataclass(frozen=True)
+class QueueOffsets:
+    """One queue's row of a group's consume stats (GET_CONSUME_STATS): where the queue ends and where the group is."""
+
+    topic: str
+    broker_name: str
+    queue_id: int
+    broker_offset: int  # the queue's max offset
+    consumer_offset: int  # the group's committed offset; the broker reports 0 when it has none
+
+    @property
+    def lag(self) -> int:
+        """Messages of the queue the group has not committed yet (what `mqadmin consumerProgress` shows as Diff)."""
+        return max(0, self.broker_offset - self.consumer_offset)
+
+
+def consume_stats_rows(raw: Mapping[Any, Any]) -> tuple[QueueOffsets, ...]:
+    """The rows of a ConsumeStats body parsed with fastjson.loads_keyed (its offsetTable keys are MessageQueues)."""
+    table: Mapping[Any, Any] = _object(raw.get("offsetTable", {}), "offsetTable")
+    rows: list[QueueOffsets] = []
+    for key, value in table.items():
+        if not isinstance(key, tuple):
+            raise MalformedBody(f"offsetTable key is not a MessageQueue: {key!r}")
+        queue, offsets = dict(key), _object(value, "OffsetWrapper")
+        rows.append(QueueOffsets(topic=_expect(queue.get("topic"), str, "topic"),
+                                 broker_name=_expect(queue.get("brokerName"), str, "brokerName"),
+                                 queue_id=_expect(queue.get("queueId"), int, "queueId"),
+                                 broker_offset=_expect(offsets.get("brokerOffset"), int, "brokerOffset"),
+                                 consumer_offset=_expect(offsets.get("consumerOffset"), int, "consumerOffset")))
+    return tuple(sorted(rows, key=lambda row: (row.topic, row.broker_name, row.queue_id)))

@@ -3,7 +3,7 @@
 from rocketmq_retry.controller.metrics import Trigger
 from rocketmq_retry.domain.conditions import Reason
 from tests.unit.controller.loopbed import CLUSTER, LoopBed, policy_spec, record
-from tests.unit.fakes import two_masters
+from tests.unit.fakes import java_push_consumer, two_masters
 
 PAUSED = {"rocketmq-retry.io/pause-reconciliation": "true"}
 
@@ -102,3 +102,30 @@ async def test_the_policies_gauge_counts_conditions_as_last_written_and_zeroes_t
 
     assert policies() == {("Ready", "True"): 0, ("Ready", "False"): 3, ("Ready", "Unknown"): 1,
                           ("Reconciling", "True"): 2, ("Stalled", "True"): 1}
+
+
+async def test_the_sweep_reports_the_retry_backlog_and_live_consumers_of_the_cluster() -> None:
+    bed = LoopBed(two_masters())
+    bed.apply(record("a", policy_spec("a", 1)), record("b", policy_spec("b", 2)))
+    await bed.settle()
+    bed.admin.broker("broker-a").retry_offsets = {"a": [(10, 4), (3, 3)], "b": [(7, 0)]}
+    bed.admin.broker("broker-b").retry_offsets = {"a": [(2, 1)]}
+    bed.admin.broker("broker-a").consumers["a"] = ("CLUSTERING", {"c1": java_push_consumer(),
+                                                                  "c2": java_push_consumer(orderly=True)})
+    bed.loop.resync("RetryPolicy")
+    await bed.settle()
+
+    assert bed.sample("rocketmq_retry_retry_backlog", cluster=CLUSTER) == 6 + 7 + 1
+    assert bed.sample("rocketmq_retry_live_consumers", cluster=CLUSTER, kind="RemotingConcurrent") == 1
+    assert bed.sample("rocketmq_retry_live_consumers", cluster=CLUSTER, kind="RemotingOrderly") == 1
+    assert bed.sample("rocketmq_retry_live_consumers", cluster=CLUSTER, kind="Broadcast") == 0
+    status = bed.memory.current(record("a", {})).status
+    assert status["retryBacklog"] == {"messages": 7, "brokers": [{"name": "broker-a", "messages": 6},
+                                                                 {"name": "broker-b", "messages": 1}]}
+
+    bed.admin.broker("broker-a").retry_offsets = {}
+    bed.admin.broker("broker-b").retry_offsets = {}
+    bed.loop.resync("RetryPolicy")
+    await bed.settle()
+    assert bed.sample("rocketmq_retry_retry_backlog", cluster=CLUSTER) == 0
+    assert bed.memory.current(record("a", {})).status.get("retryBacklog") is None

@@ -74,3 +74,16 @@ async def test_a_master_down_leaves_the_others_view_and_all_down_keeps_the_last_
     admin.broker("broker-a").down = True
     await census.take(admin, MASTERS, ["orders"], 1.0)
     assert census.consumers("orders") == found
+
+
+async def test_the_retry_backlog_is_counted_per_master_and_a_master_that_cannot_tell_is_left_out() -> None:
+    admin = two_masters()
+    admin.broker("broker-a").retry_offsets = {"orders": [(10, 4), (3, 5)]}  # a committed offset past the end: 0
+    census = Census()
+    assert census.retry_backlog("orders") is None
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    assert census.retry_backlog("orders") == {"broker-a": 6, "broker-b": 0}
+
+    admin.broker("broker-b").down = True
+    await census.take(admin, MASTERS, ["orders"], 1.0)
+    assert census.retry_backlog("orders") == {"broker-a": 6}
