@@ -40,7 +40,7 @@ from tests.conftest import Kube
 from tests.e2e.running import CustomObjects, chart_installed, metric, wait_sweeps
 from tests.e2e.running import operator_process as operator_process_for
 from tests.gitops import observed
-from tests.messaging import next_message
+from tests.messaging import next_message, until
 from tests.official import consumer_configs
 
 GROUP, VERSION, PLURAL = "rocketmq-retry.io", "v1alpha1", "retrypolicies"
@@ -640,23 +640,27 @@ def test_a_new_groups_first_retries_follow_the_ladder_for_the_official_java_cons
 def test_the_retry_backlog_in_status_is_what_mqadmin_shows(policies: Policies,
                                                            rocketmq_cluster: RocketMQCluster) -> None:
     """Five failed messages handed back, one retry then consumed and committed: four retries wait, on the masters
-    `mqadmin consumerProgress` names, and status.retryBacklog says the same."""
+    `mqadmin consumerProgress` names, and status.retryBacklog comes to say the same."""
     name, group = _unique("backlog"), _unique("backlog_group").replace("-", "_")
     policies.create(name, {"consumerGroup": group, "maxRetries": 3})
     policies.wait_ready(name)
     asyncio.run(_hand_back_and_consume_one(rocketmq_cluster, group, 5))
 
-    found = policies.wait(name, "a retry backlog of 4",
-                          lambda found: found.get("status", {}).get("retryBacklog", {}).get("messages") == 4)
     shown = _mqadmin_retry_diffs(rocketmq_cluster, group)
     assert sum(shown.values()) == 4, shown
-    by_broker = {entry["name"]: entry["messages"] for entry in found["status"]["retryBacklog"]["brokers"]}
-    assert {broker: count for broker, count in by_broker.items() if count} == shown
+
+    def as_mqadmin(found: dict[str, Any]) -> bool:
+        entries = found.get("status", {}).get("retryBacklog", {}).get("brokers", [])
+        return {entry["name"]: entry["messages"] for entry in entries if entry["messages"]} == shown
+
+    found = policies.wait(name, f"the retry backlog mqadmin shows, {shown}", as_mqadmin)
+    assert found["status"]["retryBacklog"]["messages"] == 4
     policies.delete(name)
 
 
 async def _hand_back_and_consume_one(cluster: RocketMQCluster, group: str, count: int) -> None:
-    """Send `count` messages, fail each once (send-back), and consume and commit one of their retries."""
+    """Send `count` messages, fail each once (send-back), wait until every retry is stored, then consume one of them
+    and commit it."""
     async with ConnectionPool(request_timeout=15) as pool:
         admin = Admin(pool, [cluster.namesrv_addr])
         topic = _unique("e2e_backlog_topic").replace("-", "_")
@@ -670,9 +674,15 @@ async def _hand_back_and_consume_one(cluster: RocketMQCluster, group: str, count
         for _ in range(count):
             queue, message = await next_message(consumer, topic, offsets, within=CONVERGE)
             await consumer.send_back(queue, message)
+        retry_queues = await consumer.queues(retry_topic(group))
+
+        async def all_stored() -> bool:
+            return sum([await consumer.max_offset(queue) for queue in retry_queues]) == count
+
+        await until(all_stored, f"{count} retries stored", within=CONVERGE)
         retried, _ = await next_message(consumer, retry_topic(group), {}, within=CONVERGE)
         # An offset on every retry queue: mqadmin lists only the topics a group has committed offsets in.
-        for queue in await consumer.queues(retry_topic(group)):
+        for queue in retry_queues:
             await consumer.commit(queue, 1 if queue == retried else 0)
 
 
@@ -687,3 +697,4 @@ def _mqadmin_retry_diffs(cluster: RocketMQCluster, group: str) -> dict[str, int]
             diffs[fields[1]] = diffs.get(fields[1], 0) + int(fields[5])
     assert diffs, shown.stdout + shown.stderr
     return {broker: diff for broker, diff in diffs.items() if diff}
+
