@@ -31,8 +31,19 @@ CRDS = Path(__file__).resolve().parents[2] / "crds"
 ALL_CRDS = sorted(CRDS.glob("*.rocketmq-retry.io.yaml"))  # the API; crds/ also ships kopf's peering CRDs
 
 
+class _NoDuplicateKeys(yaml.SafeLoader):
+    """YAML as the API server reads it would keep one of two equal keys silently; a CRD must not have any."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text())
+    document = yaml.load(path.read_text(), Loader=_NoDuplicateKeys)  # noqa: S506 - a SafeLoader subclass
     assert isinstance(document, dict)
     return document
 
