@@ -43,6 +43,7 @@ class OperatorConfig:
     master_check_interval: float = 2.0  # between looks at each cluster's masters (controller/masters.py)
     batch_window: float = 0.05  # an idle cluster's next pass waits this long for more objects to join it
     read_max_age: float = 2.0  # event passes may reuse a master's group table read this recently
+    census_groups: int = 1000  # groups a sweep pass takes the census of, those seen longest ago first
     retry_first: float = 5.0  # backoff after a retryable outcome, doubling each time ...
     retry_max: float = 300.0  # ... up to this
     max_delete_retries: int = 10  # a Reset policy's finalizer gives up after this many failed resets

@@ -125,7 +125,8 @@ class RetryPolicies:
                                              call_timeout=self._config.broker_timeout, now=now,
                                              snapshots=self._snapshots.setdefault(identity, Snapshots()),
                                              max_age=0.0 if fresh else self._config.read_max_age,
-                                             census=self._censuses.setdefault(identity, Census()), take_census=fresh)
+                                             census=self._censuses.setdefault(identity, Census()),
+                                             census_groups=self._config.census_groups if fresh else 0)
             results |= {record.uid: by_key[intent.key] for record, intent in members}
         return results
 

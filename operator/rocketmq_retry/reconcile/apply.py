@@ -72,12 +72,13 @@ class _Planned:
 async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: Sequence[Intent], *,
                             call_timeout: float, now: datetime, snapshots: Snapshots | None = None,
                             max_age: float = 0.0, census: Census | None = None,
-                            take_census: bool = False) -> dict[str, PolicyResult]:
+                            census_groups: int = 0) -> dict[str, PolicyResult]:
     """Bring every master of `cluster` to what `intents` ask; results keyed by Intent.key.
 
     With `snapshots`, a master read less than `max_age` seconds ago is not read again unless the pass edits a group
-    it holds (see reconcile/snapshots.py). Results show the groups' live consumers as `census` last saw them;
-    `take_census` takes a new one of the intents' groups first, after the writes.
+    it holds (see reconcile/snapshots.py). Results show the groups' live consumers and retry backlogs as `census`
+    last saw them; with `census_groups`, a census of that many of the intents' groups is taken first, after the
+    writes (reconcile/consumers.py).
     """
     reads = snapshots or Snapshots()
     seen = census or Census()
@@ -89,8 +90,9 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
     outcomes = await asyncio.gather(*(_reconcile_broker(admin, master, intents, call_timeout, now,
                                                         snapshots=reads, max_age=max_age)
                                       for master in masters))
-    if take_census:
-        await seen.take(admin, masters, (intent.spec.consumer_group for intent in intents), call_timeout)
+    if census_groups:
+        await seen.take(admin, masters, [intent.spec.consumer_group for intent in intents], call_timeout,
+                        limit=census_groups)
     results = {}
     for intent in intents:
         statuses = tuple(per_broker[intent.key][0] for per_broker in outcomes)

@@ -21,7 +21,7 @@ async def test_clients_of_every_master_are_counted_once_and_asked_once() -> None
                         broker_b={"c1": java_push_consumer(), "c3": java_push_consumer(orderly=True)})
     census = Census()
     assert census.consumers("orders") is None
-    await census.take(admin, MASTERS, ["orders", "idle"], 1.0)
+    await census.take(admin, MASTERS, ["orders", "idle"], 1.0, limit=10)
 
     found = census.consumers("orders")
     assert found is not None
@@ -31,20 +31,20 @@ async def test_clients_of_every_master_are_counted_once_and_asked_once() -> None
     calls = sum(b.running_info_calls for b in admin.brokers.values())
     assert calls == 3
 
-    await census.take(admin, MASTERS, ["orders"], 1.0)  # nobody new: no client is asked again
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)  # nobody new: no client is asked again
     assert sum(b.running_info_calls for b in admin.brokers.values()) == calls
 
 
 async def test_a_client_that_left_is_forgotten_and_asked_again_when_back() -> None:
     admin = _admin_with(broker_a={"c1": java_push_consumer()})
     census = Census()
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     del admin.broker("broker-a").consumers["orders"]
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     assert census.consumers("orders") == ()
 
     admin.broker("broker-a").consumers["orders"] = ("CLUSTERING", {"c1": java_push_consumer(2)})
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     found = census.consumers("orders")
     assert found is not None
     assert found[0].settings == ClientSettings(2, False)
@@ -53,7 +53,7 @@ async def test_a_client_that_left_is_forgotten_and_asked_again_when_back() -> No
 async def test_a_client_that_cannot_answer_is_listed_with_why() -> None:
     admin = _admin_with(broker_a={"c1": None})
     census = Census()
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     found = census.consumers("orders")
     assert found is not None
     [consumer] = found
@@ -66,13 +66,13 @@ async def test_a_master_down_leaves_the_others_view_and_all_down_keeps_the_last_
     admin = _admin_with(broker_a={"c1": java_push_consumer()}, broker_b={"c2": java_push_consumer()})
     census = Census()
     admin.broker("broker-b").down = True
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     found = census.consumers("orders")
     assert found is not None
     assert [c.client_id for c in found] == ["c1"]
 
     admin.broker("broker-a").down = True
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     assert census.consumers("orders") == found
 
 
@@ -81,9 +81,27 @@ async def test_the_retry_backlog_is_counted_per_master_and_a_master_that_cannot_
     admin.broker("broker-a").retry_offsets = {"orders": [(10, 4), (3, 5)]}  # a committed offset past the end: 0
     census = Census()
     assert census.retry_backlog("orders") is None
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     assert census.retry_backlog("orders") == {"broker-a": 6, "broker-b": 0}
 
     admin.broker("broker-b").down = True
-    await census.take(admin, MASTERS, ["orders"], 1.0)
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10)
     assert census.retry_backlog("orders") == {"broker-a": 6}
+
+
+async def test_a_census_covers_at_most_its_limit_of_groups_those_seen_longest_ago_first() -> None:
+    admin = two_masters()
+    census = Census()
+    groups = ["a", "b", "c", "d", "e"]
+    await census.take(admin, MASTERS, groups, 1.0, limit=2)
+    assert [group for group in groups if census.consumers(group) is not None] == ["a", "b"]
+
+    admin.broker("broker-a").consumers["a"] = ("CLUSTERING", {"c1": java_push_consumer()})
+    await census.take(admin, MASTERS, groups, 1.0, limit=2)
+    assert [group for group in groups if census.consumers(group) is not None] == ["a", "b", "c", "d"]
+    assert census.consumers("a") == ()  # its turn comes again after the groups never seen
+    await census.take(admin, MASTERS, groups, 1.0, limit=2)  # e, then a
+    assert census.consumers("e") == ()
+    found = census.consumers("a")
+    assert found is not None
+    assert [consumer.client_id for consumer in found] == ["c1"]
