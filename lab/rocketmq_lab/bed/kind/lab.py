@@ -351,6 +351,11 @@ class Lab:
             kubectl("-n", POLICY_NS, "apply", "-f", "-", input_text=json.dumps(_policies("ha-burst", HA_BURST)))
             kubectl("-n", POLICY_NS, "wait", "rp", "--selector=rocketmq-retry.io/lab=ha-burst",
                     "--for=condition=Ready", "--timeout=300s", timeout=320)
+            # A policy is logged before its Ready status is written, but the log streams lag behind the API server:
+            # read them once they show every burst policy, not at the moment the last one is Ready.
+            burst = {f"ha-burst-{index}" for index in range(HA_BURST)}
+            _until(lambda: burst <= {name for names in streams.handled(POLICY_NS).values() for name in names},
+                   60, "every burst policy's reconcile in the replicas' log streams")
         handled = streams.handled(POLICY_NS)
         (follower,) = (pod for pod in pods if pod != leader)
         old, new = handled.get(leader, {}), handled.get(follower, {})
