@@ -661,11 +661,9 @@ def test_the_retry_backlog_in_status_is_what_mqadmin_shows(policies: Policies,
 async def _hand_back_and_consume_one(cluster: RocketMQCluster, group: str, count: int) -> None:
     """Send `count` messages, fail each once (send-back), wait until every retry is stored, then consume one of them
     and commit it."""
+    topic = _unique("e2e_backlog_topic").replace("-", "_")
+    await asyncio.to_thread(cluster.create_topic, topic, queues=1)
     async with ConnectionPool(request_timeout=15) as pool:
-        admin = Admin(pool, [cluster.namesrv_addr])
-        topic = _unique("e2e_backlog_topic").replace("-", "_")
-        for broker in cluster.brokers:
-            await admin.create_or_update_topic(broker.addr, TopicConfig(topic, read_queue_nums=1, write_queue_nums=1))
         producer = Producer(pool, [cluster.namesrv_addr])
         for index in range(count):
             await send_once_routed(producer, Message(topic, f"backlog {index}".encode()), within=CONVERGE)
