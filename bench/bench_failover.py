@@ -25,14 +25,16 @@ import click
 from benchlib import configure_logging, machine, software
 
 from rocketmq_chaos.experiments import Client, FaultUnderLoad
-from rocketmq_chaos.journal import Journal
+from rocketmq_chaos.journal import Journal, SendMode
 from rocketmq_chaos.verdicts import DeliveryVerdict, Latency
 from rocketmq_lab.bed import versions
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_lab.chaos.runner import local_fault_under_load
 
 log = logging.getLogger("bench_failover")
-CLIENTS: tuple[Client, ...] = ("python", "java")
+# Report key -> producer and send call.
+RUNS: dict[str, tuple[Client, SendMode]] = {"ours": ("python", "sync"), "java": ("java", "sync"),
+                                            "java_async": ("java", "async"), "java_oneway": ("java", "oneway")}
 
 
 def figures(verdict: DeliveryVerdict) -> dict[str, Any]:
@@ -40,7 +42,8 @@ def figures(verdict: DeliveryVerdict) -> dict[str, Any]:
     return {
         "passed": verdict.passed, "sent": verdict.sent, "acknowledged": verdict.acknowledged,
         "lost": len(verdict.lost), "duplicates": verdict.duplicates, "failed_sends": verdict.failed_sends,
-        "failed_attempts": verdict.failed_attempts,
+        "failed_attempts": verdict.failed_attempts, "oneway_returned": verdict.unacknowledged,
+        "oneway_lost": len(verdict.lost_unacknowledged),
         "failover_window_ms": None if window is None else round(window * 1000, 1),
         "latency_ms": rounded(verdict.latency),
         "latency_in_fault_ms": rounded(verdict.latency_in_fault),
@@ -55,7 +58,7 @@ def rounded(latency: Latency) -> dict[str, float]:
 @click.command()
 @click.option("--rocketmq-version", default=versions.ROCKETMQ_5, show_default=True,
               type=click.Choice(list(versions.ROCKETMQ_VERSIONS)))
-@click.option("--rate", default=200.0, show_default=True, help="Synchronous sends per second.")
+@click.option("--rate", default=200.0, show_default=True, help="Sends per second.")
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of load per client.")
 @click.option("--kill-at", "fault_at", default=5.0, show_default=True, help="Seconds after the first stored message.")
 def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -> None:
@@ -66,10 +69,10 @@ def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -
     results = {}
     try:
         cluster.start()
-        for client in CLIENTS:
-            log.info("broker kill under %g msg/s with the %s producer", rate, client)
-            plan = FaultUnderLoad(rate=rate, duration=duration, fault_at=fault_at, client=client)
-            results[client] = figures(asyncio.run(local_fault_under_load(cluster, Journal(), plan)))
+        for key, (client, mode) in RUNS.items():
+            log.info("broker kill under %g msg/s with the %s producer's %s sends", rate, client, mode)
+            plan = FaultUnderLoad(rate=rate, duration=duration, fault_at=fault_at, client=client, send_mode=mode)
+            results[key] = figures(asyncio.run(local_fault_under_load(cluster, Journal(), plan)))
     finally:
         cluster.stop()
     shutil.rmtree(workdir)  # kept when anything failed: its logs are named in the error
@@ -79,8 +82,7 @@ def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -
         "versions": software(rocketmq_version),
         "settings": {"brokers": len(cluster.brokers), "rate": rate, "duration_s": duration, "kill_at_s": fault_at,
                      "retry_times_when_send_failed": 2, "latency_fault_avoidance": False},
-        "ours": results["python"],
-        "java": results["java"],
+        **results,
     }, indent=2))
 
 

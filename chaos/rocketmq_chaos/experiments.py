@@ -28,12 +28,13 @@ from rocketmq_retry.remoting import (
     SendResult,
     SubscriptionGroupConfig,
     TopicConfig,
+    retry_topic,
 )
 
 from .injectors import NAME_SERVER, Injector
-from .java_probes import ConsumeMode, JavaProbes
-from .journal import HandBack, Journal
-from .probes import FailingConsumer, ProducerProbe, drain
+from .java_probes import ConsumeMode, ConsumerSettings, Failure, JavaProbes
+from .journal import HandBack, Journal, SendMode
+from .probes import FailingConsumer, ProducerProbe, dead_letters_reach, drain, drain_dead_letters
 from .topology import BrokerEndpoint, Topology
 from .verdicts import (
     ConsumptionVerdict,
@@ -102,11 +103,18 @@ class FaultUnderLoad:
     retries: int = 2  # retryTimesWhenSendFailed of our producer; 0 shows what applications without retries see
     latency_fault_enabled: bool = False
     client: Client = "python"  # "java": the official DefaultMQProducer with its default settings
+    # The Java producer's send call: async and oneway sends are what applications use for speed, and what they lose
+    # under the fault is counted, not held against the run (failed sends allowed, oneway losses reported).
+    send_mode: SendMode = "sync"
     store_survives: bool = True  # False: the killed broker comes back empty (a pod with an emptyDir store)
+
+    def __post_init__(self) -> None:
+        if self.send_mode != "sync" and self.client != "java":
+            raise ValueError(f"{self.send_mode} sends are the official producer's: client must be java")
 
     @property
     def allowed_failed_sends(self) -> int | None:
-        return None if self.fault in ("pause", "external") else 0
+        return None if self.fault in ("pause", "external") or self.send_mode != "sync" else 0
 
     def target(self, cluster: Topology) -> str:
         """What the fault hits: the name server, or the victim (default: the last master)."""
@@ -141,7 +149,7 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
         if plan.client == "java":
             if java is None:
                 raise ValueError("the Java probes run on the local bed only (they need its RocketMQ jars)")
-            sending = java.produce(journal, topic, rate=plan.rate, duration=plan.duration)
+            sending = java.produce(journal, topic, rate=plan.rate, duration=plan.duration, mode=plan.send_mode)
         else:
             producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
                                 latency_fault_enabled=plan.latency_fault_enabled)
@@ -237,12 +245,54 @@ async def _kill_after_first_retries(cluster: Topology, journal: Journal, message
 
 
 @dataclass(frozen=True)
+class JavaRetryLadder:
+    """The official push consumer fails one message each way in `failures`; with its own limit of
+    len(expected_delays_ms) retries, each must climb the ladder and be dead-lettered exactly once."""
+
+    expected_delays_ms: Sequence[int]
+    failures: Sequence[Failure] = (Failure.LATER, Failure.THROW, Failure.NULL)
+    within: float = 120.0  # of the consumer's run, JVM start not counted
+
+
+async def java_retry_ladder(cluster: Topology, journal: Journal, plan: JavaRetryLadder,
+                            java: JavaProbes) -> LadderVerdict:
+    """Judged by the ladder as our own probes are: a throwing listener, one returning null and one returning
+    RECONSUME_LATER must all be sent back by the client and retried by the broker on the same steps."""
+    group = unique("chaos_java_ladder")
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        admin = Admin(pool, [cluster.namesrv_addr])
+        topic = await create_topic(admin, cluster, queues=1)
+        await _routed_retry_topic(admin, cluster, group)
+        producer = Producer(pool, [cluster.namesrv_addr])
+        for failure in plan.failures:
+            sent = await send_once_routed(producer, Message(topic, failure.value.encode()))
+            log.info("message %s is failed by %s", sent.msg_id, failure)
+        dead_letters = PullConsumer(pool, [cluster.namesrv_addr], group)
+        settings = ConsumerSettings(max_reconsume_times=len(plan.expected_delays_ms))
+        async with java.consuming(journal, topic, group, settings, within=plan.within):
+            async with asyncio.timeout(plan.within + JVM_START):
+                await dead_letters_reach(dead_letters, len(plan.failures))
+        await drain_dead_letters(dead_letters, journal)
+    return judge_ladder(journal, plan.expected_delays_ms)
+
+
+async def _routed_retry_topic(admin: Admin, cluster: Topology, group: str) -> None:
+    """The group's retry topic, routed before its consumer starts, as the operator makes it: the broker would create
+    it at the consumer's first heartbeat, after the client's first route look-up, and the first retries would wait
+    for the client's next route poll (30 s)."""
+    await place_topic(admin, cluster.brokers, retry_topic(group), queues=1)
+    await routed_to_every_master(admin, cluster, retry_topic(group))
+
+
+@dataclass(frozen=True)
 class FailingJavaConsumer:
     """The official push consumer, failing every delivery of one message, in `mode` (orderly or broadcast)."""
 
     mode: ConsumeMode
     duration: float = 10.0
     quiet: float = 5.0  # broadcast: the silence after the one delivery that shows no retry came
+    # Orderly: the client's limit. A finite one ends in the DLQ and the run ends at the dead letter, within `duration`.
+    max_reconsume_times: int | None = None
 
 
 async def topic_with_one_message(cluster: Topology) -> str:
@@ -255,11 +305,21 @@ async def topic_with_one_message(cluster: Topology) -> str:
 
 async def java_consumer_retries(cluster: Topology, journal: Journal, plan: FailingJavaConsumer,
                                 java: JavaProbes) -> ConsumptionVerdict:
+    if plan.mode is ConsumeMode.CONCURRENT:
+        raise ValueError("concurrent consumers are judged by the retry ladder (java_retry_ladder)")
     topic = await topic_with_one_message(cluster)
-    await java.consume(journal, topic, unique(f"chaos_{plan.mode}"), duration=plan.duration,
-                                         mode=plan.mode)
+    group = unique(f"chaos_{plan.mode}")
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        dead_letters = PullConsumer(pool, [cluster.namesrv_addr], group)
+        if plan.max_reconsume_times is None:
+            await java.consume(journal, topic, group, duration=plan.duration, mode=plan.mode)
+        else:
+            settings = ConsumerSettings(plan.mode, max_reconsume_times=plan.max_reconsume_times)
+            async with java.consuming(journal, topic, group, settings, within=plan.duration):
+                async with asyncio.timeout(plan.duration + JVM_START):
+                    await dead_letters_reach(dead_letters, 1)
+        ended = time.time()
+        await drain_dead_letters(dead_letters, journal)
     if plan.mode is ConsumeMode.ORDERLY:
-        return judge_orderly(journal, topic)
-    if plan.mode is ConsumeMode.BROADCAST:
-        return judge_broadcast(journal, topic, ended=time.time(), quiet_s=plan.quiet)
-    raise ValueError(f"concurrent consumers are judged by the retry ladder (retry_ladder), not by {plan.mode}")
+        return judge_orderly(journal, topic, max_reconsume_times=plan.max_reconsume_times)
+    return judge_broadcast(journal, topic, ended=ended, quiet_s=plan.quiet)

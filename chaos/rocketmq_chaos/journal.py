@@ -20,9 +20,13 @@ class Attempt:
     error: str | None = None
 
 
+SendMode: TypeAlias = Literal["sync", "async", "oneway"]
+
+
 @dataclass(frozen=True)
 class Send:
-    """One synchronous send as the application saw it: acknowledged or failed after all its attempts."""
+    """One send as the application saw it: `ok` when acknowledged (sync: after all its attempts; async: by its
+    callback), or, oneway, when the call returned: no broker acknowledges a oneway send."""
 
     t: float
     msg_id: str
@@ -30,7 +34,12 @@ class Send:
     latency: float
     attempts: tuple[Attempt, ...] = ()
     error: str | None = None
+    mode: SendMode = "sync"
     kind: Literal["send"] = "send"
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.ok and self.mode != "oneway"
 
     @property
     def broker(self) -> str | None:

@@ -6,7 +6,7 @@ broker that stalls shows up as latency and failures instead of silently slowing 
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from rocketmq_retry.remoting import (
     BrokerError,
@@ -74,25 +74,57 @@ def _attempts(attempts: Sequence[SendAttempt], wall: float, monotonic: float) ->
     return tuple(Attempt(a.broker_name, wall + (a.started - monotonic), a.latency, a.error) for a in attempts)
 
 
-async def drain(consumer: PullConsumer, topic: str, journal: Journal, *, clock: Clock = time.time) -> int:
-    """Read every message currently stored in `topic` from offset 0 and record it; returns how many."""
-    count = 0
-    for queue in await consumer.queues(topic):
+async def stored(consumer: PullConsumer, topic: str) -> AsyncIterator[tuple[MessageQueue, MessageExt]]:
+    """Every message stored in `topic` now, read from offset 0 of each queue; nothing while it has no route (a
+    retry or dead-letter topic before its first message)."""
+    try:
+        queues = await consumer.queues(topic)
+    except BrokerError:
+        return
+    for queue in queues:
         offset = 0
         while True:
             result = await consumer.pull(queue, offset)
             for message in result.messages:
-                journal.record(_receive(clock(), queue, message))
-            count += len(result.messages)
+                yield queue, message
             if result.status is not PullStatus.FOUND:
                 break
             offset = result.next_begin_offset
+
+
+async def drain(consumer: PullConsumer, topic: str, journal: Journal, *, clock: Clock = time.time) -> int:
+    """Read every message currently stored in `topic` from offset 0 and record it; returns how many."""
+    count = 0
+    async for queue, message in stored(consumer, topic):
+        journal.record(_receive(clock(), queue, message))
+        count += 1
     return count
+
+
+async def drain_dead_letters(consumer: PullConsumer, journal: Journal, *, clock: Clock = time.time) -> int:
+    """Record every message stored in the DLQ of the consumer's group; returns how many."""
+    count = 0
+    async for queue, message in stored(consumer, dlq_topic(consumer.group)):
+        journal.record(_dead_letter(clock(), queue, message))
+        count += 1
+    return count
+
+
+async def dead_letters_reach(consumer: PullConsumer, count: int, *, poll_interval: float = 0.5) -> None:
+    """Wait until the DLQ of the consumer's group holds at least `count` messages (the caller bounds the wait)."""
+    while True:
+        if sum([1 async for _ in stored(consumer, dlq_topic(consumer.group))]) >= count:
+            return
+        await asyncio.sleep(poll_interval)
 
 
 def _receive(t: float, queue: MessageQueue, message: MessageExt) -> Receive:
     return Receive(t, message.msg_id, queue.topic, queue.broker_name, message.reconsume_times,
                    message.store_timestamp / 1000, message.properties.get("ORIGIN_MESSAGE_ID"))
+
+
+def _dead_letter(t: float, queue: MessageQueue, message: MessageExt) -> DeadLetter:
+    return DeadLetter(t, message.msg_id, queue.broker_name, message.reconsume_times, message.store_timestamp / 1000)
 
 
 class FailingConsumer:
@@ -147,8 +179,7 @@ class FailingConsumer:
     async def _handle(self, queue: MessageQueue, message: MessageExt) -> None:
         now = self._clock()
         if queue.topic == dlq_topic(self.consumer.group):
-            self.journal.record(DeadLetter(now, message.msg_id, queue.broker_name, message.reconsume_times,
-                                           message.store_timestamp / 1000))
+            self.journal.record(_dead_letter(now, queue, message))
             return
         self.journal.record(_receive(now, queue, message))
         await self.consumer.send_back(queue, message)

@@ -96,7 +96,9 @@ def _numbers(verdict: Verdict) -> str:
         window = "-" if verdict.failover_window_s is None else f"{verdict.failover_window_s * 1000:.0f} ms"
         with_store = ("" if verdict.store_lost_by is None else
                       f" ({len(verdict.lost_with_store)} more went with {verdict.store_lost_by}'s store)")
-        return (f"{verdict.acknowledged}/{verdict.sent} acknowledged, {len(verdict.lost)} lost{with_store}, "
+        oneway = ("" if not verdict.unacknowledged else f", {verdict.unacknowledged} oneway sends returned "
+                  f"({len(verdict.lost_unacknowledged)} never arrived)")
+        return (f"{verdict.acknowledged}/{verdict.sent} acknowledged{oneway}, {len(verdict.lost)} lost{with_store}, "
                 f"{verdict.failed_sends} failed sends, {verdict.failed_attempts} failed attempts, "
                 f"{verdict.duplicates} duplicates\nfailover window {window}; latency p50/p99/max "
                 f"{verdict.latency.p50_ms:.1f}/{verdict.latency.p99_ms:.1f}/{verdict.latency.max_ms:.0f} ms "

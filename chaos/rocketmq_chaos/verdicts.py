@@ -73,6 +73,10 @@ class DeliveryVerdict:
     # missing for a reason the run chose, so counted here and not in `lost`.
     lost_with_store: tuple[str, ...] = field(default=())
     store_lost_by: str | None = None
+    # Oneway sends that returned (no broker acknowledges them) and those of them that never arrived: lost without
+    # the application being told, which no verdict can hold against the run, so they are counted and shown.
+    unacknowledged: int = 0
+    lost_unacknowledged: tuple[str, ...] = field(default=())
     reasons: tuple[str, ...] = field(default=())
 
     @property
@@ -83,14 +87,16 @@ class DeliveryVerdict:
 def judge_delivery(journal: Journal, *, max_failed_sends: int | None = 0,
                    store_lost_by: str | None = None) -> DeliveryVerdict:
     """Acknowledged messages must all arrive (first deliveries); failed sends are allowed up to the expectation
-    (None: counted and reported, never a failure).
+    (None: counted and reported, never a failure). Oneway sends are never acknowledged: those that returned and
+    did not arrive are counted in `lost_unacknowledged`, not held against the run.
 
     `store_lost_by`: the faulted broker came back without its store, so what it acknowledged until it was back (the
     fault window's recovery) cannot arrive; those messages are counted apart. Every other one must still arrive.
     """
     sends: list[Send] = journal.of(Send)
     firsts = Counter(r.msg_id for r in journal.of(Receive) if r.reconsume_times == 0)
-    acknowledged = [s for s in sends if s.ok]
+    acknowledged = [s for s in sends if s.acknowledged]
+    unacknowledged = [s for s in sends if s.ok and not s.acknowledged]
     window = fault_window(journal)
     missing = [s for s in acknowledged if s.msg_id not in firsts]
     with_store = tuple(sorted(s.msg_id for s in missing if _stored_on_lost_store(s, store_lost_by, window)))
@@ -109,7 +115,9 @@ def judge_delivery(journal: Journal, *, max_failed_sends: int | None = 0,
         duplicates=sum(count - 1 for count in firsts.values()), failover_window_s=failover_window(sends),
         latency=Latency.of([s.latency for s in sends]), latency_in_fault=Latency.of(inside),
         latency_outside_fault=Latency.of(outside), max_failed_sends=max_failed_sends, lost_with_store=with_store,
-        store_lost_by=store_lost_by, reasons=tuple(reasons))
+        store_lost_by=store_lost_by, unacknowledged=len(unacknowledged),
+        lost_unacknowledged=tuple(sorted(s.msg_id for s in unacknowledged if s.msg_id not in firsts)),
+        reasons=tuple(reasons))
 
 
 def _stored_on_lost_store(send: Send, store_lost_by: str | None, window: FaultWindow | None) -> bool:
@@ -241,10 +249,16 @@ class ConsumptionVerdict:
         return not self.reasons
 
 
-def judge_orderly(journal: Journal, topic: str) -> ConsumptionVerdict:
+def judge_orderly(journal: Journal, topic: str, *, max_reconsume_times: int | None = None) -> ConsumptionVerdict:
     """An orderly consumer retries in place: the same stored copy from `topic` again and again, about 1 s apart,
-    with reconsumeTimes counting up by one; nothing goes through the retry topic."""
+    with reconsumeTimes counting up by one; nothing goes through the retry topic.
+
+    With the client's `max_reconsume_times` finite, the delivery with reconsumeTimes equal to it is the last: its
+    failure sends the message to the DLQ, once (ConsumeMessageOrderlyService.checkReconsumeTimes). Without it (the
+    default, Integer.MAX_VALUE for orderly clients) nothing is ever dead-lettered.
+    """
     deliveries = sorted(journal.of(Receive), key=lambda r: r.t)
+    dead: list[DeadLetter] = journal.of(DeadLetter)
     gaps = tuple(round(later.t - earlier.t, 3) for earlier, later in itertools.pairwise(deliveries))
     reasons = []
     if len(deliveries) < 2:
@@ -258,6 +272,18 @@ def judge_orderly(journal: Journal, topic: str) -> ConsumptionVerdict:
     low, high = ORDERLY_GAP_S
     if any(not low <= gap <= high for gap in gaps):
         reasons.append(f"redeliveries {list(gaps)} s apart, expected {low}-{high} s")
+    if max_reconsume_times is None:
+        if dead:
+            reasons.append(f"{len(dead)} dead letter(s), though the client sets no limit")
+    else:
+        if len(deliveries) != max_reconsume_times + 1:
+            reasons.append(f"{len(deliveries)} deliveries, expected {max_reconsume_times + 1}: the first and "
+                           f"{max_reconsume_times} in place")
+        if [d.msg_id for d in dead] != [r.msg_id for r in deliveries[:1]]:
+            reasons.append(f"{len(dead)} dead letter(s) of {sorted({d.msg_id for d in dead})}, expected exactly one "
+                           f"of the message delivered")
+        elif deliveries[-1].t > dead[0].stored_at + ORDERLY_GAP_S[0]:
+            reasons.append("delivered again after it was dead-lettered")
     return ConsumptionVerdict(len(deliveries), gaps, tuple(reasons))
 
 

@@ -8,14 +8,25 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from rocketmq_chaos.experiments import FailingJavaConsumer, java_consumer_retries, topic_with_one_message, unique
+from rocketmq_chaos.experiments import (
+    FailingJavaConsumer,
+    FaultUnderLoad,
+    JavaRetryLadder,
+    java_consumer_retries,
+    java_retry_ladder,
+    topic_with_one_message,
+    unique,
+)
 from rocketmq_chaos.java_probes import ConsumeMode
-from rocketmq_chaos.journal import Journal, Receive, Send
+from rocketmq_chaos.journal import HandBack, Journal, Receive, Send
 from rocketmq_chaos.probes import drain
-from rocketmq_chaos.verdicts import judge_delivery
+from rocketmq_chaos.verdicts import judge_delivery, judge_ladder, judge_orderly
 from rocketmq_lab.bed.probe import create_topic
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_lab.chaos.java_probes import CompiledJavaProbes
+from rocketmq_lab.chaos.runner import local_fault_under_load
+from rocketmq_retry.domain.durations import parse_delay_levels
+from rocketmq_retry.domain.ladder import remoting_ladder
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
@@ -116,3 +127,49 @@ async def test_a_broadcasting_java_consumer_drops_a_failed_message(rocketmq_clus
     journal.write(tmp_path / "journal.jsonl")
     assert verdict.passed, verdict.reasons
     assert verdict.deliveries == 1
+
+
+async def test_java_listeners_that_throw_return_null_or_reconsume_later_all_climb_the_ladder(
+        rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    """The client turns a thrown exception and a null into RECONSUME_LATER: each of the three messages is sent back,
+    retried on the broker's ladder under the client's own limit (3), and dead-lettered once."""
+    expected = remoting_ladder(parse_delay_levels(rocketmq_cluster.delay_levels), retries=3).delays_ms
+    journal = Journal()
+    verdict = await java_retry_ladder(rocketmq_cluster, journal, JavaRetryLadder(expected),
+                                      CompiledJavaProbes.of(rocketmq_cluster))
+    journal.write(tmp_path / "journal.jsonl")
+    assert verdict.passed, verdict.reasons
+    assert [(m.retries_seen, m.dead_letters) for m in verdict.messages] == [(3, 1)] * 3
+    assert len(journal.of(HandBack)) == 3 * 4  # the first delivery and 3 retries of each, all failed
+    assert not judge_ladder(journal, expected[:-1]).passed
+
+
+async def test_an_orderly_java_consumer_with_a_limit_retries_in_place_then_dead_letters_once(
+        rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    journal = Journal()
+    verdict = await java_consumer_retries(
+        rocketmq_cluster, journal, FailingJavaConsumer(ConsumeMode.ORDERLY, duration=60, max_reconsume_times=3),
+        CompiledJavaProbes.of(rocketmq_cluster))
+    journal.write(tmp_path / "journal.jsonl")
+    assert verdict.passed, verdict.reasons
+    assert verdict.deliveries == 4
+    topic = journal.of(Receive)[0].topic
+    assert not judge_orderly(journal, topic, max_reconsume_times=2).passed
+    assert not judge_orderly(journal, topic).passed
+
+
+async def test_async_and_oneway_java_sends_under_a_broker_kill_lose_what_the_client_never_retries(
+        rocketmq_cluster: RocketMQCluster) -> None:
+    """Counted, not judged beyond the one rule every send call keeps: an acknowledged (async) message arrives."""
+    plans = {mode: FaultUnderLoad(rate=200, duration=10, fault_at=3, client="java", send_mode=mode)
+             for mode in ("async", "oneway")}
+    verdicts = {mode: await local_fault_under_load(rocketmq_cluster, Journal(), plan) for mode, plan in plans.items()}
+    for mode, verdict in verdicts.items():
+        assert verdict.passed, (mode, verdict.reasons)
+        assert verdict.lost == ()
+    async_, oneway = verdicts["async"], verdicts["oneway"]
+    assert async_.acknowledged + async_.failed_sends == async_.sent
+    assert async_.unacknowledged == 0
+    assert (oneway.acknowledged, oneway.unacknowledged + oneway.failed_sends) == (0, oneway.sent)
+    print({mode: (v.sent, v.acknowledged, v.failed_sends, v.unacknowledged, len(v.lost_unacknowledged))
+           for mode, v in verdicts.items()})

@@ -2,11 +2,13 @@
 and run against its name server."""
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rocketmq_chaos.java_probes import ConsumeMode, run_events
-from rocketmq_chaos.journal import Event, Journal
+from rocketmq_chaos.java_probes import ConsumeMode, ConsumerSettings, run_events
+from rocketmq_chaos.journal import Event, Journal, SendMode
 
 from ..bed import javaprograms, jvm, paths
 from ..bed.rocketmq import RocketMQCluster
@@ -35,22 +37,37 @@ class CompiledJavaProbes:
     def of(cls, cluster: RocketMQCluster) -> "CompiledJavaProbes":
         return cls(cluster.version, cluster.namesrv_addr, cluster.workdir / "java-probes")
 
-    async def produce(self, journal: Journal, topic: str, *, rate: float, duration: float,
+    async def produce(self, journal: Journal, topic: str, *, rate: float, duration: float, mode: SendMode = "sync",
                       group: str = "chaos_java_producer") -> None:
-        """Send to `topic` at `rate` messages/s for `duration` seconds of the producer's; record every send."""
+        """Send to `topic` at `rate` messages/s for `duration` seconds of the producer's with the `mode` send call;
+        record every send."""
         journal.events.extend(await self._run("ProbeProducer", duration, "--topic", topic, "--group", group,
-                                              "--rate", str(rate), "--duration", str(duration)))
+                                              "--rate", str(rate), "--duration", str(duration), "--mode", mode))
 
     async def consume(self, journal: Journal, topic: str, group: str, *, duration: float,
                       mode: ConsumeMode = ConsumeMode.CONCURRENT) -> None:
         """Fail every delivery of `topic` to `group` for `duration` seconds of the consumer's; record every delivery."""
-        flags = [] if mode is ConsumeMode.CONCURRENT else [f"--{mode}"]
         journal.events.extend(await self._run("ProbeConsumer", duration, "--topic", topic, "--group", group,
-                                              "--duration", str(duration), *flags))
+                                              "--duration", str(duration), *ConsumerSettings(mode).flags()))
 
-    async def _run(self, main_class: str, duration: float, *args: str) -> list[Event]:
+    @contextlib.asynccontextmanager
+    async def consuming(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,
+                        within: float) -> AsyncIterator[None]:
+        """Fail every delivery of `topic` to `group` while the block runs (at most `within` seconds of the
+        consumer's); record every delivery and hand-back once it has stopped."""
+        stop = asyncio.Event()
+        run = asyncio.create_task(self._run("ProbeConsumer", within, "--topic", topic, "--group", group,
+                                            "--duration", str(within), "--until-eof", *settings.flags(), stop=stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            journal.events.extend(await run)
+
+    async def _run(self, main_class: str, duration: float, *args: str,
+                   stop: asyncio.Event | None = None) -> list[Event]:
         programs = await asyncio.to_thread(javaprograms.compiled, self.version)
         self.home.mkdir(parents=True, exist_ok=True)
         argv = programs.argv(main_class, "--namesrv", self.namesrv_addr, *args, home=self.home, options=JVM_OPTIONS)
-        return await run_events(argv, cwd=self.home, limit=duration + START_ALLOWANCE,
+        return await run_events(argv, cwd=self.home, limit=duration + START_ALLOWANCE, stop=stop,
                                 what=f"{main_class} (RocketMQ {self.version}; client logs under {self.home}/logs)")

@@ -13,12 +13,14 @@ from typing import Any, Final
 from rocketmq_chaos.experiments import (
     FailingJavaConsumer,
     FaultUnderLoad,
+    JavaRetryLadder,
     RetryLadder,
     fault_under_load,
     java_consumer_retries,
+    java_retry_ladder,
     retry_ladder,
 )
-from rocketmq_chaos.java_probes import ConsumeMode
+from rocketmq_chaos.java_probes import ConsumeMode, Failure
 from rocketmq_chaos.journal import Journal
 from rocketmq_chaos.report import Report, Verdict, write_report
 from rocketmq_chaos.verdicts import DeliveryVerdict
@@ -47,10 +49,24 @@ def _under_load(cluster: RocketMQCluster, journal: Journal, options: Mapping[str
 def _ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
     """The broker's own ladder for `retries` (default 3) retries, unless `expected_delays_ms` is given."""
     settings = dict(options)
-    retries = int(settings.pop("retries", 3))
-    expected = settings.pop("expected_delays_ms", None) or remoting_ladder(
-        parse_delay_levels(cluster.delay_levels), retries).delays_ms
+    expected = _expected_ladder(cluster, settings)
     return retry_ladder(cluster, journal, RetryLadder(expected, **settings), LocalInjector(cluster, journal))
+
+
+def _java_ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
+    """As `_ladder`, the official push consumer failing one message each way in `failures`."""
+    settings = dict(options)
+    expected = _expected_ladder(cluster, settings)
+    if "failures" in settings:  # names, from a command line or an experiment file
+        settings["failures"] = tuple(Failure(name) for name in settings["failures"])
+    return java_retry_ladder(cluster, journal, JavaRetryLadder(expected, **settings), CompiledJavaProbes.of(cluster))
+
+
+def _expected_ladder(cluster: RocketMQCluster, settings: dict[str, Any]) -> list[int]:
+    """Pops `retries` (default 3) and `expected_delays_ms` from `settings`: the latter, or the broker's ladder."""
+    retries = int(settings.pop("retries", 3))
+    given: list[int] | None = settings.pop("expected_delays_ms", None)
+    return given or list(remoting_ladder(parse_delay_levels(cluster.delay_levels), retries).delays_ms)
 
 
 def _java_consumer(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
@@ -63,11 +79,16 @@ EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
     "broker-kill": (_under_load, {}),
     "broker-kill-without-retries": (_under_load, {"retries": 0}),
     "broker-kill-java-producer": (_under_load, {"client": "java"}),
+    "broker-kill-java-async": (_under_load, {"client": "java", "send_mode": "async"}),
+    "broker-kill-java-oneway": (_under_load, {"client": "java", "send_mode": "oneway"}),
     "broker-pause": (_under_load, {"fault": "pause", "duration": 15}),
     "name-server-kill": (_under_load, {"fault": "kill-name-server", "duration": 15}),
     "retry-ladder": (_ladder, {}),
     "retry-ladder-broker-killed": (_ladder, {"kill_mid_ladder": True}),
+    "java-retry-ladder": (_java_ladder, {}),
     "orderly-retries-in-place": (_java_consumer, {"mode": "orderly", "duration": 8}),
+    "orderly-dead-letters-at-its-limit": (_java_consumer, {"mode": "orderly", "max_reconsume_times": 3,
+                                                           "duration": 60}),
     "broadcast-drops-failures": (_java_consumer, {"mode": "broadcast", "duration": 12}),
 }
 

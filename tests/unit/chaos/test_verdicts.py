@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rocketmq_chaos.journal import Fault, Journal, Receive
+from rocketmq_chaos.journal import DeadLetter, Fault, Journal, Receive, Send
 from rocketmq_chaos.verdicts import (
     fault_window,
     judge_broadcast,
@@ -39,6 +39,22 @@ def test_failed_sends_fail_the_run_beyond_what_is_allowed() -> None:
     journal = Journal([send(1.0, "m1", "a"), send(2.0, "m2", "b", ok=False), *delivered("m1")])
     assert judge_delivery(journal).reasons == ("1 send(s) failed after all retries (allowed: 0)",)
     assert judge_delivery(journal, max_failed_sends=1).passed  # a failed send is not lost: it was never acked
+
+
+def test_oneway_sends_that_vanish_are_counted_not_held_against_the_run() -> None:
+    oneway = [Send(1.0, "m1", True, 0.001, mode="oneway"), Send(1.1, "m2", True, 0.001, mode="oneway"),
+              Send(1.2, "m3", False, 0.001, error="connect refused", mode="oneway")]
+    verdict = judge_delivery(Journal([*oneway, *delivered("m1")]), max_failed_sends=None)
+    assert verdict.passed
+    assert (verdict.acknowledged, verdict.unacknowledged, verdict.lost_unacknowledged) == (0, 2, ("m2",))
+    assert verdict.failed_sends == 1
+
+
+def test_an_acknowledged_async_send_that_vanishes_fails_the_run() -> None:
+    journal = Journal([Send(1.0, "m1", True, 0.001, mode="async"), Send(1.1, "m2", False, 3.0, mode="async")])
+    verdict = judge_delivery(journal, max_failed_sends=None)
+    assert verdict.reasons == ("1 acknowledged message(s) never arrived, e.g. m1",)
+    assert verdict.unacknowledged == 0
 
 
 def test_duplicates_are_counted_not_failed() -> None:
@@ -134,6 +150,22 @@ def test_orderly_retries_must_be_in_place_and_about_a_second_apart() -> None:
     retried_elsewhere.record(Receive(12.0, "m1", "%RETRY%G", "a", 2, 12.0))
     assert not judge_orderly(retried_elsewhere, "T").passed
     assert judge_orderly(_deliveries("T", [10.0]), "T").reasons == ("1 deliveries: no retry was seen",)
+
+
+def test_an_orderly_consumer_with_a_limit_dead_letters_once_after_it() -> None:
+    journal = _deliveries("T", [10.0, 11.0, 12.0, 13.0])
+    journal.record(DeadLetter(20.0, "m1", "a", 3, 13.01))
+    assert judge_orderly(journal, "T", max_reconsume_times=3).passed
+    assert judge_orderly(journal, "T", max_reconsume_times=2).reasons == (
+        "4 deliveries, expected 3: the first and 2 in place",)
+    assert judge_orderly(journal, "T").reasons == ("1 dead letter(s), though the client sets no limit",)
+    never_dead = _deliveries("T", [10.0, 11.0, 12.0, 13.0])
+    assert judge_orderly(never_dead, "T", max_reconsume_times=3).reasons == (
+        "0 dead letter(s) of [], expected exactly one of the message delivered",)
+    delivered_after = _deliveries("T", [10.0, 11.0, 12.0, 13.0])
+    delivered_after.record(DeadLetter(20.0, "m1", "a", 3, 11.5))
+    assert judge_orderly(delivered_after, "T", max_reconsume_times=3).reasons == (
+        "delivered again after it was dead-lettered",)
 
 
 def test_broadcast_must_deliver_once_and_then_stay_quiet() -> None:

@@ -1,6 +1,10 @@
+import java.io.IOException;
+import java.io.InputStream;
 import java.lang.reflect.Method;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.rocketmq.client.consumer.DefaultMQPushConsumer;
@@ -29,8 +33,15 @@ import org.apache.rocketmq.common.message.MessageQueue;
  * the client hands a retry to the listener under its original topic, so only the queue shows it came from the retry
  * topic.
  *
- * <p>Options: --namesrv, --topic, --group, --duration (s), --orderly or --broadcast, and --max-reconsume-times N
- * (setMaxReconsumeTimes; unset, the client's default -1 stands).
+ * <p>A concurrent consumer fails each message the way its body names, as applications do: "throw" (the listener
+ * throws), "null" (it returns null), "overrun" (its first delivery outlives consumeTimeout: the listener sleeps
+ * --overrun-seconds, then returns RECONSUME_LATER), anything else RECONSUME_LATER. Each failure it hands back to the
+ * client is a journal "hand_back" event, printed as the listener ends.
+ *
+ * <p>Options: --namesrv, --topic, --group, --duration (s: the longest run), --until-eof (the run also ends when stdin
+ * closes, so the caller stops it on what it observed), --orderly or --broadcast, --max-reconsume-times N
+ * (setMaxReconsumeTimes; unset, the client's default -1 stands), --consume-timeout M (setConsumeTimeout, minutes),
+ * --overrun-seconds S.
  */
 public final class ProbeConsumer {
     public static void main(String[] args) throws Exception {
@@ -42,6 +53,10 @@ public final class ProbeConsumer {
         if (options.containsKey("max-reconsume-times")) {
             consumer.setMaxReconsumeTimes(Integer.parseInt(options.get("max-reconsume-times")));
         }
+        if (options.containsKey("consume-timeout")) {
+            consumer.setConsumeTimeout(Long.parseLong(options.get("consume-timeout")));
+        }
+        long overrunMillis = (long) (Double.parseDouble(options.getOrDefault("overrun-seconds", "0")) * 1000);
         if (options.containsKey("orderly")) {
             consumer.registerMessageListener((MessageListenerOrderly) (messages, context) -> {
                 record(messages, context.getMessageQueue());
@@ -53,12 +68,22 @@ public final class ProbeConsumer {
             }
             consumer.registerMessageListener((MessageListenerConcurrently) (messages, context) -> {
                 record(messages, context.getMessageQueue());
-                return ConsumeConcurrentlyStatus.RECONSUME_LATER;
+                return fail(messages, overrunMillis);
             });
+        }
+        CountDownLatch ended = new CountDownLatch(1);
+        if (options.containsKey("until-eof")) {
+            Thread reader = new Thread(() -> {
+                drain(System.in);
+                ended.countDown();
+            }, "until-eof");
+            reader.setDaemon(true);
+            reader.start();
         }
         consumer.start();
         try {
-            TimeUnit.MILLISECONDS.sleep((long) (Double.parseDouble(ProbeJournal.required(options, "duration")) * 1000));
+            ended.await((long) (Double.parseDouble(ProbeJournal.required(options, "duration")) * 1000),
+                    TimeUnit.MILLISECONDS);
         } finally {
             consumer.shutdown();
         }
@@ -66,6 +91,49 @@ public final class ProbeConsumer {
         // The run is over: end the JVM even though a client thread lingers. The 5.x orderly push consumer never shuts
         // down the scheduler of its (unused) pop service, ConsumeMessagePopOrderlyService, so the JVM would not exit.
         System.exit(0);
+    }
+
+    /**
+     * Fails the delivery (one message: the default consumeMessageBatchMaxSize) the way its body names; journals the
+     * hand-back just before the listener ends, so the client's send-back follows within milliseconds.
+     */
+    private static ConsumeConcurrentlyStatus fail(List<MessageExt> messages, long overrunMillis) {
+        MessageExt message = messages.get(0);
+        String how = new String(message.getBody(), StandardCharsets.UTF_8);
+        if (how.equals("overrun") && message.getReconsumeTimes() == 0) {
+            try {
+                TimeUnit.MILLISECONDS.sleep(overrunMillis);
+            } catch (InterruptedException interrupted) {  // the consumer shuts down: end as a failure all the same
+                Thread.currentThread().interrupt();
+            }
+        }
+        handBack(messages);
+        return switch (how) {
+            case "throw" -> throw new IllegalStateException("the probe fails this delivery by throwing");
+            case "null" -> null;
+            default -> ConsumeConcurrentlyStatus.RECONSUME_LATER;
+        };
+    }
+
+    private static void handBack(List<MessageExt> messages) {
+        double t = ProbeJournal.seconds(System.currentTimeMillis());
+        for (MessageExt message : messages) {
+            ProbeJournal.print("{\"kind\":\"hand_back\",\"t\":" + ProbeJournal.number(t)
+                    + ",\"msg_id\":" + ProbeJournal.string(message.getMsgId())
+                    + ",\"reconsume_times\":" + message.getReconsumeTimes() + "}");
+        }
+    }
+
+    /** Reads `in` to its end (or its first error: the caller can no longer close it either). */
+    private static void drain(InputStream in) {
+        byte[] buffer = new byte[256];
+        try {
+            while (in.read(buffer) >= 0) {
+                continue;
+            }
+        } catch (IOException closed) {
+            return;
+        }
     }
 
     private static void record(List<MessageExt> messages, MessageQueue queue) {

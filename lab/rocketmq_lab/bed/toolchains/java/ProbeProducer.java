@@ -4,11 +4,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Phaser;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.rocketmq.client.hook.SendMessageContext;
 import org.apache.rocketmq.client.hook.SendMessageHook;
 import org.apache.rocketmq.client.producer.DefaultMQProducer;
+import org.apache.rocketmq.client.producer.SendCallback;
 import org.apache.rocketmq.client.producer.SendResult;
 import org.apache.rocketmq.common.message.Message;
 import org.apache.rocketmq.common.message.MessageClientIDSetter;
@@ -20,8 +22,14 @@ import org.apache.rocketmq.common.message.MessageClientIDSetter;
  * whether or not earlier ones finished, up to --threads in flight), prints one journal "send" event per send, then
  * exits.
  *
+ * <p>--mode: "sync" (the default) sends with send(message), which the client retries on another broker
+ * (retryTimesWhenSendFailed); "async" with send(message, callback), judged by its callback; "oneway" with
+ * sendOneway(message), which no broker acknowledges: a oneway send that returned is journaled ok, and only reading the
+ * topic tells whether it was stored. Async and oneway events carry no attempts: the send-message hook sees an async
+ * send's first request only, not its outcome or its retries.
+ *
  * <p>Options: --namesrv, --topic, --group (producer group), --rate (sends/s), --duration (s, counted from the
- * producer's start), --threads (default 64).
+ * producer's start), --threads (default 64), --mode.
  */
 public final class ProbeProducer {
     private static final int SHUTDOWN_SECONDS = 60;
@@ -72,53 +80,92 @@ public final class ProbeProducer {
         String topic = ProbeJournal.required(options, "topic");
         double rate = Double.parseDouble(ProbeJournal.required(options, "rate"));
         long duration = (long) (Double.parseDouble(ProbeJournal.required(options, "duration")) * 1e9);
+        String mode = options.getOrDefault("mode", "sync");
         DefaultMQProducer producer = new DefaultMQProducer(ProbeJournal.required(options, "group"));
         producer.setNamesrvAddr(ProbeJournal.required(options, "namesrv"));
         Attempts attempts = new Attempts();
-        producer.getDefaultMQProducerImpl().registerSendMessageHook(attempts);
+        if (mode.equals("sync")) {
+            producer.getDefaultMQProducerImpl().registerSendMessageHook(attempts);
+        }
         producer.start();
         ExecutorService senders = Executors.newFixedThreadPool(Integer.parseInt(options.getOrDefault("threads", "64")));
+        Phaser outstanding = new Phaser(1);  // async sends whose callback has not run yet, and main
         try {
             // The first send goes alone, and the schedule starts when it returns: the client's cold path (route
             // look-up, broker connections, class loading: ~0.6 s here) would otherwise hold back the sends due
             // meanwhile and release them in one burst, which the brokers of a loaded 2-core machine answered with flow
             // control (SYSTEM_BUSY, "TIMEOUT_CLEAN_QUEUE broker busy").
-            send(producer, attempts, topic, 0);
+            send(producer, attempts, outstanding, mode, topic, 0);
             long begun = System.nanoTime();
             for (int sequence = 1; sequence / rate * 1e9 < duration; sequence++) {
                 TimeUnit.NANOSECONDS.sleep(begun + (long) (sequence / rate * 1e9) - System.nanoTime());
                 int number = sequence;
-                senders.execute(() -> send(producer, attempts, topic, number));
+                senders.execute(() -> send(producer, attempts, outstanding, mode, topic, number));
             }
             senders.shutdown();
             if (!senders.awaitTermination(SHUTDOWN_SECONDS, TimeUnit.SECONDS)) {
                 throw new IllegalStateException("sends still running " + SHUTDOWN_SECONDS + " s after the last one began");
             }
+            outstanding.awaitAdvanceInterruptibly(outstanding.arrive(), SHUTDOWN_SECONDS, TimeUnit.SECONDS);
         } finally {
             producer.shutdown();
         }
         System.out.flush();
     }
 
-    private static void send(DefaultMQProducer producer, Attempts attempts, String topic, int sequence) {
+    private static void send(DefaultMQProducer producer, Attempts attempts, Phaser outstanding, String mode,
+                             String topic, int sequence) {
         Message message = new Message(topic, ("probe-" + sequence).getBytes(StandardCharsets.UTF_8));
         message.setKeys(String.valueOf(sequence));
         // The id a failed send is journaled under; the client keeps an id that is already set.
         MessageClientIDSetter.setUniqID(message);
         String msgId = MessageClientIDSetter.getUniqID(message);
-        String error = null;
         long t = System.currentTimeMillis();
         long begun = System.nanoTime();
         try {
-            SendResult result = producer.send(message);
-            msgId = result.getMsgId();  // a returned result was stored by the broker, as in the Python probe
+            switch (mode) {
+                case "sync" -> {
+                    SendResult result = producer.send(message);
+                    // A returned result was stored by the broker, as in the Python probe.
+                    record(mode, t, begun, result.getMsgId(), attempts.take(), null);
+                }
+                case "oneway" -> {
+                    producer.sendOneway(message);
+                    record(mode, t, begun, msgId, "[]", null);
+                }
+                case "async" -> {
+                    outstanding.register();
+                    producer.send(message, new SendCallback() {
+                        @Override
+                        public void onSuccess(SendResult result) {
+                            record(mode, t, begun, result.getMsgId(), "[]", null);
+                            outstanding.arriveAndDeregister();
+                        }
+
+                        @Override
+                        public void onException(Throwable failed) {
+                            record(mode, t, begun, msgId, "[]", ProbeJournal.error(failed));
+                            outstanding.arriveAndDeregister();
+                        }
+                    });
+                }
+                default -> throw new IllegalArgumentException("--mode is sync, async or oneway, not " + mode);
+            }
+        } catch (IllegalArgumentException wrong) {
+            throw wrong;
         } catch (Exception failed) {  // MQClientException, RemotingException, MQBrokerException, InterruptedException
-            error = ProbeJournal.error(failed);
+            if (mode.equals("async")) {  // refused before it was under way: no callback will come
+                outstanding.arriveAndDeregister();
+            }
+            record(mode, t, begun, msgId, attempts.take(), ProbeJournal.error(failed));
         }
+    }
+
+    private static void record(String mode, long t, long begun, String msgId, String attempts, String error) {
         double latency = (System.nanoTime() - begun) / 1e9;
         ProbeJournal.print("{\"kind\":\"send\",\"t\":" + ProbeJournal.number(ProbeJournal.seconds(t))
                 + ",\"msg_id\":" + ProbeJournal.string(msgId) + ",\"ok\":" + (error == null)
-                + ",\"latency\":" + ProbeJournal.number(latency) + ",\"attempts\":" + attempts.take()
-                + ",\"error\":" + ProbeJournal.string(error) + "}");
+                + ",\"latency\":" + ProbeJournal.number(latency) + ",\"attempts\":" + attempts
+                + ",\"error\":" + ProbeJournal.string(error) + ",\"mode\":" + ProbeJournal.string(mode) + "}");
     }
 }
