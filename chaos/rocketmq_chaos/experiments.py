@@ -32,7 +32,7 @@ from rocketmq_retry.remoting import (
 )
 
 from .injectors import NAME_SERVER, Injector
-from .java_probes import ConsumeMode, ConsumerSettings, Failure, JavaProbes
+from .java_probes import ConsumeMode, ConsumerSettings, Failure, JavaProbes, resends_cleaned_messages
 from .journal import HandBack, Journal, SendMode
 from .probes import FailingConsumer, ProducerProbe, dead_letters_reach, drain, drain_dead_letters
 from .topology import BrokerEndpoint, Topology
@@ -40,10 +40,12 @@ from .verdicts import (
     ConsumptionVerdict,
     DeliveryVerdict,
     LadderVerdict,
+    OverrunVerdict,
     judge_broadcast,
     judge_delivery,
     judge_ladder,
     judge_orderly,
+    judge_overrun,
 )
 
 log = logging.getLogger(__name__)
@@ -258,22 +260,69 @@ async def java_retry_ladder(cluster: Topology, journal: Journal, plan: JavaRetry
                             java: JavaProbes) -> LadderVerdict:
     """Judged by the ladder as our own probes are: a throwing listener, one returning null and one returning
     RECONSUME_LATER must all be sent back by the client and retried by the broker on the same steps."""
-    group = unique("chaos_java_ladder")
-    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
-        admin = Admin(pool, [cluster.namesrv_addr])
-        topic = await create_topic(admin, cluster, queues=1)
-        await _routed_retry_topic(admin, cluster, group)
-        producer = Producer(pool, [cluster.namesrv_addr])
-        for failure in plan.failures:
-            sent = await send_once_routed(producer, Message(topic, failure.value.encode()))
-            log.info("message %s is failed by %s", sent.msg_id, failure)
-        dead_letters = PullConsumer(pool, [cluster.namesrv_addr], group)
-        settings = ConsumerSettings(max_reconsume_times=len(plan.expected_delays_ms))
-        async with java.consuming(journal, topic, group, settings, within=plan.within):
-            async with asyncio.timeout(plan.within + JVM_START):
-                await dead_letters_reach(dead_letters, len(plan.failures))
-        await drain_dead_letters(dead_letters, journal)
+    settings = ConsumerSettings(max_reconsume_times=len(plan.expected_delays_ms))
+    await _java_failures(cluster, journal, java, plan.failures, settings, dead_letters=len(plan.failures),
+                         within=plan.within)
     return judge_ladder(journal, plan.expected_delays_ms)
+
+
+@dataclass(frozen=True)
+class JavaOverrun:
+    """The official push consumer holds one message's first delivery for `overrun_s`, beyond its consumeTimeout,
+    then fails it; every later delivery fails at once, and the client's limit ends each copy's climb."""
+
+    consume_timeout_minutes: int = 1  # the client's least: it counts whole minutes
+    # Past the cleaner's second run (2 x consumeTimeout after the consumer's start), the first that finds a delivery
+    # begun in the consumer's first seconds overrun.
+    overrun_s: float = 135.0
+    # The run goes on this long after the hold: a copy sent back by the late failure climbs to the DLQ within 2 s here,
+    # so its absence is seen too. The run is not cut short at the dead letters: that would cut the hold short.
+    quiet_s: float = 20.0
+    max_reconsume_times: int = 1
+
+
+async def java_overrun(cluster: Topology, journal: Journal, plan: JavaOverrun, java: JavaProbes) -> OverrunVerdict:
+    settings = ConsumerSettings(max_reconsume_times=plan.max_reconsume_times,
+                                consume_timeout_minutes=plan.consume_timeout_minutes, overrun_s=plan.overrun_s)
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        topic, group = await _failing_messages(pool, cluster, [Failure.OVERRUN])
+        await java.consume(journal, topic, group, settings, duration=plan.overrun_s + plan.quiet_s)
+        await drain_dead_letters(PullConsumer(pool, [cluster.namesrv_addr], group), journal)
+    return judge_overrun(journal, consume_timeout_s=plan.consume_timeout_minutes * 60, overrun_s=plan.overrun_s,
+                         late_failure_resent=resends_cleaned_messages(java.version))
+
+
+async def _java_failures(cluster: Topology, journal: Journal, java: JavaProbes, failures: Sequence[Failure],
+                         settings: ConsumerSettings, *, dead_letters: int, within: float) -> None:
+    """The official consumer of a new group fails one message per failure until `dead_letters` reached the DLQ or
+    `within` passed (then the verdict says what was missing); the DLQ is read into the journal."""
+    async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
+        topic, group = await _failing_messages(pool, cluster, failures)
+        dead = PullConsumer(pool, [cluster.namesrv_addr], group)
+        async with java.consuming(journal, topic, group, settings, within=within):
+            await _until_dead_letters(dead, dead_letters, within=within + JVM_START)
+        await drain_dead_letters(dead, journal)
+
+
+async def _failing_messages(pool: ConnectionPool, cluster: Topology, failures: Sequence[Failure]) -> tuple[str, str]:
+    """A new topic holding one message per failure (its body names it), and a new group with its retry topic."""
+    group = unique("chaos_java")
+    admin = Admin(pool, [cluster.namesrv_addr])
+    topic = await create_topic(admin, cluster, queues=1)
+    await _routed_retry_topic(admin, cluster, group)
+    producer = Producer(pool, [cluster.namesrv_addr])
+    for failure in failures:
+        sent = await send_once_routed(producer, Message(topic, failure.value.encode()))
+        log.info("message %s is failed by %s", sent.msg_id, failure)
+    return topic, group
+
+
+async def _until_dead_letters(consumer: PullConsumer, count: int, *, within: float) -> None:
+    """Until the group's DLQ holds `count` messages, or `within` seconds passed: what is missing then is the
+    verdict's to report."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await dead_letters_reach(consumer, count)
 
 
 async def _routed_retry_topic(admin: Admin, cluster: Topology, group: str) -> None:
@@ -312,12 +361,11 @@ async def java_consumer_retries(cluster: Topology, journal: Journal, plan: Faili
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         dead_letters = PullConsumer(pool, [cluster.namesrv_addr], group)
         if plan.max_reconsume_times is None:
-            await java.consume(journal, topic, group, duration=plan.duration, mode=plan.mode)
+            await java.consume(journal, topic, group, ConsumerSettings(plan.mode), duration=plan.duration)
         else:
             settings = ConsumerSettings(plan.mode, max_reconsume_times=plan.max_reconsume_times)
             async with java.consuming(journal, topic, group, settings, within=plan.duration):
-                async with asyncio.timeout(plan.duration + JVM_START):
-                    await dead_letters_reach(dead_letters, 1)
+                await _until_dead_letters(dead_letters, 1, within=plan.duration + JVM_START)
         ended = time.time()
         await drain_dead_letters(dead_letters, journal)
     if plan.mode is ConsumeMode.ORDERLY:

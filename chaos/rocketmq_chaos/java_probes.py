@@ -60,18 +60,30 @@ class JavaProbeFailed(RuntimeError):
     """A probe program exited with an error, overran its time or printed something that is not a journal event."""
 
 
+def resends_cleaned_messages(client_version: str) -> bool:
+    """Whether the push consumer sends back a failure of a message its consumeTimeout cleaner already sent back:
+    before 5.1.0 it does; 5.1.0 added the check (rocketmq#5481, ConsumeMessageConcurrentlyService.processConsumeResult
+    skips a message no longer in its process queue)."""
+    return tuple(int(part) for part in client_version.split(".")[:2]) < (5, 1)
+
+
 class JavaProbes(Protocol):
     """The probe programs run against one name server. Only a machine with the RocketMQ jars to compile and run them
     against has them: the lab provides them on its local bed (rocketmq_lab.chaos.java_probes)."""
+
+    @property
+    def version(self) -> str:
+        """The RocketMQ version of the client jars the programs run with."""
 
     async def produce(self, journal: Journal, topic: str, *, rate: float, duration: float,
                       mode: SendMode = "sync") -> None:
         """Send to `topic` at `rate` messages/s for `duration` seconds of the producer's with the `mode` send call;
         record every send."""
 
-    async def consume(self, journal: Journal, topic: str, group: str, *, duration: float,
-                      mode: ConsumeMode = ConsumeMode.CONCURRENT) -> None:
-        """Fail every delivery of `topic` to `group` for `duration` seconds of the consumer's; record every delivery."""
+    async def consume(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,
+                      duration: float) -> None:
+        """Fail every delivery of `topic` to `group` for `duration` seconds of the consumer's; record every delivery
+        and hand-back."""
 
     def consuming(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,
                   within: float) -> AbstractAsyncContextManager[None]:

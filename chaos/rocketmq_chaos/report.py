@@ -11,9 +11,9 @@ from matplotlib.figure import Figure  # not pyplot: no global state, no GUI back
 from rich.table import Table
 
 from .journal import Fault, Journal, Send
-from .verdicts import ConsumptionVerdict, DeliveryVerdict, LadderVerdict
+from .verdicts import ConsumptionVerdict, DeliveryVerdict, LadderVerdict, OverrunVerdict
 
-Verdict = DeliveryVerdict | LadderVerdict | ConsumptionVerdict
+Verdict = DeliveryVerdict | LadderVerdict | ConsumptionVerdict | OverrunVerdict
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,17 @@ def _numbers(verdict: Verdict) -> str:
                 f"(in fault: p99 {verdict.latency_in_fault.p99_ms:.1f} ms)")
     if isinstance(verdict, ConsumptionVerdict):
         return f"{verdict.deliveries} deliveries; gaps {list(verdict.gaps_s)} s"
+    if isinstance(verdict, OverrunVerdict):
+        return (f"cleaner's retry after {_seconds(verdict.cleaner_retry_after_s)}, listener ended after "
+                f"{_seconds(verdict.listener_ended_after_s)}; {verdict.copies} copies, {verdict.dead_letters} dead "
+                f"letters")
     steps = " ".join(f"{d / 1000:g}s" for d in verdict.expected_delays_ms)
     worst = max((abs(s.observed_ms - s.expected_ms) for m in verdict.messages for s in m.steps
                  if s.observed_ms is not None), default=0)
     return (f"ladder {steps}; {len(verdict.messages)} messages, retries seen "
             f"{[m.retries_seen for m in verdict.messages]}, dead letters {[m.dead_letters for m in verdict.messages]}"
             f"\nworst step error {worst} ms")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"

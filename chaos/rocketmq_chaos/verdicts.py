@@ -296,3 +296,71 @@ def judge_broadcast(journal: Journal, topic: str, *, ended: float, quiet_s: floa
     elif ended - deliveries[0].t < quiet_s:
         reasons.append(f"the run ended {ended - deliveries[0].t:.1f} s after the delivery, too soon to see no retry")
     return ConsumptionVerdict(len(deliveries), (), tuple(reasons))
+
+
+OVERRUN_SLACK_S: Final = 0.5  # the listener's sleep against the journal's clock
+CLEANER_SLACK_S: Final = 5.0  # the cleaner's send-back, the broker's level-3 delay and its timer's tick
+
+
+@dataclass(frozen=True)
+class OverrunVerdict:
+    """How one message whose first delivery held the listener beyond consumeTimeout was retried; times in seconds
+    after that delivery."""
+
+    cleaner_retry_after_s: float | None  # the retry stored while the listener still ran
+    listener_ended_after_s: float | None
+    copies: int  # retries with reconsumeTimes 1: each starts a climb of its own
+    dead_letters: int
+    reasons: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def judge_overrun(journal: Journal, *, consume_timeout_s: float, overrun_s: float,
+                  late_failure_resent: bool) -> OverrunVerdict:
+    """The concurrent push consumer's consumeTimeout, as the client implements it.
+
+    A cleaner runs every consumeTimeout from the consumer's start (ConsumeMessageConcurrentlyService.start) and sends
+    back, at delay level 3 whatever the retry count, a message whose delivery began more than consumeTimeout ago
+    (ProcessQueue.cleanExpiredMsg), while its listener still runs: the first retry comes between consumeTimeout and
+    twice that after the delivery. When the listener then fails, a client before 5.1.0 sends the message back again
+    (`late_failure_resent`: processConsumeResult does not look whether the cleaner took it), so two copies climb to
+    the DLQ; from 5.1.0 it skips a message no longer in its process queue (rocketmq#5481), and one copy does.
+    The listener must have held the delivery its whole `overrun_s`: cut short, its late failure was not seen.
+    """
+    receives = sorted(journal.of(Receive), key=lambda r: r.t)
+    firsts = [r for r in receives if r.reconsume_times == 0]
+    if len({r.msg_id for r in receives}) != 1 or len(firsts) != 1:
+        return OverrunVerdict(None, None, 0, len(journal.of(DeadLetter)), (
+            f"expected one message delivered once first, saw {len(firsts)} first deliveries of "
+            f"{len({r.msg_id for r in receives})} message(s)",))
+    delivered = firsts[0].t
+    ends = [h.t for h in journal.of(HandBack) if h.reconsume_times == 0]
+    ended = ends[0] if ends else None
+    retries = sorted(r.stored_at for r in receives if r.reconsume_times == 1)
+    early = [at for at in retries if ended is None or at < ended]
+    late = [at for at in retries if ended is not None and at >= ended]
+    dead = len(journal.of(DeadLetter))
+    low, high = consume_timeout_s, 2 * consume_timeout_s + CLEANER_SLACK_S
+    expected_late = 1 if late_failure_resent else 0
+    why_late = ("a client before 5.1.0 sends it back again" if late_failure_resent else
+                "from 5.1.0 the client skips a message the cleaner took")
+    reasons = []
+    if len(early) != 1:
+        reasons.append(f"{len(early)} retries while the listener still held the delivery, expected 1 (the "
+                       f"consumeTimeout cleaner's)")
+    elif not low <= early[0] - delivered <= high:
+        reasons.append(f"the cleaner's retry came {early[0] - delivered:.1f} s after the delivery, expected "
+                       f"{low:g}-{high:g} s")
+    if ended is None:
+        reasons.append("the listener never ended within the run")
+    elif ended - delivered < overrun_s - OVERRUN_SLACK_S:
+        reasons.append(f"the listener was cut short after {ended - delivered:.1f} s of its {overrun_s:g} s hold")
+    elif len(late) != expected_late:
+        reasons.append(f"{len(late)} retries after the listener failed, expected {expected_late} ({why_late})")
+    if dead != 1 + expected_late:
+        reasons.append(f"{dead} dead letters, expected {1 + expected_late}: one for each copy")
+    return OverrunVerdict(early[0] - delivered if early else None, None if ended is None else ended - delivered,
+                          len(retries), dead, tuple(reasons))

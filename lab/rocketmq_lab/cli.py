@@ -234,9 +234,11 @@ def kind_down() -> None:
 def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) -> None:
     """Run EXPERIMENT on the running local stack and print the verdict; exit 1 when the checker fails it.
 
-    Experiments: broker-kill, broker-kill-without-retries, broker-kill-java-producer (the official DefaultMQProducer),
-    broker-pause, name-server-kill, retry-ladder, retry-ladder-broker-killed, orderly-retries-in-place,
-    broadcast-drops-failures (chaos/experiments/*.json run them under Chaos Toolkit).
+    Experiments: broker-kill, broker-kill-without-retries, broker-kill-java-producer (the official DefaultMQProducer;
+    broker-kill-java-async and broker-kill-java-oneway with its other send calls), broker-pause, name-server-kill,
+    retry-ladder, retry-ladder-broker-killed, java-retry-ladder, consume-timeout-overrun, orderly-retries-in-place,
+    orderly-dead-letters-at-its-limit, broadcast-drops-failures (chaos/experiments/*.json run them under Chaos
+    Toolkit).
     """
     from .chaos.runner import EXPERIMENTS, run_experiment  # noqa: PLC0415 - matplotlib: for this verb only
 

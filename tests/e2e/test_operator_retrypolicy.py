@@ -17,6 +17,7 @@ import kubernetes
 import pytest
 
 from rocketmq_chaos.experiments import send_once_routed, topic_with_one_message
+from rocketmq_chaos.java_probes import ConsumerSettings
 from rocketmq_chaos.journal import Journal, Receive
 from rocketmq_lab.bed import javaprograms, versions
 from rocketmq_lab.bed.ports import free_port
@@ -629,7 +630,7 @@ def test_a_new_groups_first_retries_follow_the_ladder_for_the_official_java_cons
     topic = asyncio.run(topic_with_one_message(rocketmq_cluster))
 
     journal = Journal()
-    asyncio.run(java_probes.CompiledJavaProbes.of(rocketmq_cluster).consume(journal, topic, group,
+    asyncio.run(java_probes.CompiledJavaProbes.of(rocketmq_cluster).consume(journal, topic, group, ConsumerSettings(),
                                                                           duration=FIRST_RETRIES_SECONDS))
     deliveries: list[Receive] = sorted(journal.of(Receive), key=lambda receive: receive.t)
     assert [receive.reconsume_times for receive in deliveries][:3] == [0, 1, 2], deliveries

@@ -11,16 +11,18 @@ from pathlib import Path
 from rocketmq_chaos.experiments import (
     FailingJavaConsumer,
     FaultUnderLoad,
+    JavaOverrun,
     JavaRetryLadder,
     java_consumer_retries,
+    java_overrun,
     java_retry_ladder,
     topic_with_one_message,
     unique,
 )
-from rocketmq_chaos.java_probes import ConsumeMode
+from rocketmq_chaos.java_probes import ConsumeMode, ConsumerSettings
 from rocketmq_chaos.journal import HandBack, Journal, Receive, Send
 from rocketmq_chaos.probes import drain
-from rocketmq_chaos.verdicts import judge_delivery, judge_ladder, judge_orderly
+from rocketmq_chaos.verdicts import judge_delivery, judge_ladder, judge_orderly, judge_overrun
 from rocketmq_lab.bed.probe import create_topic
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_lab.chaos.java_probes import CompiledJavaProbes
@@ -57,7 +59,7 @@ async def _routed_topic(cluster: RocketMQCluster, topic: str, *, queues: int) ->
 async def _consume(cluster: RocketMQCluster, topic: str, group: str, tmp_path: Path, *, duration: float,
                    mode: ConsumeMode) -> list[Receive]:
     journal = Journal()
-    await CompiledJavaProbes.of(cluster).consume(journal, topic, group, duration=duration, mode=mode)
+    await CompiledJavaProbes.of(cluster).consume(journal, topic, group, ConsumerSettings(mode), duration=duration)
     journal.write(tmp_path / "journal.jsonl")
     deliveries: list[Receive] = journal.of(Receive)
     return sorted(deliveries, key=lambda r: r.t)
@@ -142,6 +144,19 @@ async def test_java_listeners_that_throw_return_null_or_reconsume_later_all_clim
     assert [(m.retries_seen, m.dead_letters) for m in verdict.messages] == [(3, 1)] * 3
     assert len(journal.of(HandBack)) == 3 * 4  # the first delivery and 3 retries of each, all failed
     assert not judge_ladder(journal, expected[:-1]).passed
+
+
+async def test_a_listener_that_overruns_consume_timeout_is_redelivered_while_it_still_runs(
+        rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    """consumeTimeout is not a ladder step: the client's cleaner sends the held message back at delay level 3 while
+    the listener still runs; the 4.9.7 client sends it back once more when the listener fails, 5.x does not."""
+    journal = Journal()
+    verdict = await java_overrun(rocketmq_cluster, journal, JavaOverrun(), CompiledJavaProbes.of(rocketmq_cluster))
+    journal.write(tmp_path / "journal.jsonl")
+    assert verdict.passed, verdict.reasons
+    resent = rocketmq_cluster.version.startswith("4.")
+    assert (verdict.copies, verdict.dead_letters) == ((2, 2) if resent else (1, 1))
+    assert not judge_overrun(journal, consume_timeout_s=60, overrun_s=135, late_failure_resent=not resent).passed
 
 
 async def test_an_orderly_java_consumer_with_a_limit_retries_in_place_then_dead_letters_once(

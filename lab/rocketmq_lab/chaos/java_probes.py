@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rocketmq_chaos.java_probes import ConsumeMode, ConsumerSettings, run_events
+from rocketmq_chaos.java_probes import ConsumerSettings, run_events
 from rocketmq_chaos.journal import Event, Journal, SendMode
 
 from ..bed import javaprograms, jvm, paths
@@ -44,11 +44,12 @@ class CompiledJavaProbes:
         journal.events.extend(await self._run("ProbeProducer", duration, "--topic", topic, "--group", group,
                                               "--rate", str(rate), "--duration", str(duration), "--mode", mode))
 
-    async def consume(self, journal: Journal, topic: str, group: str, *, duration: float,
-                      mode: ConsumeMode = ConsumeMode.CONCURRENT) -> None:
-        """Fail every delivery of `topic` to `group` for `duration` seconds of the consumer's; record every delivery."""
+    async def consume(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,
+                      duration: float) -> None:
+        """Fail every delivery of `topic` to `group` for `duration` seconds of the consumer's; record every delivery
+        and hand-back."""
         journal.events.extend(await self._run("ProbeConsumer", duration, "--topic", topic, "--group", group,
-                                              "--duration", str(duration), *ConsumerSettings(mode).flags()))
+                                              "--duration", str(duration), *settings.flags()))
 
     @contextlib.asynccontextmanager
     async def consuming(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,

@@ -13,10 +13,12 @@ from typing import Any, Final
 from rocketmq_chaos.experiments import (
     FailingJavaConsumer,
     FaultUnderLoad,
+    JavaOverrun,
     JavaRetryLadder,
     RetryLadder,
     fault_under_load,
     java_consumer_retries,
+    java_overrun,
     java_retry_ladder,
     retry_ladder,
 )
@@ -62,6 +64,10 @@ def _java_ladder(cluster: RocketMQCluster, journal: Journal, options: Mapping[st
     return java_retry_ladder(cluster, journal, JavaRetryLadder(expected, **settings), CompiledJavaProbes.of(cluster))
 
 
+def _java_overrun(cluster: RocketMQCluster, journal: Journal, options: Mapping[str, Any]) -> Run:
+    return java_overrun(cluster, journal, JavaOverrun(**options), CompiledJavaProbes.of(cluster))
+
+
 def _expected_ladder(cluster: RocketMQCluster, settings: dict[str, Any]) -> list[int]:
     """Pops `retries` (default 3) and `expected_delays_ms` from `settings`: the latter, or the broker's ladder."""
     retries = int(settings.pop("retries", 3))
@@ -86,6 +92,7 @@ EXPERIMENTS: Final[dict[str, tuple[Experiment, dict[str, Any]]]] = {
     "retry-ladder": (_ladder, {}),
     "retry-ladder-broker-killed": (_ladder, {"kill_mid_ladder": True}),
     "java-retry-ladder": (_java_ladder, {}),
+    "consume-timeout-overrun": (_java_overrun, {}),
     "orderly-retries-in-place": (_java_consumer, {"mode": "orderly", "duration": 8}),
     "orderly-dead-letters-at-its-limit": (_java_consumer, {"mode": "orderly", "max_reconsume_times": 3,
                                                            "duration": 60}),

@@ -4,13 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from rocketmq_chaos.journal import DeadLetter, Fault, Journal, Receive, Send
+from rocketmq_chaos.java_probes import resends_cleaned_messages
+from rocketmq_chaos.journal import DeadLetter, Fault, HandBack, Journal, Receive, Send
 from rocketmq_chaos.verdicts import (
     fault_window,
     judge_broadcast,
     judge_delivery,
     judge_ladder,
     judge_orderly,
+    judge_overrun,
     percentile,
     tolerance_ms,
 )
@@ -172,3 +174,50 @@ def test_broadcast_must_deliver_once_and_then_stay_quiet() -> None:
     assert judge_broadcast(_deliveries("T", [10.0]), "T", ended=16.0, quiet_s=5.0).passed
     assert not judge_broadcast(_deliveries("T", [10.0, 11.0]), "T", ended=16.0, quiet_s=5.0).passed
     assert not judge_broadcast(_deliveries("T", [10.0]), "T", ended=12.0, quiet_s=5.0).passed
+
+
+def _overrun(*, cleaner_at: float | None = 125.0, ended_at: float | None = 145.0, late_copies: int = 1,
+             dead_letters: int = 2) -> Journal:
+    """One message first delivered at 10 s; the cleaner's retry stored at `cleaner_at`, the listener's end."""
+    events: list[object] = [Receive(10.0, "m1", "T", "a", 0, 9.9)]
+    if cleaner_at is not None:
+        events.append(Receive(cleaner_at + 0.1, "m1", "%RETRY%G", "a", 1, cleaner_at))
+    if ended_at is not None:
+        events.append(HandBack(ended_at, "m1", 0))
+        events += [Receive(ended_at + 1.1 + n, "m1", "%RETRY%G", "a", 1, ended_at + 1 + n) for n in range(late_copies)]
+    events += [DeadLetter(200.0, "m1", "a", 2, 199.0)] * dead_letters
+    return Journal(events)  # type: ignore[arg-type]
+
+
+def _judged(journal: Journal, *, resent: bool) -> tuple[str, ...]:
+    return judge_overrun(journal, consume_timeout_s=60, overrun_s=135, late_failure_resent=resent).reasons
+
+
+def test_an_overrun_is_retried_by_the_cleaner_and_before_5_1_again_by_the_late_failure() -> None:
+    verdict = judge_overrun(_overrun(), consume_timeout_s=60, overrun_s=135, late_failure_resent=True)
+    assert verdict.passed, verdict.reasons
+    assert (verdict.cleaner_retry_after_s, verdict.listener_ended_after_s, verdict.copies) == (115.0, 135.0, 2)
+    assert _judged(_overrun(late_copies=0, dead_letters=1), resent=False) == ()
+
+
+def test_an_overrun_judged_against_what_the_client_does_fails_otherwise() -> None:
+    assert _judged(_overrun(cleaner_at=None), resent=True)[0] == (
+        "0 retries while the listener still held the delivery, expected 1 (the consumeTimeout cleaner's)")
+    assert _judged(_overrun(cleaner_at=40.0), resent=True) == (
+        "the cleaner's retry came 30.0 s after the delivery, expected 60-125 s",)
+    assert _judged(_overrun(late_copies=0, dead_letters=1), resent=True) == (
+        "0 retries after the listener failed, expected 1 (a client before 5.1.0 sends it back again)",
+        "1 dead letters, expected 2: one for each copy")
+    assert _judged(_overrun(), resent=False) == (
+        "1 retries after the listener failed, expected 0 (from 5.1.0 the client skips a message the cleaner took)",
+        "2 dead letters, expected 1: one for each copy")
+    assert "the listener never ended within the run" in _judged(_overrun(ended_at=None), resent=True)
+    assert _judged(_overrun(ended_at=130.0, late_copies=0, dead_letters=1), resent=False) == (
+        "the listener was cut short after 120.0 s of its 135 s hold",)
+    two_messages = _overrun()
+    two_messages.record(Receive(11.0, "m2", "T", "a", 0, 10.9))
+    assert _judged(two_messages, resent=True)
+
+
+def test_the_cleaned_message_check_came_with_5_1() -> None:
+    assert [resends_cleaned_messages(v) for v in ("4.9.7", "5.0.0", "5.1.0", "5.5.0")] == [True, True, False, False]
