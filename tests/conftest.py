@@ -44,6 +44,17 @@ def rocketmq_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
         cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def proxied_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RocketMQCluster]:
+    """A name server, two masters and the gRPC proxy (cluster mode) of the newest RocketMQ."""
+    cluster = RocketMQCluster(versions.ROCKETMQ_5, tmp_path_factory.mktemp("proxied"), with_proxy=True)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 @dataclass
 class Kube:
     """A running control plane with an admin client; helpers mint ServiceAccount kubeconfigs."""

@@ -29,12 +29,14 @@ class _FailEverything(MessageListener):  # type: ignore[misc]
         return ConsumeResult.FAILURE
 
 
-def fail_every_delivery(proxy_endpoint: str, topic: str, group: str, journal: Journal, *, duration: float) -> None:
-    """Run a push consumer of `topic` that fails every message for `duration` seconds (blocking: call in a thread)."""
+def fail_every_delivery(proxy_endpoint: str, topic: str, group: str, journal: Journal, *, duration: float,
+                        stop: threading.Event | None = None) -> None:
+    """Run a push consumer of `topic` that fails every message for `duration` seconds, or until `stop` is set
+    (blocking: call in a thread)."""
     consumer = PushConsumer(ClientConfiguration(proxy_endpoint, Credentials()), group,
                             _FailEverything(journal, topic), {topic: FilterExpression()})
     consumer.startup()
     try:
-        time.sleep(duration)
+        (stop or threading.Event()).wait(duration)
     finally:
         consumer.shutdown()

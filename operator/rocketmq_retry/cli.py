@@ -174,6 +174,9 @@ def load_controller() -> None:
               help="Name servers (host:port;host:port) for policies without spec.cluster.", show_envvar=True)
 @click.option("--default-broker-cluster", envvar=config.ENV_DEFAULT_BROKER_CLUSTER, default=None,
               help="Broker cluster name of the default cluster.", show_envvar=True)
+@click.option("--default-proxies", envvar=config.ENV_DEFAULT_PROXIES, default=None,
+              help="The default cluster's 5.x proxies, their remoting host:port;host:port: where its gRPC consumers "
+                   "are seen.", show_envvar=True)
 @click.option("--sweep-interval", type=click.FloatRange(min=0.1), envvar=config.ENV_SWEEP_INTERVAL,
               default=config.DEFAULT_SWEEP_INTERVAL, show_default=True,
               help="Seconds between drift sweeps.", show_envvar=True)
@@ -189,13 +192,15 @@ def load_controller() -> None:
               help="Serve Prometheus metrics at :PORT/metrics on every interface; 0 disables.", show_envvar=True)
 def operator_run(*, namespaces: tuple[str, ...], all_namespaces: bool, peering_name: str | None, priority: int,
                  peering_lifetime: int, liveness_endpoint: str | None, default_namesrv: str | None,
-                 default_broker_cluster: str | None, sweep_interval: float, broker_timeout: float,
+                 default_broker_cluster: str | None, default_proxies: str | None, sweep_interval: float,
+                 broker_timeout: float,
                  dead_letter_interval: float, metrics_port: int) -> None:
     """Run the operator in this process against the current kubeconfig (or in-cluster credentials)."""
     if bool(namespaces) == all_namespaces:
         raise click.UsageError("give either --namespace (one or more) or --all-namespaces")
     try:
-        default_cluster = config.OperatorConfig.default_cluster_from(default_namesrv, default_broker_cluster)
+        default_cluster = config.OperatorConfig.default_cluster_from(default_namesrv, default_broker_cluster,
+                                                                     default_proxies)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--default-namesrv") from None
     peering = None

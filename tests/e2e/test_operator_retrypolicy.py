@@ -7,6 +7,7 @@ assertions.
 """
 
 import asyncio
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import kubernetes
 import pytest
 
 from rocketmq_chaos.experiments import send_once_routed, topic_with_one_message
+from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.java_probes import ConsumerSettings
 from rocketmq_chaos.journal import Journal, Receive
 from rocketmq_lab.bed import javaprograms, versions
@@ -536,6 +538,41 @@ def test_status_shows_the_limits_live_official_consumers_really_get(
                 and any(w.startswith("ClientOverridesMaxRetries: assumed") for w in status.get("warnings", [])))
 
     policies.wait(name, "the assumed view once the consumers stopped", assumed)
+    policies.delete(name)
+
+
+@pytest.mark.rocketmq_versions(versions.ROCKETMQ_5)
+def test_a_grpc_consumer_through_the_proxy_is_listed_as_following_the_group(
+        policies: Policies, proxied_cluster: RocketMQCluster) -> None:
+    """A proxy in cluster mode keeps its gRPC clients to itself: with the proxy named in spec.cluster.proxies, the
+    official gRPC push consumer is listed as following the group, and the assumed view returns when it stops."""
+    assert proxied_cluster.proxy_endpoint is not None
+    name, group, topic = _unique("grpc"), _unique("grpc_group").replace("-", "_"), _unique("GrpcTopic")
+    proxied_cluster.create_topic(topic, queues=1)
+    policies.create(name, {"cluster": {"nameServers": proxied_cluster.namesrv_addr,
+                                       "proxies": proxied_cluster.proxy_remoting_addr},
+                           "consumerGroup": group, "maxRetries": 3})
+    policies.wait_ready(name)
+
+    stop = threading.Event()
+    consumer = threading.Thread(target=fail_every_delivery, args=(proxied_cluster.proxy_endpoint, topic, group,
+                                                                  Journal()),
+                                kwargs={"duration": CONVERGE, "stop": stop}, name="grpc-consumer")
+    consumer.start()
+    try:
+        found = policies.wait(name, "the gRPC consumer in status",
+                              lambda found: _consumer_lines(found) == [("gRPC", 3, 1)])
+    finally:
+        stop.set()
+        consumer.join()
+    status = found["status"]
+    [line] = status["consumers"]
+    assert line["limitFrom"] == "Group"
+    assert next(c for c in status["conditions"] if c["type"] == "EffectiveRetriesDiffer")["status"] == "False"
+    assert not any(w.startswith("ClientOverridesMaxRetries") for w in status["warnings"])
+
+    policies.wait(name, "no live consumer once the gRPC consumer stopped",
+                  lambda found: not found.get("status", {}).get("consumers"))
     policies.delete(name)
 
 

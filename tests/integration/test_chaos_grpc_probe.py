@@ -6,16 +6,11 @@ the message visible again), and the proxy dead-letters after retryMaxTimes + 1 a
 """
 
 import asyncio
-from collections.abc import Iterator
 from itertools import pairwise
-from pathlib import Path
-
-import pytest
 
 from rocketmq_chaos.experiments import create_topic, send_once_routed, unique
 from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.journal import Journal, Receive
-from rocketmq_lab.bed import versions
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.remoting import (
@@ -34,16 +29,6 @@ RUN_SECONDS = 25.0
 CUSTOMIZED: JsonObject = {"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": [1000, 9000]}}
 EXPONENTIAL: JsonObject = {"type": "EXPONENTIAL",
                            "exponentialRetryPolicy": {"initial": 6000, "max": 60000, "multiplier": 2}}
-
-
-@pytest.fixture(scope="module")
-def proxied_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RocketMQCluster]:
-    cluster = RocketMQCluster(versions.ROCKETMQ_5, Path(tmp_path_factory.mktemp("grpc")), with_proxy=True)
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 async def _failing_run(cluster: RocketMQCluster, policy: JsonObject) -> tuple[list[Receive], str]:

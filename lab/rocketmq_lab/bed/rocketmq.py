@@ -104,7 +104,8 @@ class RocketMQCluster:
     auto_create_subscription_group: bool = True
     namesrv_port: int = 0
     with_proxy: bool = False
-    proxy_port: int = 0
+    proxy_port: int = 0  # gRPC
+    proxy_remoting_port: int = 0
     brokers: list[Broker] = field(default_factory=list)
     namesrv: ManagedProcess | None = None
     proxy: ManagedProcess | None = None
@@ -123,6 +124,11 @@ class RocketMQCluster:
     def proxy_endpoint(self) -> str | None:
         """gRPC endpoint for official 5.x clients (None on 4.x, which has no proxy)."""
         return f"127.0.0.1:{self.proxy_port}" if self.proxy is not None else None
+
+    @property
+    def proxy_remoting_addr(self) -> str | None:
+        """The proxy's remoting endpoint, where its gRPC clients are listed (None without a proxy)."""
+        return f"127.0.0.1:{self.proxy_remoting_port}" if self.proxy is not None else None
 
     @property
     def rocketmq_home(self) -> Path:
@@ -167,7 +173,9 @@ class RocketMQCluster:
                 raise ValueError(f"RocketMQ {self.version} has no gRPC proxy (5.x only)")
             self.proxy_port = ports.free_port(taken)
             taken.add(self.proxy_port)
-            self.proxy = self._proxy_process(ports.free_port(taken), lib)
+            self.proxy_remoting_port = ports.free_port(taken)
+            taken.add(self.proxy_remoting_port)
+            self.proxy = self._proxy_process(lib)
         log.info("starting RocketMQ %s: name server %s, brokers %s", self.version, self.namesrv_addr,
                  ", ".join(f"{b.name}@{b.addr}" for b in self.brokers))
         self.namesrv.start()
@@ -179,8 +187,8 @@ class RocketMQCluster:
         if self.proxy is not None:
             self.create_topic(HEARTBEAT_SYNCER_TOPIC, queues=1)
             self.proxy.start()
-            wait_until(lambda: _listening(self.proxy_port), timeout=_START_TIMEOUT, process=self.proxy,
-                       what="listening")
+            wait_until(lambda: _listening(self.proxy_port) and _listening(self.proxy_remoting_port),
+                       timeout=_START_TIMEOUT, process=self.proxy, what="listening")
 
     def _record_class_archives(self, archives: ClassArchives) -> None:
         """Run a one-broker bed and mqadmin once so that each role's JVM writes its archive at exit."""
@@ -370,13 +378,14 @@ class RocketMQCluster:
         conf.write_text(_conf_text(values))
         return self._java("broker", name, home, lib, ["-c", str(conf)])
 
-    def _proxy_process(self, remoting_port: int, lib: Path) -> ManagedProcess:
+    def _proxy_process(self, lib: Path) -> ManagedProcess:
         home = self.workdir / PROXY
         home.mkdir(parents=True, exist_ok=True)
         config = home / "rmq-proxy.json"
         config.write_text(json.dumps({
             "rocketMQClusterName": self.cluster_name, "namesrvAddr": self.namesrv_addr,
-            "grpcServerPort": self.proxy_port, "remotingListenPort": remoting_port, "proxyMode": "cluster",
+            "grpcServerPort": self.proxy_port, "remotingListenPort": self.proxy_remoting_port,
+            "proxyMode": "cluster",
         }, indent=2))
         return self._java("proxy", PROXY, home, lib, ["-pc", str(config), "-pm", "cluster"])
 
@@ -387,6 +396,7 @@ class RocketMQCluster:
             "version": self.version, "workdir": str(self.workdir), "cluster_name": self.cluster_name,
             "delay_levels": self.delay_levels, "auto_create_subscription_group": self.auto_create_subscription_group,
             "with_proxy": self.with_proxy, "namesrv_port": self.namesrv_port, "proxy_port": self.proxy_port,
+            "proxy_remoting_port": self.proxy_remoting_port,
             "namesrv": self.namesrv.to_record() if self.namesrv else None,
             "proxy": self.proxy.to_record() if self.proxy else None,
             "brokers": [{"name": b.name, "port": b.port, "home": str(b.home), "process": b.process.to_record()}
@@ -403,6 +413,7 @@ class RocketMQCluster:
             cluster_name=record["cluster_name"], delay_levels=record["delay_levels"],
             auto_create_subscription_group=record["auto_create_subscription_group"],
             with_proxy=record["with_proxy"], namesrv_port=record["namesrv_port"], proxy_port=record["proxy_port"],
+            proxy_remoting_port=record.get("proxy_remoting_port", 0),
             namesrv=process(record["namesrv"]), proxy=process(record["proxy"]),
             brokers=[Broker(b["name"], b["port"], Path(b["home"]), ManagedProcess.from_record(b["process"]))
                      for b in record["brokers"]],

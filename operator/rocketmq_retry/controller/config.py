@@ -14,6 +14,7 @@ from rocketmq_retry.domain.spec import ClusterRef, SpecError, parse_cluster
 
 ENV_DEFAULT_NAMESRV: Final = "ROCKETMQ_RETRY_DEFAULT_NAMESRV"
 ENV_DEFAULT_BROKER_CLUSTER: Final = "ROCKETMQ_RETRY_DEFAULT_BROKER_CLUSTER"
+ENV_DEFAULT_PROXIES: Final = "ROCKETMQ_RETRY_DEFAULT_PROXIES"
 ENV_SWEEP_INTERVAL: Final = "ROCKETMQ_RETRY_SWEEP_INTERVAL"
 ENV_BROKER_TIMEOUT: Final = "ROCKETMQ_RETRY_BROKER_TIMEOUT"
 ENV_METRICS_PORT: Final = "ROCKETMQ_RETRY_METRICS_PORT"
@@ -73,13 +74,16 @@ class OperatorConfig:
         return not self.clusterwide and not any(set(ns) & set("*?!,") for ns in self.namespaces)
 
     @staticmethod
-    def default_cluster_from(namesrv: str | None, broker_cluster: str | None = None) -> ClusterRef | None:
+    def default_cluster_from(namesrv: str | None, broker_cluster: str | None = None,
+                             proxies: str | None = None) -> ClusterRef | None:
         """The default cluster from flag values; an invalid one is an error at start, not on the first object."""
         if not namesrv:
             return None
         raw: dict[str, object] = {"nameServers": namesrv}
         if broker_cluster:
             raw["brokerClusterName"] = broker_cluster
+        if proxies:
+            raw["proxies"] = proxies
         try:
             return parse_cluster(raw, "default cluster")
         except SpecError as error:

@@ -8,6 +8,7 @@ batch. Event passes may start from a read of the last `read_max_age` seconds (re
 (reconcile/consumers.py), which every pass then reports.
 """
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -79,7 +80,7 @@ class RetryPolicies:
                 intent = resets.get(job.record.uid, decisions[job.record.uid].intent)
                 if isinstance(intent, Intent):
                     work.append((job.record, intent))
-            target = next((d.cluster for d in decisions.values() if d.cluster is not None), None)
+            target = _target(decisions.values())
             results = await self._reconcile(target, work, now, fresh=fresh or bool(resets)) if target and work else {}
         if fresh and work:
             self._metrics.cluster_swept(cluster, results.values())
@@ -144,6 +145,15 @@ class RetryPolicies:
         if event is not None or trigger is Trigger.EVENT:
             log.info("[%s] %s: %s", record.ref, outcome.reason, outcome.message)
         return Report(status, () if event is None else (event,), retry=is_retryable(outcome))
+
+
+def _target(decisions: Iterable[Decision]) -> ClusterRef | None:
+    """The pass's cluster, with the proxies any of its policies name: they are where its gRPC consumers are seen."""
+    clusters = [decision.cluster for decision in decisions if decision.cluster is not None]
+    if not clusters:
+        return None
+    proxies = dict.fromkeys(proxy for cluster in clusters for proxy in cluster.proxies)
+    return dataclasses.replace(clusters[0], proxies=tuple(proxies))
 
 
 def _reset(job: Job, decision: Decision) -> Intent | str:

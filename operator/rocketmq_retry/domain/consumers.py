@@ -12,9 +12,12 @@ Which limit a consumer dead-letters after depends on the client, not on the grou
 * Pop consumers and gRPC clients of the 5.x proxy follow the group: retryMaxTimes, and for gRPC its backoff.
 
 Settings come from GET_CONSUMER_RUNNING_INFO, which the broker forwards to the client; a client that does not answer
-(another language, an old version) is reported with what its connection alone tells.
+(another language, an old version) is reported with what its connection alone tells. A proxy in cluster mode keeps
+its gRPC clients to itself: only its own connection list names them, and nothing in that list marks them as gRPC but
+their client id (`is_grpc_client_id`).
 """
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +31,16 @@ from rocketmq_retry.domain.ladder import remoting_ladder
 JAVA_CONCURRENT_DEFAULT_LIMIT: Final = 16  # DefaultMQPushConsumerImpl.getMaxReconsumeTimes: -1 means 16
 JAVA_DEFAULT_SUSPEND_MS: Final = 1000  # DefaultMQPushConsumer.suspendCurrentQueueTimeMillis
 CLIENT_IDS_SHOWN: Final = 10  # client ids listed per kind in status; the count covers them all
+# The gRPC SDKs' client id (Java ClientId, Python rocketmq.v5.util.client_id): host@pid@index@base36 of the time.
+_GRPC_CLIENT_ID: Final = re.compile(r"[^@]+@[0-9]+@[0-9]+@[0-9a-z]+")
+
+
+def is_grpc_client_id(client_id: str) -> bool:
+    """Whether a client seen only on a proxy is one of its gRPC clients. Remoting clients name themselves
+    ip@instanceName, the default instance name being pid#nanoTime (ClientConfig.buildMQClientId), or
+    ip@instanceName@unitName: never four parts of which the middle two are numbers. The version a proxy reports is
+    its own for every gRPC client, so it tells nothing."""
+    return _GRPC_CLIENT_ID.fullmatch(client_id) is not None
 
 
 class ConsumerKind(StrEnum):

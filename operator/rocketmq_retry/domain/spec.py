@@ -43,7 +43,9 @@ class DeletionPolicy(StrEnum):
 
 
 @dataclass(frozen=True)
-class NameServer:
+class Endpoint:
+    """A name server's, or a proxy's remoting, host:port."""
+
     host: str
     port: int
 
@@ -60,9 +62,12 @@ class AclSecretRef:
 
 @dataclass(frozen=True)
 class ClusterRef:
-    name_servers: tuple[NameServer, ...]
+    name_servers: tuple[Endpoint, ...]
     broker_cluster_name: str | None = None
     acl_secret_ref: AclSecretRef | None = None
+    # The 5.x proxies' remoting endpoints: only they know the gRPC clients of a cluster-mode proxy. Not part of the
+    # cluster's identity: they serve the same brokers.
+    proxies: tuple[Endpoint, ...] = ()
 
     @property
     def key(self) -> str:
@@ -136,14 +141,14 @@ class Problems:
             return None
 
 
-def parse_name_servers(text: str) -> tuple[NameServer, ...]:
-    """Name servers from RocketMQ's `host:port;host:port` form."""
+def parse_name_servers(text: str, what: str = "name servers") -> tuple[Endpoint, ...]:
+    """Endpoints (name servers, proxies) from RocketMQ's `host:port;host:port` form."""
     servers = []
     for entry in text.split(";"):
         host, _, port = entry.rpartition(":")
         if not _HOST.fullmatch(host) or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{entry!r} is not host:port (name servers are host:port pairs separated by ';')")
-        servers.append(NameServer(host, int(port)))
+            raise ValueError(f"{entry!r} is not host:port ({what} are host:port pairs separated by ';')")
+        servers.append(Endpoint(host, int(port)))
     return tuple(servers)
 
 
@@ -206,18 +211,24 @@ def read_cluster(raw: object, path: str, problems: Problems) -> ClusterRef | Non
     cluster = problems.mapping(raw, path)
     if cluster is None:
         return None
-    servers: tuple[NameServer, ...] = ()
-    text = problems.typed(cluster.get("nameServers"), str, f"{path}.nameServers", "a string")
-    if text is not None:
-        try:
-            servers = parse_name_servers(text)
-        except ValueError as error:
-            problems.add(f"{path}.nameServers", str(error))
+    servers = _endpoints(cluster.get("nameServers"), f"{path}.nameServers", "name servers", problems)
+    raw_proxies = cluster.get("proxies")
+    proxies = () if raw_proxies is None else _endpoints(raw_proxies, f"{path}.proxies", "proxies", problems)
     raw_name = cluster.get("brokerClusterName")
     name = None if raw_name is None else problems.typed(raw_name, str, f"{path}.brokerClusterName", "a string")
     acl = cluster.get("aclSecretRef")
     acl_ref = None if acl is None else _acl_secret_ref(acl, f"{path}.aclSecretRef", problems)
-    return ClusterRef(servers, name or None, acl_ref) if servers else None
+    return ClusterRef(servers, name or None, acl_ref, proxies) if servers else None
+
+
+def _endpoints(raw: object, path: str, what: str, problems: Problems) -> tuple[Endpoint, ...]:
+    text = problems.typed(raw, str, path, "a string")
+    if text is not None:
+        try:
+            return parse_name_servers(text, what)
+        except ValueError as error:
+            problems.add(path, str(error))
+    return ()
 
 
 def _acl_secret_ref(raw: object, path: str, problems: Problems) -> AclSecretRef | None:

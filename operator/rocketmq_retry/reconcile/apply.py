@@ -92,7 +92,7 @@ async def reconcile_cluster(admin: ClusterAdmin, cluster: ClusterRef, intents: S
                                       for master in masters))
     if census_groups:
         await seen.take(admin, masters, [intent.spec.consumer_group for intent in intents], call_timeout,
-                        limit=census_groups)
+                        limit=census_groups, proxies=[Master("proxy", str(proxy)) for proxy in cluster.proxies])
     results = {}
     for intent in intents:
         statuses = tuple(per_broker[intent.key][0] for per_broker in outcomes)

@@ -8,6 +8,11 @@ it runs, so they are kept for as long as it stays connected, and a census of an 
 Sweep passes take the census; every pass reads the last one, so events never cost a broker call per client. A census
 covers a bounded number of groups, those it saw longest ago (or never) first: at 10,000 policies a census of every
 group took 13 s of each 30 s sweep (bench_convergence), so there each group is seen every few sweeps instead.
+
+Given the cluster's proxies, it asks each of them for the group's connections as well: a 5.x proxy in cluster mode
+is the only one that knows its gRPC clients. A client a proxy lists and no master does is one of them when its id is
+a gRPC SDK's (domain.consumers.is_grpc_client_id), and asked nothing: it follows the group. Any other is asked for its
+settings through that proxy.
 """
 
 import asyncio
@@ -15,7 +20,7 @@ from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from rocketmq_retry.domain.consumers import ClientSettings, LiveConsumer, settings_from_properties
+from rocketmq_retry.domain.consumers import ClientSettings, LiveConsumer, is_grpc_client_id, settings_from_properties
 from rocketmq_retry.reconcile.reading import RETRY_TOPIC_PREFIX, ClusterAdmin, Master, ReadFailed, bounded
 from rocketmq_retry.remoting.models import ClientConnection, ConsumerConnection
 
@@ -29,13 +34,18 @@ class _Answer:
     unanswered: str | None
 
 
+_GRPC: Final = _Answer(None, None)  # a gRPC client is not asked: it follows the group
+
+
 @dataclass(frozen=True)
 class _Sighting:
-    """Where a client was first seen in one census: the master to ask it through, and its connection there."""
+    """Where a client was first seen in one census: the master (or proxy) to ask it through, and its connection
+    there."""
 
     master: Master
     group: ConsumerConnection
     connection: ClientConnection
+    grpc: bool = False
 
 
 class _Calls:
@@ -97,20 +107,22 @@ class Census:
         return self._backlogs.get(group)
 
     async def take(self, admin: ClusterAdmin, masters: Sequence[Master], groups: Iterable[str],
-                   call_timeout: float, *, limit: int) -> None:
-        """Census of at most `limit` of `groups` on `masters`, those covered longest ago first. A group no master
-        answered for keeps its last census."""
+                   call_timeout: float, *, limit: int, proxies: Sequence[Master] = ()) -> None:
+        """Census of at most `limit` of `groups` on `masters` and `proxies`, those covered longest ago first. A
+        group no master answered for keeps its last census."""
         self._censuses += 1
         chosen = sorted(dict.fromkeys(groups), key=lambda group: self._taken.get(group, 0))[:limit]
         for group in chosen:
             self._taken[group] = self._censuses
         calls = _Calls(admin, call_timeout)
-        await asyncio.gather(*(self._take_group(calls, masters, group) for group in chosen))
+        await asyncio.gather(*(self._take_group(calls, masters, proxies, group) for group in chosen))
 
-    async def _take_group(self, calls: _Calls, masters: Sequence[Master], group: str) -> None:
-        lists, backlogs = await asyncio.gather(
+    async def _take_group(self, calls: _Calls, masters: Sequence[Master], proxies: Sequence[Master],
+                          group: str) -> None:
+        lists, backlogs, proxied = await asyncio.gather(
             asyncio.gather(*(calls.connections(master, group) for master in masters)),
-            asyncio.gather(*(calls.retry_backlog(master, group) for master in masters)))
+            asyncio.gather(*(calls.retry_backlog(master, group) for master in masters)),
+            asyncio.gather(*(calls.connections(proxy, group) for proxy in proxies)))
         counted = {master.name: backlog for master, backlog in zip(masters, backlogs, strict=True)
                    if not isinstance(backlog, ReadFailed)}
         if counted:
@@ -124,14 +136,20 @@ class Census:
             if found is not None:
                 for connection in found.connections:
                     seen.setdefault(connection.client_id, _Sighting(master, found, connection))
+        for proxy, listed in zip(proxies, proxied, strict=True):  # after the masters: they see remoting clients
+            if isinstance(listed, ConsumerConnection):
+                for connection in listed.connections:
+                    seen.setdefault(connection.client_id, _Sighting(proxy, listed, connection,
+                                                                    grpc=is_grpc_client_id(connection.client_id)))
         known = self._answers.get(group, {})
         answers = await asyncio.gather(*(_known(known[client_id]) if client_id in known
+                                         else _known(_GRPC) if sighting.grpc
                                          else calls.answer(sighting.master, group, client_id)
                                          for client_id, sighting in seen.items()))
         self._answers[group] = dict(zip(seen, answers, strict=True))  # clients that left are forgotten
         self._groups[group] = tuple(
             LiveConsumer(client_id, sighting.connection.language, sighting.connection.version,
-                         sighting.group.message_model, sighting.group.consume_type,
+                         sighting.group.message_model, sighting.group.consume_type, grpc=sighting.grpc,
                          settings=answer.settings, unanswered=answer.unanswered)
             for (client_id, sighting), answer in sorted(zip(seen.items(), answers, strict=True),
                                                         key=lambda item: item[0][0]))

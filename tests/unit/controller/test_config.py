@@ -24,12 +24,14 @@ def _config(monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str
 
 def test_flags_and_the_charts_environment_set_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"ROCKETMQ_RETRY_DEFAULT_NAMESRV": "ns-0:9876;ns-1:9876", "ROCKETMQ_RETRY_DEFAULT_BROKER_CLUSTER": "prod",
-           "ROCKETMQ_RETRY_SWEEP_INTERVAL": "3", "ROCKETMQ_RETRY_BROKER_TIMEOUT": "2.5",
+           "ROCKETMQ_RETRY_DEFAULT_PROXIES": "proxy-0:8080", "ROCKETMQ_RETRY_SWEEP_INTERVAL": "3",
+           "ROCKETMQ_RETRY_BROKER_TIMEOUT": "2.5",
            "ROCKETMQ_RETRY_DLQ_INTERVAL": "7", "ROCKETMQ_RETRY_METRICS_PORT": "0"}
     config = _config(monkeypatch, ["-n", "team-a", "-n", "team-b", "--liveness", "http://0.0.0.0:8080/healthz"], env)
 
     assert config.default_cluster is not None
     assert config.default_cluster.key == "prod@ns-0:9876;ns-1:9876"
+    assert [str(proxy) for proxy in config.default_cluster.proxies] == ["proxy-0:8080"]
     assert (config.sweep_interval, config.broker_timeout, config.dead_letter_interval) == (3.0, 2.5, 7.0)
     assert (config.namespaces, config.fixed_namespaces, config.clusterwide) == (("team-a", "team-b"), True, False)
     assert (config.metrics_port, config.liveness_endpoint) == (0, "http://0.0.0.0:8080/healthz")

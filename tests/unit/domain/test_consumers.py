@@ -7,6 +7,7 @@ from rocketmq_retry.domain.consumers import (
     ConsumerKind,
     LiveConsumer,
     consumers_view,
+    is_grpc_client_id,
     limit_of,
     observations,
     settings_from_properties,
@@ -85,3 +86,14 @@ def test_clients_that_follow_the_group_do_not_differ() -> None:
 def test_settings_come_from_the_java_clients_running_info(properties: dict[str, str],
                                                           expected: ClientSettings | None) -> None:
     assert settings_from_properties(properties) == expected
+
+
+@pytest.mark.parametrize(("client_id", "grpc"), [
+    ("app-7f9c-x2@12@0@k2f8x9ab", True),  # a gRPC SDK's host@pid@index@base36
+    ("10.0.0.1@4242#3105238478734", False),  # remoting, default instance name pid#nanoTime
+    ("10.0.0.1@fleet", False),  # remoting, a named instance
+    ("10.0.0.1@fleet@unit", False),  # remoting with a unit name
+    ("10.0.0.1@orders@7@unit", False),  # four parts, but not pid and index
+])
+def test_grpc_clients_are_told_by_their_sdks_client_id(client_id: str, grpc: bool) -> None:
+    assert is_grpc_client_id(client_id) is grpc

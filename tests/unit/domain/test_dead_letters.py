@@ -22,7 +22,7 @@ from rocketmq_retry.domain.dead_letters import (
     plan_redrive,
 )
 from rocketmq_retry.domain.redrive import RedriveProgress, RedriveState
-from rocketmq_retry.domain.spec import ClusterRef, NameServer, SpecError
+from rocketmq_retry.domain.spec import ClusterRef, Endpoint, SpecError
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 READABLE = DeadLetterBrokerState.READABLE
@@ -40,7 +40,7 @@ def test_minimal_and_full_specs() -> None:
         "cluster": {"nameServers": "ns:9876"}, "consumerGroup": "orders", "readable": True, "alertThreshold": 0,
         "redrive": {"requestId": "r-1", "rate": 200, "maxMessages": 10, "targetTopic": "orders_replay",
                     "cancel": False}})
-    assert spec == DeadLetterQueueSpec("orders", ClusterRef((NameServer("ns", 9876),)), True, 0,
+    assert spec == DeadLetterQueueSpec("orders", ClusterRef((Endpoint("ns", 9876),)), True, 0,
                                        RedriveSpec("r-1", 200, 10, "orders_replay", False))
     assert spec.redrive_group == "orders-redrive"
     assert parse_dead_letter_spec({"consumerGroup": "g", "redrive": {"requestId": "r"}}).redrive == RedriveSpec("r")

@@ -7,8 +7,8 @@ from rocketmq_retry.domain.spec import (
     ClusterRef,
     CustomizedBackoff,
     DeletionPolicy,
+    Endpoint,
     ExponentialBackoff,
-    NameServer,
     RetryPolicySpec,
     SpecError,
     parse_cluster,
@@ -43,7 +43,7 @@ def test_full_spec() -> None:
     assert spec == RetryPolicySpec(
         consumer_group="GID_orders|%x-1",
         cluster=ClusterRef(
-            (NameServer("ns-0.rocketmq", 9876), NameServer("10.0.0.7", 9876)),
+            (Endpoint("ns-0.rocketmq", 9876), Endpoint("10.0.0.7", 9876)),
             "DefaultCluster",
             AclSecretRef("rocketmq-acl", "accessKey", "sk"),
         ),
@@ -52,6 +52,18 @@ def test_full_spec() -> None:
         backoff=CustomizedBackoff((500, 10_000, 90_000)),
         deletion_policy=DeletionPolicy.RESET,
     )
+
+
+def test_proxies_are_endpoints_outside_the_clusters_identity() -> None:
+    cluster = parse_spec({"consumerGroup": "g", "cluster": {"nameServers": "ns:9876",
+                                                            "proxies": "proxy-0:8080;proxy-1:8080"}}).cluster
+    assert cluster is not None
+    assert cluster.proxies == (Endpoint("proxy-0", 8080), Endpoint("proxy-1", 8080))
+    assert cluster.key == "*@ns:9876"
+    with pytest.raises(SpecError) as refused:
+        parse_spec({"consumerGroup": "g", "cluster": {"nameServers": "ns:9876", "proxies": "proxy-0"}})
+    assert refused.value.problems == (
+        "spec.cluster.proxies: 'proxy-0' is not host:port (proxies are host:port pairs separated by ';')",)
 
 
 def test_exponential_backoff_multiplier_defaults_to_rocketmq_default() -> None:
@@ -114,8 +126,8 @@ def test_spec_error_message_joins_problems() -> None:
 
 
 def test_parse_name_servers_keeps_order() -> None:
-    assert parse_name_servers("b:2;a:1") == (NameServer("b", 2), NameServer("a", 1))
-    assert str(NameServer("a", 1)) == "a:1"
+    assert parse_name_servers("b:2;a:1") == (Endpoint("b", 2), Endpoint("a", 1))
+    assert str(Endpoint("a", 1)) == "a:1"
 
 
 def test_cluster_key_ignores_order_and_duplicates() -> None:

@@ -3,7 +3,7 @@
 from rocketmq_retry.domain.consumers import ClientSettings, ConsumerKind
 from rocketmq_retry.reconcile.consumers import Census
 from rocketmq_retry.reconcile.reading import Master
-from tests.unit.fakes import FakeAdmin, java_push_consumer, two_masters
+from tests.unit.fakes import FakeAdmin, FakeBroker, java_push_consumer, two_masters
 
 ADMIN = two_masters()
 MASTERS = [Master(b.name, b.addr) for b in ADMIN.brokers.values()]
@@ -105,3 +105,28 @@ async def test_a_census_covers_at_most_its_limit_of_groups_those_seen_longest_ag
     found = census.consumers("a")
     assert found is not None
     assert [consumer.client_id for consumer in found] == ["c1"]
+
+
+async def test_a_proxys_grpc_clients_follow_the_group_and_are_never_asked() -> None:
+    """Only the proxy lists its gRPC clients; a client a master lists too is the master's (asked through it), and a
+    remoting client seen only on the proxy is asked through the proxy."""
+    proxy = FakeBroker("proxy", "127.0.0.1:8080")
+    admin = FakeAdmin([*two_masters().brokers.values(), proxy])
+    admin.broker("broker-a").consumers["orders"] = ("CLUSTERING", {"10.0.0.1@4242#77": java_push_consumer(5)})
+    proxy.consumers["orders"] = ("CLUSTERING", {"app-7f9c@12@0@k2f8x9ab": None,
+                                                "10.0.0.1@4242#77": java_push_consumer(),
+                                                "10.0.0.2@99#5": java_push_consumer(2)})
+    census = Census()
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10, proxies=[Master("proxy", proxy.addr)])
+
+    found = {consumer.client_id: consumer for consumer in census.consumers("orders") or ()}
+    assert {client_id: consumer.kind for client_id, consumer in found.items()} == {
+        "app-7f9c@12@0@k2f8x9ab": ConsumerKind.GRPC, "10.0.0.1@4242#77": ConsumerKind.CONCURRENT,
+        "10.0.0.2@99#5": ConsumerKind.CONCURRENT}
+    assert found["10.0.0.1@4242#77"].settings == ClientSettings(5, False)  # the master's answer, not the proxy's
+    assert found["app-7f9c@12@0@k2f8x9ab"].unanswered is None
+    assert proxy.running_info_calls == 1  # the remoting client seen only there
+
+    proxy.down = True
+    await census.take(admin, MASTERS, ["orders"], 1.0, limit=10, proxies=[Master("proxy", proxy.addr)])
+    assert [consumer.client_id for consumer in census.consumers("orders") or ()] == ["10.0.0.1@4242#77"]
