@@ -61,7 +61,13 @@ def rounded(latency: Latency) -> dict[str, float]:
 @click.option("--rate", default=200.0, show_default=True, help="Sends per second.")
 @click.option("--duration", default=30.0, show_default=True, help="Seconds of load per client.")
 @click.option("--kill-at", "fault_at", default=5.0, show_default=True, help="Seconds after the first stored message.")
-def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -> None:
+@click.option("--runs", default=",".join(RUNS), show_default=True,
+              help="Which producers and send calls to run, comma-separated.")
+def main(rocketmq_version: str, rate: float, duration: float, fault_at: float, runs: str) -> None:
+    chosen = runs.split(",")
+    if unknown := set(chosen) - set(RUNS):
+        raise click.BadParameter(f"unknown {', '.join(sorted(unknown))}; known: {', '.join(RUNS)}",
+                                 param_hint="--runs")
     configure_logging()
     workdir = Path(tempfile.mkdtemp(prefix="bench-failover-"))
     cluster = RocketMQCluster(rocketmq_version, workdir)
@@ -69,7 +75,8 @@ def main(rocketmq_version: str, rate: float, duration: float, fault_at: float) -
     results = {}
     try:
         cluster.start()
-        for key, (client, mode) in RUNS.items():
+        for key in chosen:
+            client, mode = RUNS[key]
             log.info("broker kill under %g msg/s with the %s producer's %s sends", rate, client, mode)
             plan = FaultUnderLoad(rate=rate, duration=duration, fault_at=fault_at, client=client, send_mode=mode)
             results[key] = figures(asyncio.run(local_fault_under_load(cluster, Journal(), plan)))

@@ -9,11 +9,13 @@ BENCH = Path(__file__).parents[2] / "bench" / "bench_failover.py"
 
 
 def test_reduced_failover_benchmark_measures_both_clients() -> None:
-    result = subprocess.run([sys.executable, str(BENCH), "--rate", "100", "--duration", "8", "--kill-at", "2"],
+    result = subprocess.run([sys.executable, str(BENCH), "--rate", "100", "--duration", "8", "--kill-at", "2",
+                             "--runs", "ours,java"],  # async and oneway: tests/integration/test_chaos_java_probes.py
                             capture_output=True, text=True, timeout=1200, check=False)
     assert result.returncode == 0, result.stderr[-5000:]
     report = json.loads(result.stdout)
     assert report["settings"]["rate"] == 100
+    assert "java_async" not in report
     for client in ("ours", "java"):
         figures = report[client]
         assert figures["sent"] >= 700, figures
