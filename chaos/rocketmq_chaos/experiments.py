@@ -63,9 +63,14 @@ def unique(prefix: str) -> str:
 async def create_topic(admin: Admin, cluster: Topology, *, queues: int) -> str:
     """A new topic on every master, returned once the name server routes it to all of them."""
     topic = unique("chaos")
+    await place_routed_topic(admin, cluster, topic, queues=queues)
+    return topic
+
+
+async def place_routed_topic(admin: Admin, cluster: Topology, topic: str, *, queues: int) -> None:
+    """`topic` on every master, once the name server routes it to all of them."""
     await place_topic(admin, cluster.brokers, topic, queues=queues)
     await routed_to_every_master(admin, cluster, topic)
-    return topic
 
 
 async def place_topic(admin: Admin, brokers: Sequence[BrokerEndpoint], topic: str, *, queues: int) -> None:
@@ -309,7 +314,10 @@ async def _failing_messages(pool: ConnectionPool, cluster: Topology, failures: S
     group = unique("chaos_java")
     admin = Admin(pool, [cluster.namesrv_addr])
     topic = await create_topic(admin, cluster, queues=1)
-    await _routed_retry_topic(admin, cluster, group)
+    # The group's retry topic, routed before its consumer starts, as the operator makes it: the broker would create
+    # it at the consumer's first heartbeat, after the client's first route look-up, and the first retries would wait
+    # for the client's next route poll (30 s).
+    await place_routed_topic(admin, cluster, retry_topic(group), queues=1)
     producer = Producer(pool, [cluster.namesrv_addr])
     for failure in failures:
         sent = await send_once_routed(producer, Message(topic, failure.value.encode()))
@@ -323,14 +331,6 @@ async def _until_dead_letters(consumer: PullConsumer, count: int, *, within: flo
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(within):
             await dead_letters_reach(consumer, count)
-
-
-async def _routed_retry_topic(admin: Admin, cluster: Topology, group: str) -> None:
-    """The group's retry topic, routed before its consumer starts, as the operator makes it: the broker would create
-    it at the consumer's first heartbeat, after the client's first route look-up, and the first retries would wait
-    for the client's next route poll (30 s)."""
-    await place_topic(admin, cluster.brokers, retry_topic(group), queues=1)
-    await routed_to_every_master(admin, cluster, retry_topic(group))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from rocketmq_chaos.experiments import send_once_routed, topic_with_one_message
 from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.java_probes import ConsumerSettings
 from rocketmq_chaos.journal import Journal, Receive
+from rocketmq_chaos.probes import stored
 from rocketmq_lab.bed import javaprograms, versions
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
@@ -28,7 +29,6 @@ from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_lab.chaos import java_probes
 from rocketmq_retry.remoting import (
     Admin,
-    BrokerError,
     ConnectionPool,
     Message,
     MessageQueue,
@@ -640,17 +640,8 @@ def _dead_letters(cluster: RocketMQCluster, group: str) -> list[str]:
     async def read() -> list[str]:
         async with ConnectionPool(request_timeout=15) as pool:
             consumer = PullConsumer(pool, [cluster.namesrv_addr], f"{group}_reader")
-            try:
-                queues = await consumer.queues(dlq_topic(group))
-            except BrokerError:
-                return []  # no dead letter yet: the broker creates the DLQ topic with the first
-            ids = []
-            for queue in queues:
-                offset = 0
-                while (result := await consumer.pull(queue, offset, max_messages=32)).messages:
-                    ids += [message.msg_id for message in result.messages]
-                    offset = result.next_begin_offset
-            return ids
+            # None before the first dead letter: the broker creates the DLQ topic with it.
+            return [message.msg_id async for _, message in stored(consumer, dlq_topic(group))]
 
     return asyncio.run(read())
 

@@ -81,6 +81,9 @@ public final class ProbeProducer {
         double rate = Double.parseDouble(ProbeJournal.required(options, "rate"));
         long duration = (long) (Double.parseDouble(ProbeJournal.required(options, "duration")) * 1e9);
         String mode = options.getOrDefault("mode", "sync");
+        if (!List.of("sync", "async", "oneway").contains(mode)) {
+            throw new IllegalArgumentException("--mode is sync, async or oneway, not " + mode);
+        }
         DefaultMQProducer producer = new DefaultMQProducer(ProbeJournal.required(options, "group"));
         producer.setNamesrvAddr(ProbeJournal.required(options, "namesrv"));
         Attempts attempts = new Attempts();
@@ -149,10 +152,7 @@ public final class ProbeProducer {
                         }
                     });
                 }
-                default -> throw new IllegalArgumentException("--mode is sync, async or oneway, not " + mode);
             }
-        } catch (IllegalArgumentException wrong) {
-            throw wrong;
         } catch (Exception failed) {  // MQClientException, RemotingException, MQBrokerException, InterruptedException
             if (mode.equals("async")) {  // refused before it was under way: no callback will come
                 outstanding.arriveAndDeregister();
