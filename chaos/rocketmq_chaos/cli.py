@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from rocketmq_retry.cli import friendly_errors
+from rocketmq_retry.console import friendly_errors
 from rocketmq_retry.remoting import RemotingError
 
 from .injectors import TargetNotAllowed

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from rocketmq_retry.cli import friendly_errors
+from rocketmq_retry.console import friendly_errors
 
 from .bed import gobuild, maven, versions
 from .bed.kind import lab as kind_lab

@@ -9,23 +9,19 @@ import copy
 import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from importlib import metadata
-from typing import Final, ParamSpec, TypeVar
+from typing import Final
 
 import click
-from rich.console import Console
 from rich.logging import RichHandler
 
+from .console import stderr as _stderr
 from .controller import config
 from .controller.peering import DEFAULT_LIFETIME, Peering, own_identity, random_priority
+from .dlq_cli import dlq
 
-P = ParamSpec("P")
-R = TypeVar("R")
 COMMANDS: Final = "rocketmq_retry.commands"
 LOG_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # without a terminal: the lines tools read
-_stderr = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 
@@ -39,28 +35,6 @@ class KopfObjectFormatter(logging.Formatter):
             record = copy.copy(record)
             record.msg = f"[{'/'.join(str(part) for part in (ref.get('namespace'), ref['name']) if part)}] {record.msg}"
         return super().format(record)
-
-
-def friendly_errors(*, missing: tuple[type[Exception], ...] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Known failures of a verb become one readable message and an exit code, not a traceback: `missing` (something
-    the user must install) exits 2, any other RuntimeError or TimeoutError 1. For the verbs of every distribution,
-    so that they all fail alike."""
-
-    def decorate(command: Callable[P, R]) -> Callable[P, R]:
-        @wraps(command)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                return command(*args, **kwargs)
-            except missing as absent:
-                _stderr.print(f"[bold red]missing prerequisite:[/] {absent}", highlight=False, soft_wrap=True)
-                sys.exit(2)
-            except (TimeoutError, RuntimeError) as failure:
-                _stderr.print(f"[bold red]error:[/] {failure}", highlight=False, soft_wrap=True)
-                sys.exit(1)
-
-        return wrapper
-
-    return decorate
 
 
 class PluggableGroup(click.Group):
@@ -126,6 +100,9 @@ def main(verbose: bool) -> None:
         handler = logging.StreamHandler()
         handler.setFormatter(KopfObjectFormatter(LOG_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+main.add_command(dlq)
 
 
 @main.group(name="operator")

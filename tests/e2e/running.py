@@ -13,8 +13,12 @@ import kubernetes
 from kubernetes.client import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from rocketmq_chaos.journal import Event, parse_lines
+from rocketmq_lab.bed import javaprograms
 from rocketmq_lab.bed.helm import render
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
+from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos import java_probes
 from tests.conftest import Kube
 
 GROUP, VERSION = "rocketmq-retry.io", "v1alpha1"
@@ -129,3 +133,19 @@ class CustomObjects:
             raise AssertionError(f"{name}: {what}: last seen {seen.get('last')}\n{self.operator.log_tail(40)}") \
                 from error
         return seen["last"]  # type: ignore[no-any-return]
+
+
+def java_consumer(cluster: RocketMQCluster, home: Path, topic: str, group: str, *flags: str) -> ManagedProcess:
+    """The official Java push consumer (the chaos probe, failing every delivery) of `topic` as `group`, not started;
+    it runs until stopped, with its journal in `home`.log."""
+    home.mkdir()
+    argv = javaprograms.compiled(cluster.version).argv(
+        "ProbeConsumer", "--namesrv", cluster.namesrv_addr, "--topic", topic, "--group", group, "--duration", "3600",
+        *flags, home=home, options=java_probes.JVM_OPTIONS)
+    return ManagedProcess(f"java-consumer-{home.name}", argv, home.with_suffix(".log"), cwd=home)
+
+
+def journal_of(consumer: ManagedProcess) -> list[Event]:
+    """The journal events a probe program printed so far (its log also holds the JVM's own lines)."""
+    lines = consumer.log_path.read_text(errors="replace").splitlines()
+    return list(parse_lines(line for line in lines if line.startswith("{")))

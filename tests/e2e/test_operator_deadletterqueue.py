@@ -5,31 +5,41 @@ Waits are generous bounds, never timing assertions; the operator reads the broke
 """
 
 import asyncio
+import math
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import kubernetes
 import pytest
 
+from rocketmq_chaos.journal import Receive
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_lab.chaos import java_probes
 from rocketmq_retry.reconcile.redrive import BATCH
 from rocketmq_retry.remoting import (
     Admin,
     ConnectionPool,
+    Message,
     MessageExt,
     MessageQueue,
     Producer,
     PullConsumer,
+    RemotingCommand,
+    RequestCode,
+    ResponseCode,
     TopicConfig,
+    dlq_topic,
+    retry_topic,
 )
 from tests.conftest import Kube
-from tests.e2e.running import CustomObjects, chart_installed, metric, operator_process
+from tests.e2e.running import CustomObjects, chart_installed, java_consumer, journal_of, metric, operator_process
 from tests.messaging import collect, dead_letter, end_offsets, until
 
 DLQ_INTERVAL = 2
@@ -121,17 +131,18 @@ class Messages:
         result: list[MessageExt] = self.run(fail)
         return result
 
-    def ends(self) -> dict[MessageQueue, int]:
+    def ends(self, topic: str | None = None) -> dict[MessageQueue, int]:
         async def read(pool: ConnectionPool, servers: list[str]) -> dict[MessageQueue, int]:
-            return await end_offsets(PullConsumer(pool, servers, _unique("e2e_dlq_reader")), self.topic)
+            return await end_offsets(PullConsumer(pool, servers, _unique("e2e_dlq_reader")), topic or self.topic)
 
         result: dict[MessageQueue, int] = self.run(read)
         return result
 
-    def consume(self, offsets: dict[MessageQueue, int], count: int) -> list[MessageExt]:
+    def consume(self, offsets: dict[MessageQueue, int], count: int, topic: str | None = None) -> list[MessageExt]:
         async def read(pool: ConnectionPool, servers: list[str]) -> list[MessageExt]:
             reader = PullConsumer(pool, servers, _unique("e2e_dlq_reader"))
-            return [message for _, message in await collect(reader, self.topic, count, offsets, within=CONVERGE)]
+            return [message for _, message in await collect(reader, topic or self.topic, count, offsets,
+                                                              within=CONVERGE)]
 
         result: list[MessageExt] = self.run(read)
         return result
@@ -170,7 +181,7 @@ def test_dead_letters_in_status_backlog_alert_and_a_redrive_that_delivers_every_
     ends = messages.ends()
 
     # One redrive at a time: a slow run, a second request refused while it runs, then the slow run cancelled.
-    queues.patch_spec("orders", {"redrive": {"requestId": "slow", "rate": 5}})
+    queues.patch_spec("orders", {"redrive": {"requestId": "slow", "rate": 5, "scope": "Topic"}})
     queues.wait("orders", "the slow run moving", lambda found: _redrive(found).get("state") == "Running"
                 and _redrive(found).get("moved", 0) > 0)
     queues.patch_spec("orders", {"redrive": {"requestId": "second"}})
@@ -242,7 +253,7 @@ def test_a_write_only_dead_letter_topic_is_made_readable_on_every_master(
     queues.delete("legacy")
 
 
-def test_an_operator_killed_mid_redrive_resumes_it_and_every_message_arrives(
+def test_an_operator_killed_mid_redrive_resumes_it_and_every_selected_message_reaches_the_group(
         queues: CustomObjects, rocketmq_cluster: RocketMQCluster) -> None:
     count = 400
     messages = Messages(rocketmq_cluster)
@@ -251,9 +262,10 @@ def test_an_operator_killed_mid_redrive_resumes_it_and_every_message_arrives(
     queues.create("resumed", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr},
                               "consumerGroup": messages.group, "readable": True})
     queues.wait("resumed", f"depth {count}", lambda found: found.get("status", {}).get("depth") == count)
-    ends = messages.ends()
+    ends = messages.ends(retry_topic(messages.group))  # the run sends to the failing group alone
 
-    queues.patch_spec("resumed", {"redrive": {"requestId": "crash", "rate": 100}})
+    queues.patch_spec("resumed", {"redrive": {"requestId": "crash", "rate": 100, "scope": "Group",
+                                              "selector": {"keys": ["dlq-test"]}}})
     queues.wait("resumed", "the run under way", lambda found: _redrive(found).get("state") == "Running"
                 and _redrive(found).get("moved", 0) >= 50)
     queues.operator.kill()  # SIGKILL: no graceful stop, nothing committed after this point
@@ -265,7 +277,7 @@ def test_an_operator_killed_mid_redrive_resumes_it_and_every_message_arrives(
     wanted, arrived = {message.msg_id for message in dead}, Counter[str]()
     deadline = time.monotonic() + CONVERGE  # duplicates are allowed: read until every id came, not `count` messages
     while not wanted <= set(arrived) and time.monotonic() < deadline:
-        arrived.update(message.msg_id for message in messages.consume(ends, 1))
+        arrived.update(message.msg_id for message in messages.consume(ends, 1, retry_topic(messages.group)))
     assert wanted <= set(arrived), f"{len(wanted - set(arrived))} dead letters never reached their topic"
     # `duplicates` counts the re-sends the operator knew of. Acknowledgements after its last status write die with it,
     # so their re-sends go uncounted: at most one uncommitted batch per DLQ queue (one queue per master), plus the
@@ -273,3 +285,151 @@ def test_an_operator_killed_mid_redrive_resumes_it_and_every_message_arrives(
     uncounted = sum(arrived.values()) - count - done["duplicates"]
     assert 0 <= uncounted <= BATCH * len(rocketmq_cluster.brokers) + 1, (uncounted, done)
     queues.delete("resumed")
+
+
+def _file_reserved_time(messages: Messages, set_to: dict[str, str] | None = None) -> dict[str, str]:
+    """Each master's fileReservedTime (broker name -> hours), after setting the masters `set_to` names as
+    `mqadmin updateBrokerConfig` does: UPDATE_BROKER_CONFIG with a properties body, which the broker applies to its
+    MessageStoreConfig at once (and persists to its config file)."""
+    async def work(pool: ConnectionPool, servers: list[str]) -> dict[str, str]:
+        admin = Admin(pool, servers)
+        for broker in messages.cluster.brokers:
+            if set_to is not None and broker.name in set_to:
+                body = f"fileReservedTime={set_to[broker.name]}\n".encode()
+                answer = await pool.invoke(broker.addr, RemotingCommand(RequestCode.UPDATE_BROKER_CONFIG, body=body))
+                assert answer.code == ResponseCode.SUCCESS, answer.remark
+        return {b.name: (await admin.get_broker_config(b.addr))["fileReservedTime"] for b in messages.cluster.brokers}
+
+    result: dict[str, str] = messages.run(work)
+    return result
+
+
+def test_dead_letters_expiring_flips_on_masters_that_keep_their_files_for_an_hour(
+        queues: CustomObjects, rocketmq_cluster: RocketMQCluster, kube: Kube, metrics_port: int) -> None:
+    """The shared bed's masters keep files 72 h; set to 1 h at runtime (restored after), the oldest pending dead letter
+    may go an hour after it was stored, within the default 12 h margin. No broker deletes it meanwhile: a commit-log
+    file goes only once its last write is an hour old, and never the file being written."""
+    cluster_key = f"*@{rocketmq_cluster.namesrv_addr}"
+    messages = Messages(rocketmq_cluster)
+    messages.create_topic()
+    before = datetime.now(UTC)
+    messages.dead_letter(5)
+    after = datetime.now(UTC)
+    original = _file_reserved_time(messages)
+    assert set(original.values()) == {"72"}  # the brokers' default
+    queues.create("expiring", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr},
+                               "consumerGroup": messages.group, "readable": True})
+    found = queues.wait("expiring", "DeadLettersExpiring=False", lambda found: _conditions(found).get(
+        "DeadLettersExpiring") == ("False", "OutsideMargin") and found["status"].get("depth") == 5)
+    status = found["status"]
+    assert {b["fileReservedHours"] for b in status["brokers"]} == {72}
+    oldest = datetime.fromisoformat(status["oldestDeadLetterTime"])
+    assert datetime.fromisoformat(status["earliestRemovalTime"]) == oldest + timedelta(hours=72)
+
+    try:
+        _file_reserved_time(messages, dict.fromkeys(original, "1"))
+        found = queues.wait("expiring", "DeadLettersExpiring=True", lambda found: _conditions(found).get(
+            "DeadLettersExpiring") == ("True", "WithinMargin"))
+        status = found["status"]
+        removal = datetime.fromisoformat(status["earliestRemovalTime"])
+        assert removal == datetime.fromisoformat(status["oldestDeadLetterTime"]) + timedelta(hours=1)
+        # The operator's store time is the broker's: between the test's clock before and after (whole seconds).
+        assert before - timedelta(seconds=1) <= removal - timedelta(hours=1) <= after + timedelta(seconds=1)
+        assert {b["fileReservedHours"] for b in status["brokers"]} == {1}
+        assert status["depth"] == 5  # nothing removed yet
+        wait_until(lambda: "DeadLettersExpiring" in _events(kube, queues.namespace, "expiring"), timeout=CONVERGE,
+                   what="a DeadLettersExpiring Event")
+        wait_until(lambda: metric(metrics_port, "rocketmq_retry_dead_letter_queues_expiring", cluster=cluster_key)
+                   == 1, timeout=CONVERGE, what="the expiring gauge")
+        gauge = metric(metrics_port, "rocketmq_retry_dead_letters_earliest_removal_timestamp_seconds",
+                       cluster=cluster_key)
+        assert abs(gauge - removal.timestamp()) < 1  # the status has whole seconds, the gauge milliseconds
+    finally:
+        assert _file_reserved_time(messages, original) == original
+
+    queues.wait("expiring", "DeadLettersExpiring=False again", lambda found: _conditions(found).get(
+        "DeadLettersExpiring") == ("False", "OutsideMargin"))
+    wait_until(lambda: "DeadLettersExpiryCleared" in _events(kube, queues.namespace, "expiring"), timeout=CONVERGE,
+               what="a DeadLettersExpiryCleared Event")
+    queues.delete("expiring")
+    wait_until(lambda: metric(metrics_port, "rocketmq_retry_dead_letter_queues_expiring", cluster=cluster_key) == 0,
+               timeout=CONVERGE, what="the expiring gauge gone with the object")
+
+
+def test_a_redrive_to_the_group_reaches_it_alone_and_one_to_the_topic_every_group(
+        queues: CustomObjects, rocketmq_cluster: RocketMQCluster, tmp_path: Path) -> None:
+    """Official Java push consumers of groups A and B on one topic, each dead-lettering every message on its first
+    failure (setMaxReconsumeTimes(0)), so that a group's deliveries of an id count the times it was sent to it.
+
+    Ten messages, then ten more after a second boundary. A dry run of A's dead letters stored before the boundary
+    counts ten; the run then moves those ten to A alone (scope Group), which fails them back to its DLQ; a Topic run
+    of what is pending (the ten later ones and the ten that failed again) reaches both groups.
+    """
+    messages = Messages(rocketmq_cluster)
+    messages.create_topic()
+    group_a, group_b = messages.group, _unique("e2e_dlq_other")
+    consumers = {group: java_consumer(rocketmq_cluster, tmp_path / group, messages.topic, group,
+                                      "--max-reconsume-times", "0") for group in (group_a, group_b)}
+    queues.create("scoped", {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr}, "consumerGroup": group_a,
+                             "readable": True})
+
+    def stored(group: str) -> int:
+        async def count(pool: ConnectionPool, servers: list[str]) -> int:
+            ends = await end_offsets(PullConsumer(pool, servers, _unique("e2e_dlq_reader")), dlq_topic(group))
+            return sum(ends.values())
+
+        result: int = messages.run(count)
+        return result
+
+    def dead_lettered(counts: dict[str, int], what: str) -> None:
+        wait_until(lambda: all(stored(group) >= count for group, count in counts.items()),
+                   timeout=java_probes.START_ALLOWANCE, interval=1.0, process=consumers[group_a], what=what)
+        assert {group: stored(group) for group in counts} == counts
+
+    def send(first: int) -> list[str]:
+        async def produce(pool: ConnectionPool, servers: list[str]) -> list[str]:
+            producer = Producer(pool, servers)
+            return [(await producer.send(Message(messages.topic, b"later", keys=[f"scoped-{index}"]))).msg_id
+                    for index in range(first, first + 10)]
+
+        sent: list[str] = messages.run(produce)
+        return sent
+
+    try:
+        for consumer in consumers.values():
+            consumer.start()
+        early = send(0)
+        dead_lettered({group_a: 10, group_b: 10}, "the first ten dead-lettered by both groups")
+        boundary = datetime.fromtimestamp(math.ceil(time.time()) + 1, UTC)  # CRD times have whole seconds
+        wait_until(lambda: datetime.now(UTC) >= boundary, timeout=5, what="the boundary")
+        late = send(10)
+        dead_lettered({group_a: 20, group_b: 20}, "the later ten dead-lettered by both groups")
+        window = {"storedBefore": boundary.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+        queues.patch_spec("scoped", {"redrive": {"requestId": "dry", "dryRun": True, "selector": window}})
+        dry = _redrive(queues.wait("scoped", "the dry run", lambda found: _redrive(found).get("requestId") == "dry"
+                                   and _redrive(found).get("state") == "Succeeded"))
+        assert (dry["matched"], dry["moved"], dry["skipped"]) == (10, 0, 10)
+        assert sorted(entry["msgId"] for entry in dry["selected"]) == sorted(early)
+        assert stored(group_a) == 20
+
+        queues.patch_spec("scoped", {"redrive": {"requestId": "window", "dryRun": None}})
+        run = _redrive(queues.wait("scoped", "the windowed run", lambda found: _redrive(found).get("requestId")
+                                   == "window" and _redrive(found).get("state") == "Succeeded"))
+        assert (run["scope"], run["moved"], run["matched"], run["duplicates"]) == ("Group", dry["matched"], 10, 0)
+        dead_lettered({group_a: 30, group_b: 20}, "A failing the ten it got back")
+
+        queues.patch_spec("scoped", {"redrive": {"requestId": "topic", "scope": "Topic", "selector": None}})
+        queues.wait("scoped", "the topic run", lambda found: _redrive(found).get("requestId") == "topic"
+                    and _redrive(found).get("state") == "Succeeded")
+        # A's DLQ gets each message back once more; B's reaching 40, not 50, says the Group run never reached B.
+        dead_lettered({group_a: 50, group_b: 40}, "both groups failing what the topic run sent")
+    finally:
+        for consumer in consumers.values():
+            consumer.stop()
+
+    deliveries = {group: Counter(event.msg_id for event in journal_of(consumer) if isinstance(event, Receive))
+                  for group, consumer in consumers.items()}
+    assert deliveries[group_a] == Counter({**dict.fromkeys(early, 3), **dict.fromkeys(late, 2)})
+    assert deliveries[group_b] == Counter(dict.fromkeys(early + late, 2))
+    queues.delete("scoped")

@@ -22,7 +22,7 @@ from rocketmq_chaos.grpc_probes import fail_every_delivery
 from rocketmq_chaos.java_probes import ConsumerSettings
 from rocketmq_chaos.journal import Journal, Receive
 from rocketmq_chaos.probes import stored
-from rocketmq_lab.bed import javaprograms, versions
+from rocketmq_lab.bed import versions
 from rocketmq_lab.bed.ports import free_port
 from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
@@ -40,7 +40,7 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from tests.conftest import Kube
-from tests.e2e.running import CustomObjects, chart_installed, metric, wait_sweeps
+from tests.e2e.running import CustomObjects, chart_installed, java_consumer, metric, wait_sweeps
 from tests.e2e.running import operator_process as operator_process_for
 from tests.gitops import observed
 from tests.messaging import next_message, until
@@ -474,16 +474,6 @@ def test_an_operator_killed_mid_reconcile_loses_no_policy(policies: Policies,
         policies.delete(name)
 
 
-def _java_consumer(cluster: RocketMQCluster, home: Path, topic: str, group: str, *flags: str) -> ManagedProcess:
-    """The official Java push consumer (the chaos probe, failing every delivery) of `topic` as `group`, not started;
-    it runs until stopped, with its journal in `home`.log."""
-    home.mkdir()
-    argv = javaprograms.compiled(cluster.version).argv(
-        "ProbeConsumer", "--namesrv", cluster.namesrv_addr, "--topic", topic, "--group", group, "--duration", "3600",
-        *flags, home=home, options=java_probes.JVM_OPTIONS)
-    return ManagedProcess(f"java-consumer-{home.name}", argv, home.with_suffix(".log"), cwd=home)
-
-
 def _consumer_lines(found: dict[str, Any]) -> list[tuple[str, int | None, int]]:
     return sorted((line["kind"], line.get("deadLetterAfterRetries"), line["instances"])
                   for line in found.get("status", {}).get("consumers") or [])
@@ -500,7 +490,7 @@ def test_status_shows_the_limits_live_official_consumers_really_get(
 
     flags = {"default": [], "five": ["--max-reconsume-times", "5"], "orderly": ["--orderly"],
              "broadcast": ["--broadcast"]}
-    consumers = [_java_consumer(rocketmq_cluster, tmp_path / mode, topic, group, *extra)
+    consumers = [java_consumer(rocketmq_cluster, tmp_path / mode, topic, group, *extra)
                  for mode, extra in flags.items()]
     expected = [("Broadcast", 0, 1), ("RemotingConcurrent", 5, 1), ("RemotingConcurrent", 16, 1),
                 ("RemotingOrderly", None, 1)]
@@ -599,7 +589,7 @@ def test_raising_retry_queues_grows_the_retry_topic_first_so_no_retry_is_lost(
     assert _retry_topic_queues(rocketmq_cluster, group) == {(3, 3)}
     assert _retry_fields(rocketmq_cluster, group) == {(2, 3)}
 
-    consumer = _java_consumer(rocketmq_cluster, tmp_path / "ladder", topic, group, "--max-reconsume-times", "2")
+    consumer = java_consumer(rocketmq_cluster, tmp_path / "ladder", topic, group, "--max-reconsume-times", "2")
     consumer.start()
     try:
         sent = asyncio.run(_send(rocketmq_cluster, topic, 30))
@@ -646,7 +636,7 @@ def _dead_letters(cluster: RocketMQCluster, group: str) -> list[str]:
     return asyncio.run(read())
 
 
-def test_a_new_groups_first_retries_follow_the_ladder_for_the_official_java_consumer(
+def test_a_new_groups_first_retries_follow_the_ladder_for_the_officialjava_consumer(
         policies: Policies, rocketmq_cluster: RocketMQCluster) -> None:
     """Without the operator, a new group's retry topic is made by the broker at its first consumer's heartbeat, after
     the client looked up its routes, so its first retries wait for the client's next route poll (30 s). The policy

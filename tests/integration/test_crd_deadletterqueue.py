@@ -31,15 +31,19 @@ def test_a_full_object_is_accepted_and_read_back(kube: Kube, namespace: str) -> 
     spec = {"cluster": {"nameServers": "127.0.0.1:9876", "brokerClusterName": "DefaultCluster"},
             "consumerGroup": "orders_consumer", "readable": True, "alertThreshold": 100,
             "redrive": {"requestId": "2026-05-01.first", "rate": 200, "maxMessages": 1000,
-                        "targetTopic": "orders_replay", "cancel": False}}
+                        "targetTopic": "orders_replay", "cancel": False, "scope": "Topic", "dryRun": True,
+                        "selector": {"messageIds": ["7F00000100012A9F0000000000000001"], "tags": ["created"],
+                                     "keys": ["order-17"], "storedAfter": "2026-05-01T00:00:00Z",
+                                     "storedBefore": "2026-05-02T00:00:00Z"}}}
     created = _create(kube, namespace, _dlq(spec))
-    assert created["spec"] == spec
+    assert created["spec"] == {**spec, "expiryMargin": "12h"}
 
 
 def test_defaults(kube: Kube, namespace: str) -> None:
     created = _create(kube, namespace, _dlq({"consumerGroup": "g", "redrive": {"requestId": "r1"}}))
-    assert created["spec"] == {"consumerGroup": "g", "readable": False,
-                               "redrive": {"requestId": "r1", "rate": 100, "cancel": False}}
+    assert created["spec"] == {"consumerGroup": "g", "readable": False, "expiryMargin": "12h",
+                               "redrive": {"requestId": "r1", "rate": 100, "cancel": False, "scope": "Group",
+                                           "dryRun": False}}
 
 
 def test_the_short_name_and_category_list_it(kube: Kube, namespace: str) -> None:
@@ -65,11 +69,21 @@ def test_the_short_name_and_category_list_it(kube: Kube, namespace: str) -> None
     ({"consumerGroup": "g", "redrive": {"requestId": "r1", "targetTopic": "%RETRY%g"}},
      "targetTopic must not be a retry or dead-letter topic"),
     ({"consumerGroup": "g", "redrive": {"requestId": "r1", "targetTopic": "a topic"}}, "spec.redrive.targetTopic"),
+    ({"consumerGroup": "g", "expiryMargin": "soon"}, "spec.expiryMargin"),
+    ({"consumerGroup": "g", "redrive": {"requestId": "r1", "scope": "Everyone"}}, "spec.redrive.scope"),
+    ({"consumerGroup": "g", "redrive": {"requestId": "r1", "selector": {"messageIds": ["42"]}}},
+     "spec.redrive.selector.messageIds[0]"),
+    ({"consumerGroup": "g", "redrive": {"requestId": "r1", "selector": {"storedAfter": "tomorrow"}}},
+     "spec.redrive.selector.storedAfter"),
+    ({"consumerGroup": "g", "redrive": {"requestId": "r1", "selector": {
+        "storedAfter": "2026-05-02T00:00:00Z", "storedBefore": "2026-05-01T00:00:00Z"}}},
+     "spec.redrive.selector.storedBefore must be after storedAfter"),
     ({"consumerGroup": "g", "cluster": {"nameServers": "no-port"}}, "spec.cluster.nameServers"),
     ({"consumerGroup": "g", "maxRetries": 3}, 'unknown field "spec.maxRetries"'),
 ], ids=["group-name", "group-too-long", "readable-not-bool", "negative-threshold", "no-request-id",
         "bad-request-id", "zero-rate", "rate-too-high", "zero-max-messages", "dlq-target", "retry-target",
-        "bad-target", "bad-name-servers", "unknown-field"])
+        "bad-target", "bad-margin", "bad-scope", "bad-message-id", "bad-time", "empty-window", "bad-name-servers",
+        "unknown-field"])
 def test_invalid_objects_are_rejected_with_a_readable_reason(kube: Kube, namespace: str, spec: dict[str, Any],
                                                              reason: str) -> None:
     with pytest.raises(ApiException) as rejected:

@@ -17,7 +17,7 @@ import pytest
 
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
 from rocketmq_retry.domain.dead_letters import DeadLetterQueueSpec, RedriveSpec
-from rocketmq_retry.domain.redrive import RedriveProgress, RedriveState
+from rocketmq_retry.domain.redrive import RedriveProgress, RedriveScope, RedriveState
 from rocketmq_retry.reconcile.redrive import BATCH, Redrive, begin_redrive
 from rocketmq_retry.remoting import (
     Admin,
@@ -31,6 +31,7 @@ from rocketmq_retry.remoting import (
     SendResult,
     TopicConfig,
     dlq_topic,
+    retry_topic,
 )
 from rocketmq_retry.remoting.routing import master_addresses
 from tests.messaging import collect, dead_letter, end_offsets, until
@@ -94,8 +95,11 @@ async def _stored(admin: Admin, topic: str) -> int:
 def _engine(pool: ConnectionPool, cluster: RocketMQCluster, spec: DeadLetterQueueSpec,
             progress: RedriveProgress) -> Redrive:
     servers = [cluster.namesrv_addr]
-    return Redrive(PullConsumer(pool, servers, spec.redrive_group), Producer(pool, servers),
-                   dlq_topic(spec.consumer_group), progress)
+    return Redrive(PullConsumer(pool, servers, spec.redrive_group), Producer(pool, servers), spec.consumer_group,
+                   progress)
+
+
+TOPIC = RedriveScope.TOPIC  # these runs are read back from the topic
 
 
 async def test_redrive_sends_every_dead_letter_back_as_it_was_first_stored(
@@ -107,7 +111,7 @@ async def test_redrive_sends_every_dead_letter_back_as_it_was_first_stored(
     assert {q.perm & Perm.READ for q in route.queues} == {Perm.READ}  # 4.9.2+ and 5.x create it readable
     assert all(q.read_queue_nums == 1 for q in route.queues)
 
-    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=rate), datetime.now(UTC),
+    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=rate, scope=TOPIC), datetime.now(UTC),
                                    call_timeout=CALL_TIMEOUT)
     assert sum(q.remaining for q in progress.queues) == count
     started = time.monotonic()
@@ -159,14 +163,14 @@ async def test_an_interrupted_redrive_resumes_and_every_message_arrives_at_least
     count, crash_at = 150, 45  # one committed batch of 32 on broker-a, then 12 acknowledged on broker-b
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
     spec, topic, originals, reader, ends = await _dead_letters(pool, rocketmq_cluster, count)
-    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=100), datetime.now(UTC),
+    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=100, scope=TOPIC), datetime.now(UTC),
                                    call_timeout=CALL_TIMEOUT)
     assert [q.broker for q in progress.queues] == sorted(b.name for b in rocketmq_cluster.brokers)
     assert all(q.remaining > BATCH for q in progress.queues)
 
     servers = [rocketmq_cluster.namesrv_addr]
     crashing = CrashingProducer(pool, servers, at=crash_at)
-    engine = Redrive(PullConsumer(pool, servers, spec.redrive_group), crashing, dlq_topic(spec.consumer_group),
+    engine = Redrive(PullConsumer(pool, servers, spec.redrive_group), crashing, spec.consumer_group,
                      progress)
     crashing.task = task = asyncio.create_task(engine.run())
     await asyncio.gather(task, return_exceptions=True)
@@ -190,7 +194,7 @@ async def test_a_broker_killed_mid_redrive_ends_the_run_clearly_and_loses_no_mes
     count = 120
     admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
     spec, topic, originals, reader, ends = await _dead_letters(pool, rocketmq_cluster, count)
-    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=40), datetime.now(UTC),
+    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=40, scope=TOPIC), datetime.now(UTC),
                                    call_timeout=CALL_TIMEOUT)
     running = asyncio.create_task(_engine(pool, rocketmq_cluster, spec, progress).run())
 
@@ -208,7 +212,7 @@ async def test_a_broker_killed_mid_redrive_ends_the_run_clearly_and_loses_no_mes
     assert first.message, "a run that ends must say how"
 
     if first.state is RedriveState.FAILED:  # the operator resumes a failed run with a new request; so do we here
-        progress = await begin_redrive(admin, spec, RedriveSpec("r2", rate=100), datetime.now(UTC),
+        progress = await begin_redrive(admin, spec, RedriveSpec("r2", rate=100, scope=TOPIC), datetime.now(UTC),
                                        call_timeout=CALL_TIMEOUT)
         again = await _engine(pool, rocketmq_cluster, spec, progress).run()
         assert again.state is RedriveState.SUCCEEDED, again.message
@@ -216,3 +220,31 @@ async def test_a_broker_killed_mid_redrive_ends_the_run_clearly_and_loses_no_mes
     async with asyncio.timeout(WITHIN):  # duplicates are allowed, so read until every id came, not `count` messages
         while not wanted <= arrived:
             arrived |= {message.msg_id for _, message in await collect(reader, topic, 1, ends, within=WITHIN)}
+
+
+async def test_a_redrive_to_the_group_stores_each_dead_letter_in_its_retry_topic_as_a_first_retry(
+        pool: ConnectionPool, rocketmq_cluster: RocketMQCluster) -> None:
+    count = 20
+    admin = Admin(pool, [rocketmq_cluster.namesrv_addr])
+    spec, topic, originals, reader, _ = await _dead_letters(pool, rocketmq_cluster, count)
+    retries = await end_offsets(reader, retry_topic(spec.consumer_group))
+    topic_ends = await end_offsets(reader, topic)
+    progress = await begin_redrive(admin, spec, RedriveSpec("r1", rate=1000), datetime.now(UTC),
+                                   call_timeout=CALL_TIMEOUT)
+    run = await _engine(pool, rocketmq_cluster, spec, progress).run()
+    assert (run.state, run.moved, run.sends_to) == (RedriveState.SUCCEEDED, count, RedriveScope.GROUP), run.message
+
+    stored = [message for _, message in await collect(reader, retry_topic(spec.consumer_group), count, retries,
+                                                      within=WITHIN)]
+    by_id = {message.msg_id: message for message in originals}
+    assert sorted(message.msg_id for message in stored) == sorted(by_id)
+    for message in stored:
+        original = by_id[message.msg_id]
+        # What the push consumer restores (RETRY_TOPIC) and the broker keeps through send-backs (ORIGIN_MESSAGE_ID),
+        # stored as a first retry: the group's whole ladder lies ahead.
+        assert (message.reconsume_times, message.properties["RETRY_TOPIC"], message.body,
+                message.properties["KEYS"], message.tags) == (0, topic, original.body, original.properties["KEYS"],
+                                                              original.tags)
+        assert message.properties["ORIGIN_MESSAGE_ID"]
+        assert not {"DELAY", "MAX_RECONSUME_TIMES", "RECONSUME_TIME"} & set(message.properties)
+    assert await end_offsets(reader, topic) == topic_ends  # the topic's other groups got nothing

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from rocketmq_lab.bed.rocketmq import RocketMQCluster
+from rocketmq_retry.domain.expiry import file_reserved_hours
 from rocketmq_retry.remoting import (
     Admin,
     BrokerError,
@@ -35,6 +36,7 @@ async def test_cluster_info_lists_every_master(admin: Admin, rocketmq_cluster: R
     config = await admin.get_broker_config(rocketmq_cluster.brokers[0].addr)
     assert config["brokerName"] == rocketmq_cluster.brokers[0].name
     assert len(config["messageDelayLevel"].split(" ")) == 18
+    assert file_reserved_hours(config) == 72  # MessageStoreConfig's default, which DeadLettersExpiring reads
 
 
 async def test_group_lifecycle_on_every_master(admin: Admin, rocketmq_cluster: RocketMQCluster) -> None:

@@ -17,7 +17,7 @@ def registering(monkeypatch: pytest.MonkeyPatch, *entries: tuple[str, str]) -> N
 
 def test_the_installed_lab_and_chaos_add_their_verbs_and_chaos_run_joins_the_chaos_group() -> None:
     context = click.Context(main)
-    assert main.list_commands(context) == ["chaos", "demo", "kind", "local", "operator", "setup"]
+    assert main.list_commands(context) == ["chaos", "demo", "dlq", "kind", "local", "operator", "setup"]
     chaos = main.get_command(context, "chaos")
     assert isinstance(chaos, click.Group)
     assert sorted(chaos.commands) == ["in-cluster", "kill-pods", "run"]

@@ -15,6 +15,8 @@ from rocketmq_retry.domain.dead_letters import (
     DeadLetterBrokerState,
     parse_dead_letter_spec,
 )
+from rocketmq_retry.domain.durations import DURATION_PATTERN
+from rocketmq_retry.domain.expiry import DEFAULT_EXPIRY_MARGIN, DEFAULT_EXPIRY_MARGIN_MS
 from rocketmq_retry.domain.redrive import RedriveState
 from rocketmq_retry.domain.spec import GROUP_PATTERN, SpecError
 from tests.unit.test_crd_schema import CRDS, RP_NODES, load, nodes, schema_of
@@ -85,6 +87,16 @@ def test_bounds_agree_with_the_domain() -> None:
     assert NODES[".spec.redrive.maxMessages"]["minimum"] == 1
     assert NODES[".status.brokers[].state"]["enum"] == [state.value for state in DeadLetterBrokerState]
     assert NODES[".status.redrive.state"]["enum"] == [state.value for state in RedriveState]
+
+
+def test_the_expiry_margin_is_a_duration_with_the_domain_default() -> None:
+    margin = NODES[".spec.expiryMargin"]
+    assert (margin["type"], margin["pattern"], margin["default"]) == ("string", DURATION_PATTERN, DEFAULT_EXPIRY_MARGIN)
+    assert parse_dead_letter_spec({"consumerGroup": "g", "expiryMargin": margin["default"]}).expiry_margin_ms \
+        == DEFAULT_EXPIRY_MARGIN_MS
+    for path in (".status.earliestRemovalTime", ".status.brokers[].earliestRemovalTime"):
+        assert NODES[path]["format"] == "date-time", path
+    assert NODES[".status.brokers[].fileReservedHours"]["type"] == "integer"
 
 
 @pytest.mark.parametrize("text", ["r1", "2026-05-01.retry_2", "a", "-r", "r-", "r 1", "r/1", "x" * 64])

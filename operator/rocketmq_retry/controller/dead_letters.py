@@ -38,7 +38,8 @@ from rocketmq_retry.domain.dead_letters import (
     parse_dead_letter_spec,
     plan_redrive,
 )
-from rocketmq_retry.domain.redrive import RedriveProgress, RedriveState
+from rocketmq_retry.domain.expiry import DEAD_LETTERS_EXPIRING
+from rocketmq_retry.domain.redrive import RedriveProgress, RedriveScope, RedriveState
 from rocketmq_retry.domain.spec import ClusterRef, SpecError
 from rocketmq_retry.reconcile.dead_letters import observe_dead_letters
 from rocketmq_retry.reconcile.reading import ReadFailed
@@ -79,7 +80,7 @@ def redrive_engine(admin: Admin, spec: DeadLetterQueueSpec, progress: RedrivePro
     """The engine for a run, on the admin's connections: pulls as the redrive group, sends with a plain producer."""
     servers = admin.namesrv_addrs
     return Redrive(PullConsumer(admin.pool, servers, spec.redrive_group), Producer(admin.pool, servers),
-                   dlq_topic(spec.consumer_group), progress)
+                   spec.consumer_group, progress)
 
 
 class DeadLetterQueues:
@@ -174,7 +175,7 @@ class DeadLetterQueues:
             try:
                 runner.run = await self._begin(admin, spec, request, now, call_timeout=self._config.broker_timeout)
             except ReadFailed as error:
-                runner.run = _new_run(request, now)
+                runner.run = request.start(now)
                 runner.run.finish(RedriveState.FAILED, now, f"could not start: {error}")
                 return
             runner.start(self._engine(admin, spec, runner.run), ref)
@@ -187,7 +188,7 @@ class DeadLetterQueues:
             else:
                 run.finish(RedriveState.CANCELLED, now, "cancelled while no run was active (the operator restarted)")
         elif plan.action is RedriveAction.SKIP and request is not None:
-            runner.run = _new_run(request, now)
+            runner.run = request.start(now)
             runner.run.finish(RedriveState.CANCELLED, now, "cancelled before it started")
 
     def _owner(self, record: PolicyRecord, spec: DeadLetterQueueSpec, cluster: ClusterRef) -> str | None:
@@ -259,8 +260,10 @@ class _Runner:
         if cluster is None:
             return
         if backlog is not None and backlog.error is None:
-            high = dict(condition_states(status)).get(BACKLOG_HIGH) == "True"
-            metrics.dead_letter_queue_read(self._uid, cluster, backlog.depth, high)
+            states = dict(condition_states(status))
+            metrics.dead_letter_queue_read(self._uid, cluster, backlog.depth, states.get(BACKLOG_HIGH) == "True",
+                                           expiring=states.get(DEAD_LETTERS_EXPIRING) == "True",
+                                           earliest_removal=backlog.earliest_removal)
         counts = _counts(run)
         if counts is not None:
             base = self._counted[1:] if self._counted and self._counted[0] == counts[0] else (0, 0, 0)
@@ -271,10 +274,6 @@ class _Runner:
 
 def _counts(run: RedriveProgress | None) -> tuple[str, int, int, int] | None:
     return None if run is None else (run.request_id, run.moved, run.failed, run.duplicates)
-
-
-def _new_run(request: RedriveSpec, now: datetime) -> RedriveProgress:
-    return RedriveProgress(request.request_id, request.rate, now, request.max_messages, request.target_topic)
 
 
 def _last_run(status: Mapping[str, Any]) -> RedriveProgress | None:
@@ -290,14 +289,15 @@ def _last_run(status: Mapping[str, Any]) -> RedriveProgress | None:
 
 def dead_letter_events(previous: Mapping[str, Any], status: Mapping[str, Any], readable_on: Sequence[str],
                        topic: str | None) -> list[PolicyEvent]:
-    """Events for what changed: Ready's reason, BacklogHigh, a refused request, the run's state, a readable topic."""
+    """Events for what changed: Ready's reason, BacklogHigh, DeadLettersExpiring, a refused request, the run's state,
+    a readable topic."""
     events = [event for event in [transition_event(previous, status)] if event is not None]
     was, now = dict(condition_states(previous)), dict(condition_states(status))
-    backlog = _condition_message(status, BACKLOG_HIGH)
-    if now.get(BACKLOG_HIGH) == "True" and was.get(BACKLOG_HIGH) != "True":
-        events.append(PolicyEvent("Warning", "BacklogHigh", backlog))
-    elif now.get(BACKLOG_HIGH) == "False" and was.get(BACKLOG_HIGH) == "True":
-        events.append(PolicyEvent("Normal", "BacklogCleared", backlog))
+    for alert, cleared in ((BACKLOG_HIGH, "BacklogCleared"), (DEAD_LETTERS_EXPIRING, "DeadLettersExpiryCleared")):
+        if now.get(alert) == "True" and was.get(alert) != "True":
+            events.append(PolicyEvent("Warning", alert, _condition_message(status, alert)))
+        elif now.get(alert) == "False" and was.get(alert) == "True":
+            events.append(PolicyEvent("Normal", cleared, _condition_message(status, alert)))
     if now.get(REDRIVE_REJECTED) == "True" and was.get(REDRIVE_REJECTED) != "True":
         events.append(PolicyEvent("Warning", "RedriveRejected", _condition_message(status, REDRIVE_REJECTED)))
     before, after = previous.get("redrive") or {}, status.get("redrive") or {}
@@ -305,9 +305,7 @@ def dead_letter_events(previous: Mapping[str, Any], status: Mapping[str, Any], r
     if after and key != (before.get("requestId"), before.get("state")):
         request, state = key
         if state == RedriveState.RUNNING:
-            planned = RedriveProgress.from_json(after).planned
-            events.append(PolicyEvent("Normal", "RedriveStarted", f"redrive {request} started: {planned} "
-                                      f"message(s) pending at up to {after.get('rate')}/s"))
+            events.append(PolicyEvent("Normal", "RedriveStarted", _started_message(RedriveProgress.from_json(after))))
         else:
             kind = "Warning" if state == RedriveState.FAILED else "Normal"
             events.append(PolicyEvent(kind, f"Redrive{state}", f"redrive {request}: {after.get('message', '')}"))
@@ -315,6 +313,17 @@ def dead_letter_events(previous: Mapping[str, Any], status: Mapping[str, Any], r
         events.append(PolicyEvent("Normal", "DeadLetterTopicReadable",
                                   f"made {topic} readable (perm 6) on {', '.join(readable_on)}"))
     return events
+
+
+def _started_message(run: RedriveProgress) -> str:
+    """What a run set out to do, for its RedriveStarted Event."""
+    target = "the failing group alone" if run.sends_to is RedriveScope.GROUP else "the topic"
+    what = f"dry run {run.request_id}" if run.dry_run else f"redrive {run.request_id} to {target}"
+    pending = f"{run.planned} message(s) pending"
+    if not run.selector.everything:
+        pending += f", taking {run.selector.describe()}"
+    pace = "" if run.dry_run else f" at up to {run.rate}/s"
+    return f"{what} started: {pending}{pace}"
 
 
 def _condition_message(status: Mapping[str, Any], kind: str) -> str:

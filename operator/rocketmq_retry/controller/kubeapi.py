@@ -116,6 +116,11 @@ class KubeApi:
         status: Mapping[str, JsonValue] = found.get("status") or {}
         return status
 
+    async def custom_object(self, namespace: str, name: str, *, plural: str) -> dict[str, Any]:
+        """One of the project's objects as the API server holds it (for `rocketmq-retry dlq`, outside the operator);
+        KubeApiError when it cannot be read, 404 when it does not exist."""
+        return await self._request("GET", _path(f"{GROUP}/{VERSION}", namespace, f"{plural}/{name}"))
+
     async def credentials(self, namespace: str, ref: AclSecretRef) -> Credentials:
         """The ACL credentials `ref` names, read fresh each pass so a rotated or late-created Secret is picked up."""
         name = f"{namespace}/{ref.name}"

@@ -7,8 +7,9 @@ client; never a policy, a dead-letter queue or a group (the objects' status and 
 
 from collections import Counter as Tally
 from collections.abc import Collection, Iterable, Mapping
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -72,6 +73,16 @@ class Metrics:
             "rocketmq_retry_dead_letter_backlogs_high",
             "DeadLetterQueue objects of a cluster whose pending dead letters exceed their alertThreshold.",
             ["cluster"], registry=self.registry)
+        self.dead_letter_queues_expiring = Gauge(
+            "rocketmq_retry_dead_letter_queues_expiring",
+            "DeadLetterQueue objects of a cluster whose oldest pending dead letter the brokers may remove within their "
+            "expiryMargin (condition DeadLettersExpiring).",
+            ["cluster"], registry=self.registry)
+        self.dead_letters_earliest_removal = Gauge(
+            "rocketmq_retry_dead_letters_earliest_removal_timestamp_seconds",
+            "Unix time from which a broker may remove the first of a cluster's pending dead letters (store time plus "
+            "fileReservedTime, a lower bound); absent while none is pending or it is unknown.",
+            ["cluster"], registry=self.registry)
         self.redrive_messages = Counter(
             "rocketmq_retry_redrive_messages", "Dead letters handled by redrives, by result.",
             ["cluster", "result"], registry=self.registry)
@@ -81,8 +92,9 @@ class Metrics:
             for reason in Reason:
                 self.reconciles.labels(trigger, reason)
         self._clusters: set[str] = set()
-        self._dead_letter_queues: dict[str, tuple[str, int, bool]] = {}  # uid -> (cluster, depth, backlog high)
+        self._dead_letter_queues: dict[str, _DeadLetterRead] = {}  # by uid
         self._dead_letter_clusters: set[str] = set()
+        self._removal_clusters: set[str] = set()
 
     def serve(self, port: int) -> None:
         """Serve /metrics on every interface from a daemon thread, as a Service in front of the pod needs."""
@@ -121,9 +133,12 @@ class Metrics:
         for condition, status in CONDITION_STATES:
             self.policies.labels(condition, status).set(tally[(condition, status)])
 
-    def dead_letter_queue_read(self, uid: str, cluster: str, depth: int, backlog_high: bool) -> None:
-        """Record one object's latest read; the gauges are the sums over the objects of each cluster."""
-        self._dead_letter_queues[uid] = (cluster, depth, backlog_high)
+    def dead_letter_queue_read(self, uid: str, cluster: str, depth: int, backlog_high: bool, *, expiring: bool,
+                               earliest_removal: datetime | None) -> None:
+        """Record one object's latest read; the gauges are the sums (the earliest removal: the minimum) over the
+        objects of each cluster."""
+        removal = None if earliest_removal is None else earliest_removal.timestamp()
+        self._dead_letter_queues[uid] = _DeadLetterRead(cluster, depth, backlog_high, expiring, removal)
         self._publish_dead_letters()
 
     def dead_letter_queue_gone(self, uid: str) -> None:
@@ -139,13 +154,34 @@ class Metrics:
     def _publish_dead_letters(self) -> None:
         depth: Tally[str] = Tally()
         high: Tally[str] = Tally()
-        for cluster, pending, backlog_high in self._dead_letter_queues.values():
-            depth[cluster] += pending
-            high[cluster] += backlog_high
+        expiring: Tally[str] = Tally()
+        removal: dict[str, float] = {}
+        for read in self._dead_letter_queues.values():
+            depth[read.cluster] += read.depth
+            high[read.cluster] += read.backlog_high
+            expiring[read.cluster] += read.expiring
+            if read.earliest_removal is not None:
+                removal[read.cluster] = min(read.earliest_removal, removal.get(read.cluster, read.earliest_removal))
         for gone in self._dead_letter_clusters.difference(depth):
             self.dead_letters.remove(gone)
             self.dead_letter_backlogs_high.remove(gone)
+            self.dead_letter_queues_expiring.remove(gone)
+        for gone in self._removal_clusters.difference(removal):
+            self.dead_letters_earliest_removal.remove(gone)
         for cluster in depth:
             self.dead_letters.labels(cluster).set(depth[cluster])
             self.dead_letter_backlogs_high.labels(cluster).set(high[cluster])
-        self._dead_letter_clusters = set(depth)
+            self.dead_letter_queues_expiring.labels(cluster).set(expiring[cluster])
+        for cluster, at in removal.items():
+            self.dead_letters_earliest_removal.labels(cluster).set(at)
+        self._dead_letter_clusters, self._removal_clusters = set(depth), set(removal)
+
+
+class _DeadLetterRead(NamedTuple):
+    """One DeadLetterQueue object's last read, as the gauges sum it."""
+
+    cluster: str
+    depth: int
+    backlog_high: bool
+    expiring: bool
+    earliest_removal: float | None  # Unix time

@@ -6,14 +6,16 @@ redriven (the operator never deletes messages), so `max - min` alone would never
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from rocketmq_retry.domain.conditions import Outcome, Reason, build_conditions, condition
+from rocketmq_retry.domain.expiry import DEAD_LETTERS_EXPIRING, DEFAULT_EXPIRY_MARGIN_MS, Retention, expiry_condition
 from rocketmq_retry.domain.jsontypes import JsonObject, JsonValue
-from rocketmq_retry.domain.redrive import RedriveProgress
+from rocketmq_retry.domain.redrive import RedriveProgress, RedriveScope
+from rocketmq_retry.domain.selection import Selector, read_selector
 from rocketmq_retry.domain.spec import (
     GROUP_MAX_LENGTH,
     GROUP_PATTERN,
@@ -48,6 +50,20 @@ class RedriveSpec:
     max_messages: int | None = None
     target_topic: str | None = None
     cancel: bool = False
+    scope: RedriveScope = RedriveScope.GROUP
+    selector: Selector = field(default_factory=Selector)
+    dry_run: bool = False
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        """Compared with RedriveProgress.parameters: what a started run may not change."""
+        return {"rate": self.rate, "maxMessages": self.max_messages, "targetTopic": self.target_topic,
+                "scope": self.scope, "selector": self.selector, "dryRun": self.dry_run}
+
+    def start(self, now: datetime) -> RedriveProgress:
+        """The progress of a run of this request, before it learnt its queues."""
+        return RedriveProgress(self.request_id, self.rate, now, self.max_messages, self.target_topic, self.scope,
+                               self.selector, self.dry_run)
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,7 @@ class DeadLetterQueueSpec:
     readable: bool = False
     alert_threshold: int | None = None
     redrive: RedriveSpec | None = None
+    expiry_margin_ms: int = DEFAULT_EXPIRY_MARGIN_MS
 
     @property
     def redrive_group(self) -> str:
@@ -71,7 +88,7 @@ def parse_dead_letter_spec(raw: object) -> DeadLetterQueueSpec:
     if spec is None:
         raise SpecError(problems.items)
     group = read_group(spec.get("consumerGroup"), problems, DLQ_GROUP_MAX_LENGTH)
-    cluster = threshold = redrive = None
+    cluster = threshold = redrive = margin = None
     if (value := spec.get("cluster")) is not None:
         cluster = read_cluster(value, "spec.cluster", problems)
     readable = problems.typed(spec.get("readable", False), bool, "spec.readable", "a boolean")
@@ -79,9 +96,12 @@ def parse_dead_letter_spec(raw: object) -> DeadLetterQueueSpec:
         threshold = problems.integer(value, "spec.alertThreshold", 0, INT64_MAX)
     if (value := spec.get("redrive")) is not None:
         redrive = _redrive(value, "spec.redrive", problems)
+    if (value := spec.get("expiryMargin")) is not None:
+        margin = problems.duration(value, "spec.expiryMargin")
     if problems.items or group is None:
         raise SpecError(problems.items)
-    return DeadLetterQueueSpec(group, cluster, bool(readable), threshold, redrive)
+    return DeadLetterQueueSpec(group, cluster, bool(readable), threshold, redrive,
+                               DEFAULT_EXPIRY_MARGIN_MS if margin is None else margin)
 
 
 def _redrive(raw: object, path: str, problems: Problems) -> RedriveSpec | None:
@@ -99,10 +119,23 @@ def _redrive(raw: object, path: str, problems: Problems) -> RedriveSpec | None:
     topic = redrive.get("targetTopic")
     target = None if topic is None else _target_topic(topic, f"{path}.targetTopic", problems)
     cancel = problems.typed(redrive.get("cancel", False), bool, f"{path}.cancel", "a boolean")
+    scope = _scope(redrive.get("scope", str(RedriveScope.GROUP)), f"{path}.scope", problems)
+    raw_selector = redrive.get("selector")
+    selector = Selector() if raw_selector is None else read_selector(raw_selector, f"{path}.selector", problems)
+    dry_run = problems.typed(redrive.get("dryRun", False), bool, f"{path}.dryRun", "a boolean")
     if request_id is None or rate is None or cancel is None or (limit is not None and max_messages is None) \
-            or (topic is not None and target is None):
+            or (topic is not None and target is None) or scope is None or selector is None or dry_run is None:
         return None
-    return RedriveSpec(request_id, rate, max_messages, target, cancel)
+    return RedriveSpec(request_id, rate, max_messages, target, cancel, scope, selector, dry_run)
+
+
+def _scope(value: object, path: str, problems: Problems) -> RedriveScope | None:
+    try:
+        return RedriveScope(str(value))
+    except ValueError:
+        problems.add(path, f"{value!r} is not a scope: Group (the failing group only) or Topic (every group "
+                           "subscribed to the topic)")
+        return None
 
 
 def _target_topic(value: object, path: str, problems: Problems) -> str | None:
@@ -171,12 +204,31 @@ class BrokerBacklog:
     oldest: datetime | None = None  # store time of the oldest pending dead letter, where readable
     made_readable: bool = False  # this pass wrote the topic's perm
     message: str | None = None
+    file_reserved_hours: int | None = None  # the master's fileReservedTime: how long it keeps commit-log files
+
+    @property
+    def retention(self) -> Retention:
+        """When this master may remove its oldest pending dead letter, or why that cannot be told."""
+        if self.state is DeadLetterBrokerState.FAILED:
+            return Retention(self.name, unknown=self.message or "the dead-letter queue could not be read")
+        if self.depth == 0:
+            return Retention(self.name)
+        if self.state is DeadLetterBrokerState.NOT_READABLE:
+            return Retention(self.name, unknown="the dead-letter topic is write-only, so the store times of its "
+                                                "dead letters cannot be read (set readable: true)")
+        if self.oldest is None:
+            return Retention(self.name, unknown="the store time of the oldest pending dead letter could not be read")
+        if self.file_reserved_hours is None:
+            return Retention(self.name, unknown=self.message or "fileReservedTime is unknown")
+        return Retention(self.name, self.oldest, self.file_reserved_hours)
 
     def to_json(self) -> JsonObject:
         entry: JsonObject = {"name": self.name, "address": self.address, "state": str(self.state),
                              "queues": self.queues, "depth": self.depth, "storedMessages": self.stored}
+        removal = self.retention.removal
         optional: dict[str, JsonValue] = {
-            "perm": self.perm, "message": self.message,
+            "perm": self.perm, "message": self.message, "fileReservedHours": self.file_reserved_hours,
+            "earliestRemovalTime": None if removal is None else format_timestamp(removal),
             "oldestDeadLetterTime": None if self.oldest is None else format_timestamp(self.oldest)}
         entry |= {key: value for key, value in optional.items() if value is not None}
         return entry
@@ -205,6 +257,12 @@ class Backlog:
     @property
     def oldest(self) -> datetime | None:
         return min((broker.oldest for broker in self.read if broker.oldest is not None), default=None)
+
+    @property
+    def earliest_removal(self) -> datetime | None:
+        """The earliest time a master may remove a pending dead letter, where known."""
+        return min((removal for broker in self.read if (removal := broker.retention.removal) is not None),
+                   default=None)
 
 
 def backlog_outcome(backlog: Backlog, *, readable: bool) -> Outcome:
@@ -240,13 +298,36 @@ def backlog_condition(threshold: int | None, backlog: Backlog | None) -> tuple[s
     return "False", "WithinThreshold", f"{depth} dead letter(s) pending, alertThreshold {threshold}"
 
 
-def rejection_condition(request: RedriveSpec | None, last: RedriveProgress | None) -> tuple[str, str, str] | None:
-    """RedriveRejected, present while the spec asks for a request that was refused."""
-    if request is None or last is None or request.request_id != last.rejected_request_id:
+def _expiring_condition(spec: DeadLetterQueueSpec | None, backlog: Backlog | None,
+                        now: datetime) -> tuple[str, str, str] | None:
+    """DeadLettersExpiring over every master's retention, once the spec is usable and the masters were looked at."""
+    if spec is None or backlog is None:
         return None
-    return "True", "AnotherRedriveActive", (
-        f"requestId {request.request_id} was refused because redrive {last.request_id} was active (one redrive "
-        "at a time per dead-letter queue); it will not start: set a new requestId once no redrive is running")
+    return expiry_condition(spec.expiry_margin_ms, [broker.retention for broker in backlog.brokers], now,
+                            error=backlog.error)
+
+
+def rejection_condition(request: RedriveSpec | None, last: RedriveProgress | None) -> tuple[str, str, str] | None:
+    """RedriveRejected, present while the spec asks for a request that was refused, or changes one that started."""
+    if request is None or last is None:
+        return None
+    if request.request_id == last.rejected_request_id:
+        return "True", "AnotherRedriveActive", (
+            f"requestId {request.request_id} was refused because redrive {last.request_id} was active (one redrive "
+            "at a time per dead-letter queue); it will not start: set a new requestId once no redrive is running")
+    if request.request_id == last.request_id and _changed(request, last):
+        return "True", "RunChanged", (
+            f"redrive {last.request_id} started with other parameters and keeps them (a started run's selector, "
+            "scope, rate, limit and dry run cannot change); set a new requestId to run with these")
+    return None
+
+
+def _changed(request: RedriveSpec, last: RedriveProgress) -> bool:
+    """Whether the spec asks for other parameters than the run has; a run recorded before scopes keeps Topic."""
+    asked, ran = request.parameters, last.parameters
+    if last.scope is None:
+        del asked["scope"], ran["scope"]
+    return asked != ran
 
 
 @dataclass(frozen=True)
@@ -268,7 +349,8 @@ def dead_letter_status(view: DeadLetterView, previous: Mapping[str, Any], genera
     conditions = build_conditions(view.outcome, earlier, generation, now)
     spec = view.spec
     extra = {BACKLOG_HIGH: backlog_condition(spec.alert_threshold if spec else None, view.backlog),
-             REDRIVE_REJECTED: rejection_condition(spec.redrive if spec else None, view.redrive)}
+             REDRIVE_REJECTED: rejection_condition(spec.redrive if spec else None, view.redrive),
+             DEAD_LETTERS_EXPIRING: _expiring_condition(spec, view.backlog, now)}
     by_type = {str(item.get("type")): item for item in earlier}
     kept: list[JsonValue] = [item for item in conditions if item.get("type") not in extra]
     kept += [condition(kind, *found, generation=generation, earlier=by_type.get(kind), now=now)
@@ -278,9 +360,10 @@ def dead_letter_status(view: DeadLetterView, previous: Mapping[str, Any], genera
         status |= {"topic": view.topic, "redriveGroup": spec.redrive_group}
     backlog = view.backlog
     if backlog is not None and backlog.error is None:
-        oldest = backlog.oldest
+        oldest, removal = backlog.oldest, backlog.earliest_removal
         status |= {"depth": backlog.depth, "storedMessages": sum(broker.stored for broker in backlog.read),
                    "oldestDeadLetterTime": None if oldest is None else format_timestamp(oldest),
+                   "earliestRemovalTime": None if removal is None else format_timestamp(removal),
                    "brokers": [broker.to_json() for broker in backlog.brokers]}
     if view.redrive is not None:
         status["redrive"] = view.redrive.to_json()

@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 from typing import Final
 
 from rocketmq_retry.domain.dead_letters import Backlog, BrokerBacklog, DeadLetterBrokerState, DeadLetterQueueSpec
+from rocketmq_retry.domain.expiry import file_reserved_hours
 from rocketmq_retry.domain.spec import ClusterRef
 from rocketmq_retry.reconcile.reading import Master, ReadFailed, bounded, discover_masters
-from rocketmq_retry.reconcile.redrive import route_or_none
+from rocketmq_retry.reconcile.redrive import pending_range, route_or_none
 from rocketmq_retry.remoting.admin import Admin
 from rocketmq_retry.remoting.codes import Perm
 from rocketmq_retry.remoting.consumer import PullConsumer
@@ -27,7 +28,8 @@ NEW_TOPIC_QUEUES: Final = 1  # DLQ_NUMS_PER_GROUP: the broker creates the topic 
 
 async def observe_dead_letters(admin: Admin, cluster: ClusterRef, spec: DeadLetterQueueSpec, *,
                                call_timeout: float) -> Backlog:
-    """Depth, size and oldest pending dead letter on every master; with `spec.readable`, make the topic readable."""
+    """Depth, size, oldest pending dead letter and fileReservedTime on every master; with `spec.readable`, make the
+    topic readable."""
     topic = dlq_topic(spec.consumer_group)
     try:
         masters = await discover_masters(admin, cluster, call_timeout)
@@ -46,8 +48,26 @@ async def observe_dead_letters(admin: Admin, cluster: ClusterRef, spec: DeadLett
 
 async def _observe(admin: Admin, peek: PullConsumer, master: Master, data: QueueData | None, *,
                    spec: DeadLetterQueueSpec, call_timeout: float) -> BrokerBacklog:
-    topic = dlq_topic(spec.consumer_group)
+    """The queue on `master` and, unless it could not be read, how long the master keeps its commit-log files: read
+    at every pass, since `mqadmin updateBrokerConfig` changes it at runtime. A config that cannot be read leaves the
+    depth standing and says why in the broker's message."""
+    backlog = await _read_queue(admin, peek, master, data, spec=spec, call_timeout=call_timeout)
+    if backlog.state is DeadLetterBrokerState.FAILED:
+        return backlog
     where = f"{master.name} ({master.addr})"
+    try:
+        config = await bounded(admin.get_broker_config(master.addr), call_timeout, f"{where} broker config")
+    except ReadFailed as error:
+        return dataclasses.replace(backlog, message=str(error))
+    try:
+        return dataclasses.replace(backlog, file_reserved_hours=file_reserved_hours(config))
+    except ValueError as error:
+        return dataclasses.replace(backlog, message=f"{where}: {error}")
+
+
+async def _read_queue(admin: Admin, peek: PullConsumer, master: Master, data: QueueData | None, *,
+                      spec: DeadLetterQueueSpec, call_timeout: float) -> BrokerBacklog:
+    topic = dlq_topic(spec.consumer_group)
     perm, queues = (data.perm, data.read_queue_nums) if data else (None, 0)
     made = False
     try:
@@ -59,16 +79,13 @@ async def _observe(admin: Admin, peek: PullConsumer, master: Master, data: Queue
         depth = stored = 0
         oldest: datetime | None = None
         for queue_id in range(queues):
-            low = await bounded(admin.min_offset(master.addr, topic, queue_id), call_timeout, f"{where} min offset")
-            high = await bounded(admin.max_offset(master.addr, topic, queue_id), call_timeout, f"{where} max offset")
-            committed = await bounded(admin.query_consumer_offset(master.addr, spec.redrive_group, topic, queue_id),
-                                      call_timeout, f"{where} offset of {spec.redrive_group}")
-            pending_from = min(max(low, committed or 0), high)
-            depth += high - pending_from
-            stored += high - low
-            if perm & Perm.READ and high > pending_from:
-                found = await _store_time(peek, MessageQueue(topic, master.name, queue_id), pending_from,
-                                          call_timeout)
+            queue = MessageQueue(topic, master.name, queue_id)
+            pending = await pending_range(admin, queue, master.addr, redrive_group=spec.redrive_group,
+                                          call_timeout=call_timeout)
+            depth += pending.end - pending.start
+            stored += pending.end - pending.low
+            if perm & Perm.READ and pending.end > pending.start:
+                found = await _store_time(peek, queue, pending.start, call_timeout)
                 if found is not None and (oldest is None or found < oldest):
                     oldest = found
     except ReadFailed as error:

@@ -34,6 +34,8 @@ PROPERTY_ORIGIN_MESSAGE_ID = "ORIGIN_MESSAGE_ID"
 PROPERTY_DELAY_LEVEL = "DELAY"
 PROPERTY_RECONSUME_TIME = "RECONSUME_TIME"
 PROPERTY_MAX_RECONSUME_TIMES = "MAX_RECONSUME_TIMES"
+PROPERTY_DLQ_ORIGIN_TOPIC = "DLQ_ORIGIN_TOPIC"  # 5.x pop consumers' dead letters
+PROPERTY_DLQ_ORIGIN_MESSAGE_ID = "DLQ_ORIGIN_MSG_ID"
 
 # size, magic, body CRC, queue id, flag, queue offset, commit-log offset, sys flag, born timestamp
 _PREFIX = struct.Struct(">iiiiiqqiq")

@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rocketmq_retry.controller.config import OperatorConfig
+from rocketmq_retry.controller.dead_letters import dead_letter_events
 from rocketmq_retry.controller.records import PolicyRecord
+from rocketmq_retry.controller.statuses import PolicyEvent
 from rocketmq_retry.domain.dead_letters import (
     Backlog,
     BrokerBacklog,
@@ -46,6 +48,8 @@ class Bed:
         self.stored = stored or {"broker-a": 30, "broker-b": 12}
         self.dlq = FakeDlq(self.stored)
         self.target = target or FakeTarget()
+        self.oldest = NOW - timedelta(hours=1)  # store time of the oldest pending dead letter on every broker
+        self.file_reserved_hours = 72
         self.observed = 0
         self.world = LoopBed(two_masters(), config=config, leading=leading,
                              dead_letters=DeadLetterFakes(self.observe, self.begin, self.engine))
@@ -55,7 +59,9 @@ class Bed:
                       call_timeout: float) -> Backlog:
         self.observed += 1
         return Backlog(tuple(BrokerBacklog(broker, f"{broker}:10911", DeadLetterBrokerState.READABLE, 6, 1,
-                                           count - self.dlq.committed.get(broker, 0), count)
+                                           pending := count - self.dlq.committed.get(broker, 0), count,
+                                           self.oldest if pending else None,
+                                           file_reserved_hours=self.file_reserved_hours)
                              for broker, count in self.stored.items()))
 
     async def begin(self, admin: Any, spec: DeadLetterQueueSpec, request: RedriveSpec, now: datetime, *,
@@ -106,7 +112,8 @@ async def test_depth_is_reported_and_backlog_high_flips_at_the_threshold() -> No
     status = last_status(bed)
     assert (status["depth"], status["storedMessages"], status["topic"], status["redriveGroup"]) == (
         10, 10, "%DLQ%orders", "orders-redrive")
-    assert conditions(status) == {"Ready": ("True", "Synced"), "BacklogHigh": ("False", "WithinThreshold")}
+    assert conditions(status) == {"Ready": ("True", "Synced"), "BacklogHigh": ("False", "WithinThreshold"),
+                                  "DeadLettersExpiring": ("False", "OutsideMargin")}
     assert bed.metric("rocketmq_retry_dead_letters", cluster=CLUSTER) == 10
 
     bed.stored["broker-b"] = 5
@@ -265,3 +272,50 @@ async def test_the_depth_gauge_sums_the_objects_of_a_cluster() -> None:
     bed.world.dead_letter_index.remove(first)
     bed.world.loop.gone("DeadLetterQueue", first)
     assert bed.metric("rocketmq_retry_dead_letters", cluster=CLUSTER) == 7
+
+
+async def test_dead_letters_expiring_flips_with_the_brokers_retention_with_events_and_gauges() -> None:
+    bed = Bed({"broker-a": 6, "broker-b": 4})
+    queue = record({"expiryMargin": "12h"})
+    await bed.apply(queue)
+    status = last_status(bed)
+    assert conditions(status)["DeadLettersExpiring"] == ("False", "OutsideMargin")
+    assert status["earliestRemovalTime"] == "2026-01-05T02:04:05Z"  # stored an hour before NOW, kept 72 h
+    assert [b["fileReservedHours"] for b in status["brokers"]] == [72, 72]
+    assert bed.metric("rocketmq_retry_dead_letter_queues_expiring", cluster=CLUSTER) == 0
+    removal = bed.metric("rocketmq_retry_dead_letters_earliest_removal_timestamp_seconds", cluster=CLUSTER)
+    assert removal == (NOW + timedelta(hours=71)).timestamp()
+
+    bed.file_reserved_hours = 1  # `mqadmin updateBrokerConfig -k fileReservedTime -v 1` on every master
+    await bed.resync()
+    status = last_status(bed)
+    assert conditions(status)["DeadLettersExpiring"] == ("True", "WithinMargin")
+    assert status["earliestRemovalTime"] == "2026-01-02T03:04:05Z"
+    assert bed.sink.events[-1] == ("ns/orders-dlq", "DeadLettersExpiring")
+    assert bed.metric("rocketmq_retry_dead_letter_queues_expiring", cluster=CLUSTER) == 1
+    assert bed.metric("rocketmq_retry_dead_letters_earliest_removal_timestamp_seconds",
+                      cluster=CLUSTER) == NOW.timestamp()
+
+    bed.dlq.committed.update(bed.stored)  # every dead letter redriven: nothing left to lose
+    await bed.resync()
+    status = last_status(bed)
+    assert conditions(status)["DeadLettersExpiring"] == ("False", "NoPendingDeadLetters")
+    assert status["earliestRemovalTime"] is None  # deleted by the merge patch
+    assert bed.sink.events[-1] == ("ns/orders-dlq", "DeadLettersExpiryCleared")
+    assert bed.metric("rocketmq_retry_dead_letter_queues_expiring", cluster=CLUSTER) == 0
+    assert bed.metric("rocketmq_retry_dead_letters_earliest_removal_timestamp_seconds", cluster=CLUSTER) is None
+    bed.world.dead_letter_index.remove(queue)
+    bed.world.loop.gone("DeadLetterQueue", queue)
+    assert bed.metric("rocketmq_retry_dead_letter_queues_expiring", cluster=CLUSTER) is None
+
+
+def test_expiry_events_are_a_warning_when_it_turns_true_and_normal_when_it_clears() -> None:
+    def status(state: str) -> dict[str, Any]:
+        return {"conditions": [{"type": "DeadLettersExpiring", "status": state, "reason": "r", "message": state}]}
+
+    assert dead_letter_events(status("False"), status("True"), [], None) == [
+        PolicyEvent("Warning", "DeadLettersExpiring", "True")]
+    assert dead_letter_events(status("True"), status("False"), [], None) == [
+        PolicyEvent("Normal", "DeadLettersExpiryCleared", "False")]
+    assert dead_letter_events(status("Unknown"), status("False"), [], None) == []
+    assert dead_letter_events(status("True"), status("Unknown"), [], None) == []

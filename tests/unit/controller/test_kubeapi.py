@@ -161,6 +161,19 @@ async def test_a_peering_is_read_cluster_wide_or_in_its_namespace(api: KubeApi, 
     assert [request.path for request in server.requests] == [path] * 2
 
 
+async def test_a_custom_object_is_read_from_its_namespace(api: KubeApi, server: FakeServer) -> None:
+    server.replies = [(200, {"spec": {"consumerGroup": "orders"}}), _status(404, "not found")]
+
+    assert await api.custom_object("team-a", "orders", plural="deadletterqueues") == {
+        "spec": {"consumerGroup": "orders"}}
+    with pytest.raises(KubeApiError) as refused:
+        await api.custom_object("team-a", "gone", plural="deadletterqueues")
+    assert refused.value.status == 404
+    assert [(request.method, request.path) for request in server.requests] == [
+        ("GET", f"/apis/rocketmq-retry.io/v1alpha1/namespaces/team-a/deadletterqueues/{name}")
+        for name in ("orders", "gone")]
+
+
 @pytest.mark.parametrize(("reply", "message"), [
     (_status(403, 'events is forbidden: User "sa" cannot create resource "events"'),
      '403 Forbidden: events is forbidden: User "sa" cannot create resource "events"'),

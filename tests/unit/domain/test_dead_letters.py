@@ -98,8 +98,9 @@ def test_plan_redrive(request_: RedriveSpec | None, last: RedriveProgress | None
 
 
 def broker(name: str, depth: int, *, state: DeadLetterBrokerState = READABLE, oldest: datetime | None = None,
-           message: str | None = None) -> BrokerBacklog:
-    return BrokerBacklog(name, f"{name}:10911", state, 6, 1, depth, depth + 5, oldest, message=message)
+           message: str | None = None, hours: int | None = None) -> BrokerBacklog:
+    return BrokerBacklog(name, f"{name}:10911", state, 6, 1, depth, depth + 5, oldest, message=message,
+                         file_reserved_hours=hours)
 
 
 FAILED_B = broker("b", 0, state=DeadLetterBrokerState.FAILED, message="timed out")
@@ -141,16 +142,19 @@ def view(backlog: Backlog | None, redrive: RedriveProgress | None = None, thresh
 
 def test_status_carries_depth_per_broker_and_in_total() -> None:
     oldest = NOW - timedelta(hours=1)
-    backlog = Backlog((broker("a", 3, oldest=oldest), broker("b", 8, oldest=NOW)))
+    backlog = Backlog((broker("a", 3, oldest=oldest, hours=72), broker("b", 8, oldest=NOW, hours=24)))
     status = dead_letter_status(view(backlog), {}, 2, NOW)
     assert (status["depth"], status["storedMessages"], status["oldestDeadLetterTime"]) == (
         11, 21, "2026-01-02T02:04:05Z")
+    assert status["earliestRemovalTime"] == "2026-01-03T03:04:05Z"  # b's: younger, but kept a shorter time
     assert (status["topic"], status["redriveGroup"], status["observedGeneration"]) == (
         "%DLQ%orders", "orders-redrive", 2)
     assert status["brokers"][0] == {"name": "a", "address": "a:10911", "state": "Readable", "perm": 6, "queues": 1,
-                                    "depth": 3, "storedMessages": 8, "oldestDeadLetterTime": "2026-01-02T02:04:05Z"}
+                                    "depth": 3, "storedMessages": 8, "oldestDeadLetterTime": "2026-01-02T02:04:05Z",
+                                    "fileReservedHours": 72, "earliestRemovalTime": "2026-01-05T02:04:05Z"}
     types = {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
-    assert types == {"Ready": ("True", "Synced"), "BacklogHigh": ("True", "AboveThreshold")}
+    assert types == {"Ready": ("True", "Synced"), "BacklogHigh": ("True", "AboveThreshold"),
+                     "DeadLettersExpiring": ("False", "OutsideMargin")}
 
 
 def test_backlog_high_keeps_its_transition_time_and_goes_with_the_threshold() -> None:
@@ -159,7 +163,7 @@ def test_backlog_high_keeps_its_transition_time_and_goes_with_the_threshold() ->
     high = next(c for c in later["conditions"] if c["type"] == "BacklogHigh")
     assert high["lastTransitionTime"] == "2026-01-02T03:04:05Z"
     gone = dead_letter_status(view(Backlog((broker("a", 40),)), threshold=None), later, 2, NOW)
-    assert [c["type"] for c in gone["conditions"]] == ["Ready"]
+    assert [c["type"] for c in gone["conditions"]] == ["Ready", "DeadLettersExpiring"]
 
 
 def test_unreadable_brokers_keep_the_last_depth_and_say_why() -> None:
@@ -167,7 +171,8 @@ def test_unreadable_brokers_keep_the_last_depth_and_say_why() -> None:
     assert "depth" not in status
     assert "brokers" not in status
     types = {c["type"]: c["reason"] for c in status["conditions"]}
-    assert types == {"Ready": "BrokerUnreachable", "Reconciling": "BrokerUnreachable", "BacklogHigh": "DepthUnknown"}
+    assert types == {"Ready": "BrokerUnreachable", "Reconciling": "BrokerUnreachable", "BacklogHigh": "DepthUnknown",
+                     "DeadLettersExpiring": "ExpiryUnknown"}
 
 
 def test_a_refused_request_is_a_condition_while_the_spec_names_it() -> None:
