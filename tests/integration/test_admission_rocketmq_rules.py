@@ -164,6 +164,9 @@ def test_a_full_retry_policy_and_dead_letter_queue_are_still_accepted(kube: Kube
               "backoff": {"customized": {"delays": ["1s", "10s"]}}, "deletionPolicy": "Reset"}
     assert kube.create_object(namespace, "retrypolicies", _body("retrypolicies", policy))["spec"] == policy
     dead_letters = {"cluster": cluster, "consumerGroup": "orders_consumer", "readable": True, "alertThreshold": 10,
-                    "redrive": {"requestId": "r1", "rate": 50, "targetTopic": "orders", "cancel": False}}
+                    "expiryMargin": "6h",
+                    "redrive": {"requestId": "r1", "rate": 50, "targetTopic": "orders", "cancel": False,
+                                "scope": "Topic", "dryRun": True,
+                                "selector": {"tags": ["created"], "storedBefore": "2026-05-01T00:00:00Z"}}}
     assert kube.create_object(namespace, "deadletterqueues",
                               _body("deadletterqueues", dead_letters))["spec"] == dead_letters
