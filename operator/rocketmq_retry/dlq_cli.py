@@ -23,7 +23,7 @@ from rocketmq_retry.console import friendly_errors
 from rocketmq_retry.controller import DLQ_KIND, DLQ_PLURAL, config
 from rocketmq_retry.controller.secrets import SecretUnavailable
 from rocketmq_retry.domain.browsing import COLUMNS, DeadLetter, record, row
-from rocketmq_retry.domain.dead_letters import INT64_MAX, DeadLetterQueueSpec, parse_dead_letter_spec
+from rocketmq_retry.domain.dead_letters import DeadLetterQueueSpec, parse_dead_letter_spec
 from rocketmq_retry.domain.selection import Selector, read_selector
 from rocketmq_retry.domain.spec import ClusterRef, Problems, SpecError
 from rocketmq_retry.reconcile.browse import PendingDeadLetters
@@ -91,24 +91,14 @@ def object_target(found: Mapping[str, Any], default_cluster: ClusterRef | None, 
     default) and, `from_spec`, the selector and maxMessages of its `spec.redrive`. BrowseFailed when unusable."""
     metadata = found.get("metadata") or {}
     name = ObjectRef(metadata.get("namespace", ""), metadata.get("name", ""))
-    raw_spec = found.get("spec")
     try:
-        spec = parse_dead_letter_spec(raw_spec)
+        spec = parse_dead_letter_spec(found.get("spec"))
         cluster = config.OperatorConfig(default_cluster=default_cluster).cluster_for(spec.cluster)
     except SpecError as error:
         raise BrowseFailed(f"{name}: {error}") from None
-    if not from_spec:
+    if not from_spec or spec.redrive is None:
         return Target(spec, cluster)
-    redrive = raw_spec.get("redrive") if isinstance(raw_spec, Mapping) else None
-    if not isinstance(redrive, Mapping):
-        return Target(spec, cluster)
-    problems = Problems()
-    raw_selector, raw_limit = redrive.get("selector"), redrive.get("maxMessages")
-    selector = Selector() if raw_selector is None else read_selector(raw_selector, "spec.redrive.selector", problems)
-    limit = None if raw_limit is None else problems.integer(raw_limit, "spec.redrive.maxMessages", 1, INT64_MAX)
-    if selector is None or problems.items:
-        raise BrowseFailed(f"{name}: {'; '.join(problems.items)}")
-    return Target(spec, cluster, selector, limit)
+    return Target(spec, cluster, spec.redrive.selector, spec.redrive.max_messages)
 
 
 def narrowed(target: Target, selector: Selector | None, limit: int | None) -> Target:
