@@ -87,8 +87,8 @@ def test_kind_up_runs_the_chart_rocketmq_and_chaos_jobs_in_the_cluster_and_down_
             assert facts["node_paused"]["node"] == facts["broker_nodes"]["broker-b"]
             ha = facts["ha"]
             assert ha["takeover_s"] is not None
-            assert ha["leader_last_before_follower_first"] is True
-            assert ha["handled_by_follower"] >= ha["burst"]
+            assert ha["leader_last_before_successors_first"] is True
+            assert ha["handled_by_successors"] >= ha["burst"]
 
         for name in lab["verdicts"]:
             copied = Path(lab["reports"][name])

@@ -353,21 +353,32 @@ class Lab:
                     "--for=condition=Ready", "--timeout=300s", timeout=320)
             # A policy is logged before its Ready status is written, but the log streams lag behind the API server:
             # read them once they show every burst policy, not at the moment the last one is Ready.
+            # The Deployment replaces the deleted leader, and the replacement may outrank the follower (the chart's
+            # priorities are random) and lead in its place: its log is streamed as soon as it runs.
             burst = {f"ha-burst-{index}" for index in range(HA_BURST)}
-            _until(lambda: burst <= {name for names in streams.handled(POLICY_NS).values() for name in names},
-                   60, "every burst policy's reconcile in the replicas' log streams")
+
+            def logged() -> bool:
+                streams.follow(self._running_operator_pods())
+                return burst <= {name for names in streams.handled(POLICY_NS).values() for name in names}
+
+            _until(logged, 60, "every burst policy's reconcile in the replicas' log streams")
         handled = streams.handled(POLICY_NS)
-        (follower,) = (pod for pod in pods if pod != leader)
-        old, new = handled.get(leader, {}), handled.get(follower, {})
+        successors = sorted(pod for pod in handled if pod != leader)
+        old = handled.get(leader, {})
+        new = {name for pod in successors for name in handled[pod]}
         old_last = max((t for times in old.values() for t in times), default=None)
-        new_after = [t for times in new.values() for t in times if t >= deleted_at]
+        new_after = [t for pod in successors for times in handled[pod].values() for t in times if t >= deleted_at]
         self.run.facts["ha"] = {
-            "leader": leader, "follower": follower, "burst": HA_BURST,
-            "handled_by_leader": len(old), "handled_by_follower": len(new),
+            "leader": leader, "successors": successors, "burst": HA_BURST,
+            "handled_by_leader": len(old), "handled_by_successors": len(new),
             "takeover_s": round(min(new_after) - deleted_at, 2) if new_after else None,
-            "leader_last_before_follower_first": old_last is None or not new_after or old_last < min(new_after)}
-        if not self.run.facts["ha"]["leader_last_before_follower_first"]:
+            "leader_last_before_successors_first": old_last is None or not new_after or old_last < min(new_after)}
+        if not self.run.facts["ha"]["leader_last_before_successors_first"]:
             raise RuntimeError(f"two replicas handled policies at once: {self.run.facts['ha']}")
+
+    def _running_operator_pods(self) -> list[str]:
+        items = json.loads(self.cluster.kubectl("-n", OPERATOR_NS, "get", "pods", "-o", "json").stdout)["items"]
+        return [p["metadata"]["name"] for p in items if p["status"].get("phase") == "Running"]
 
     def _job_logged(self, name: str, text: str) -> bool:
         logs = self.cluster.kubectl("-n", ROCKETMQ_NS, "logs", f"job/{name}", check=False, timeout=60)
@@ -429,17 +440,26 @@ class _LogStreams:
 
     def __init__(self, cluster: KindCluster, namespace: str, pods: Sequence[str]) -> None:
         self.cluster, self.namespace, self.pods = cluster, namespace, list(pods)
-        self.files = {pod: cluster.state / f"logs-{pod}.txt" for pod in self.pods}
+        self.files: dict[str, Path] = {}
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> "_LogStreams":
+        pods, self.pods, self.files = self.pods, [], {}
+        self.follow(pods)
+        return self
+
+    def follow(self, pods: Sequence[str]) -> None:
+        """Stream the pods not streamed yet; `kubectl logs -f` starts from the pod's first line, so none is missed."""
         kubectl = str(gobuild.kubernetes_bin() / "kubectl")
-        for pod, file in self.files.items():
+        for pod in pods:
+            if pod in self.files:
+                continue
+            file = self.files[pod] = self.cluster.state / f"logs-{pod}.txt"
+            self.pods.append(pod)
             with file.open("wb") as out:
                 self.processes.append(subprocess.Popen(
                     [kubectl, f"--kubeconfig={self.cluster.kubeconfig}", "-n", self.namespace, "logs", "-f",
                      "--timestamps", pod], stdout=out, stderr=subprocess.STDOUT))
-        return self
 
     def __exit__(self, *_: object) -> None:
         for process in self.processes:
