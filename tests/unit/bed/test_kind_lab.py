@@ -183,7 +183,7 @@ def test_the_ha_check_reads_who_reconciled_what_from_the_operators_own_log_lines
     written = logging.Formatter(LOG_FORMAT).format(record)
     cluster = type("Cluster", (), {"state": tmp_path})()
     streams = lab._LogStreams(cluster, "ns", ["pod-a"])  # type: ignore[arg-type]
-    streams.files["pod-a"].write_text(f"2026-12-06T05:16:01.123456789Z {written}\n"
+    streams.file_of("pod-a").write_text(f"2026-12-06T05:16:01.123456789Z {written}\n"
                                       "2026-12-06T05:16:02.000000000Z 2026-12-06 05:16:02,000 INFO kopf.objects: "
                                       "[ns/p-2] Handler 'finalize' succeeded.\n")
 

@@ -440,23 +440,26 @@ class _LogStreams:
 
     def __init__(self, cluster: KindCluster, namespace: str, pods: Sequence[str]) -> None:
         self.cluster, self.namespace, self.pods = cluster, namespace, list(pods)
-        self.files: dict[str, Path] = {}
+        self.streamed: set[str] = set()
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> "_LogStreams":
-        pods, self.pods, self.files = self.pods, [], {}
-        self.follow(pods)
+        self.follow(self.pods)
         return self
+
+    def file_of(self, pod: str) -> Path:
+        return self.cluster.state / f"logs-{pod}.txt"
 
     def follow(self, pods: Sequence[str]) -> None:
         """Stream the pods not streamed yet; `kubectl logs -f` starts from the pod's first line, so none is missed."""
         kubectl = str(gobuild.kubernetes_bin() / "kubectl")
         for pod in pods:
-            if pod in self.files:
+            if pod in self.streamed:
                 continue
-            file = self.files[pod] = self.cluster.state / f"logs-{pod}.txt"
-            self.pods.append(pod)
-            with file.open("wb") as out:
+            self.streamed.add(pod)
+            if pod not in self.pods:
+                self.pods.append(pod)
+            with self.file_of(pod).open("wb") as out:
                 self.processes.append(subprocess.Popen(
                     [kubectl, f"--kubeconfig={self.cluster.kubeconfig}", "-n", self.namespace, "logs", "-f",
                      "--timestamps", pod], stdout=out, stderr=subprocess.STDOUT))
@@ -469,8 +472,8 @@ class _LogStreams:
     def handled(self, namespace: str) -> dict[str, dict[str, list[float]]]:
         """pod -> policy name -> when that pod logged a reconcile of it."""
         found: dict[str, dict[str, list[float]]] = {}
-        for pod, file in self.files.items():
-            for line in file.read_text(errors="replace").splitlines():
+        for pod in self.pods:
+            for line in self.file_of(pod).read_text(errors="replace").splitlines():
                 match = self._LINE.match(line)
                 if match and match[2].startswith(f"{namespace}/"):
                     at = _timestamp(match[1][:26] + "Z")  # RFC 3339 with nanoseconds: keep microseconds
