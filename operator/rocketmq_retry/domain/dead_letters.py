@@ -54,12 +54,6 @@ class RedriveSpec:
     selector: Selector = field(default_factory=Selector)
     dry_run: bool = False
 
-    @property
-    def parameters(self) -> dict[str, object]:
-        """Compared with RedriveProgress.parameters: what a started run may not change."""
-        return {"rate": self.rate, "maxMessages": self.max_messages, "targetTopic": self.target_topic,
-                "scope": self.scope, "selector": self.selector, "dryRun": self.dry_run}
-
     def start(self, now: datetime) -> RedriveProgress:
         """The progress of a run of this request, before it learnt its queues."""
         return RedriveProgress(self.request_id, self.rate, now, self.max_messages, self.target_topic, self.scope,
@@ -324,7 +318,7 @@ def rejection_condition(request: RedriveSpec | None, last: RedriveProgress | Non
 
 def _changed(request: RedriveSpec, last: RedriveProgress) -> bool:
     """Whether the spec asks for other parameters than the run has; a run recorded before scopes keeps Topic."""
-    asked, ran = request.parameters, last.parameters
+    asked, ran = request.start(last.started).parameters, last.parameters
     if last.scope is None:
         del asked["scope"], ran["scope"]
     return asked != ran
