@@ -31,9 +31,10 @@ _V4_DROPPED = ("groupRetryPolicy", "attributes", "consumeTimeoutMinute", "groupS
 
 @dataclass
 class FakeBroker:
-    name: str
+    name: str  # brokerName, shared by a master and its slaves
     addr: str
     version: str = "V5_5_0"
+    broker_id: int = 0  # 0 master, > 0 slave
     delay_levels: str = DEFAULT_MESSAGE_DELAY_LEVEL
     auto_create: bool = True
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -52,6 +53,10 @@ class FakeBroker:
     @property
     def is4(self) -> bool:
         return self.version.startswith("V4")
+
+    def copy_from(self, master: "FakeBroker") -> None:
+        """A slave's periodic copy of its master's group table (SlaveSynchronize.syncSubscriptionGroupConfig)."""
+        self.groups = copy.deepcopy(master.groups)
 
     def store(self, config: dict[str, Any]) -> None:
         """What the broker keeps of a written config: 4.x drops the fields it does not know."""
@@ -82,7 +87,10 @@ class FakeAdmin:
     async def cluster_info(self) -> ClusterInfo:
         if self.namesrv_down:
             raise ConnectionFailed("127.0.0.1:9876", "connect failed: ConnectionRefusedError(111)")
-        brokers = {b.name: BrokerData(b.name, self.cluster_name, {0: b.addr}) for b in self.brokers.values()}
+        addrs: dict[str, dict[int, str]] = {}
+        for broker in self.brokers.values():
+            addrs.setdefault(broker.name, {})[broker.broker_id] = broker.addr
+        brokers = {name: BrokerData(name, self.cluster_name, by_id) for name, by_id in addrs.items()}
         return ClusterInfo(brokers, {self.cluster_name: tuple(brokers)})
 
     async def broker_runtime_info(self, addr: str) -> dict[str, str]:
@@ -112,6 +120,9 @@ class FakeAdmin:
     async def update_subscription_groups(self, addr: str, configs: Sequence[SubscriptionGroupConfig]) -> None:
         broker = await self._reach(addr)
         broker.writes.append([config.group_name for config in configs])
+        if broker.broker_id != 0 and broker.is4:
+            raise BrokerError(ResponseCode.SYSTEM_ERROR, "Can't modify topic or subscription group from slave broker",
+                              RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, addr)
         for config in configs:
             broker.store(config.to_json())
 

@@ -42,6 +42,8 @@ class OperatorConfig:
     dead_letter_interval: float = DEFAULT_DEAD_LETTER_INTERVAL  # between reads of every DeadLetterQueue's brokers
     redrive_progress_interval: float = 5.0  # between reads of a DeadLetterQueue while its redrive runs
     master_check_interval: float = 2.0  # between looks at each cluster's masters (controller/masters.py)
+    slave_check_interval: float = 2.0  # between reads of a policy's slaves while they catch up with a write ...
+    slave_catch_up: float = 30.0  # ... for this long after it (three copy periods); later the sweep reads them
     batch_window: float = 0.05  # an idle cluster's next pass waits this long for more objects to join it
     read_max_age: float = 2.0  # event passes may reuse a master's group table read this recently
     census_groups: int = 1000  # groups a sweep pass takes the census of, those seen longest ago first

@@ -21,12 +21,18 @@ from rocketmq_retry.controller.metrics import Metrics, Trigger
 from rocketmq_retry.controller.publisher import StatusMemory, StatusSink
 from rocketmq_retry.controller.records import ClaimKey, Claims, Decision, PolicyRecord, claim_key, decide
 from rocketmq_retry.controller.secrets import SecretReader, SecretUnavailable
-from rocketmq_retry.controller.statuses import is_retryable, outcome_of, policy_status, transition_event
+from rocketmq_retry.controller.statuses import (
+    is_retryable,
+    known_brokers,
+    outcome_of,
+    policy_status,
+    transition_event,
+)
 from rocketmq_retry.domain.conditions import Reason
 from rocketmq_retry.domain.effective import effective_view
 from rocketmq_retry.domain.management import Management, management
 from rocketmq_retry.domain.spec import AclSecretRef, ClusterRef, DeletionPolicy
-from rocketmq_retry.domain.status import BrokerState
+from rocketmq_retry.domain.status import BrokerState, slaves_catching_up
 from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
 from rocketmq_retry.reconcile.consumers import Census
 from rocketmq_retry.reconcile.reading import ClusterAdmin
@@ -144,7 +150,10 @@ class RetryPolicies:
         event = transition_event(record.status, status)
         if event is not None or trigger is Trigger.EVENT:
             log.info("[%s] %s: %s", record.ref, outcome.reason, outcome.message)
-        return Report(status, () if event is None else (event,), retry=is_retryable(outcome))
+        catching_up = result is not None and slaves_catching_up(known_brokers(result, record.status), now,
+                                                                 self._config.slave_catch_up)
+        return Report(status, () if event is None else (event,), retry=is_retryable(outcome),
+                      requeue_after=self._config.slave_check_interval if catching_up else None)
 
 
 def _target(decisions: Iterable[Decision]) -> ClusterRef | None:

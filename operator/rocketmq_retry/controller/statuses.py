@@ -65,7 +65,7 @@ def policy_status(record: PolicyRecord, decision: Decision, result: PolicyResult
     }
     if result is None:
         return status
-    brokers = [_keep_last_applied(broker, previous) for broker in result.brokers]
+    brokers = known_brokers(result, previous)
     status["brokers"] = [_broker_json(broker) for broker in brokers]
     status |= masters_summary(brokers)
     status["ladders"] = [_ladder_json(ladder) for ladder in result.view.ladders]
@@ -165,6 +165,11 @@ def condition_states(status: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _conditions(status: Mapping[str, Any]) -> Sequence[Mapping[str, JsonValue]]:
     found = status.get("conditions")
     return [item for item in found if isinstance(item, Mapping)] if isinstance(found, list) else []
+
+
+def known_brokers(result: PolicyResult, previous: Mapping[str, Any]) -> list[BrokerStatus]:
+    """The pass's brokers, each with the last time a write to it succeeded (this pass's, else the previous status's)."""
+    return [_keep_last_applied(broker, previous) for broker in result.brokers]
 
 
 def _keep_last_applied(broker: BrokerStatus, previous: Mapping[str, Any]) -> BrokerStatus:

@@ -20,13 +20,39 @@ class BrokerState(StrEnum):
 
 
 @dataclass(frozen=True)
+class SlaveStatus:
+    """Whether a slave holds what its master was given.
+
+    The operator never writes to a slave: a slave copies its master's groups on a timer (every 10 s), 4.x refuses a
+    write and 5.x takes one only until its next copy. So a slave is observed, and a promoted slave that lacks the
+    config is repaired as a master once the name servers list it as one.
+    """
+
+    broker_id: int
+    address: str
+    holds_config: bool | None  # None: not judged (the slave could not be read, or the policy applies nothing)
+    message: str | None = None
+
+    def to_json(self) -> JsonObject:
+        entry: JsonObject = {"brokerId": self.broker_id, "address": self.address}
+        if self.holds_config is not None:
+            entry["holdsConfig"] = self.holds_config
+        if self.message:
+            entry["message"] = self.message
+        return entry
+
+
+@dataclass(frozen=True)
 class BrokerStatus:
+    """A broker name as a policy sees it: its master's state, and its slaves'."""
+
     name: str
     state: BrokerState
     address: str | None = None
     version: str | None = None
     message: str | None = None
     last_applied: datetime | None = None
+    slaves: tuple[SlaveStatus, ...] = ()
 
     def to_json(self) -> JsonObject:
         entry: JsonObject = {"name": self.name, "state": str(self.state)}
@@ -34,7 +60,21 @@ class BrokerStatus:
         entry |= {key: value for key, value in optional.items() if value}
         if self.last_applied is not None:
             entry["lastAppliedTime"] = format_timestamp(self.last_applied)
+        if self.slaves:
+            entry["slaves"] = [slave.to_json() for slave in self.slaves]
         return entry
+
+    @property
+    def slaves_behind(self) -> bool:
+        """The master holds the config and a slave read since does not (yet)."""
+        return self.state is BrokerState.APPLIED and any(slave.holds_config is False for slave in self.slaves)
+
+
+def slaves_catching_up(brokers: Sequence[BrokerStatus], now: datetime, window_s: float) -> bool:
+    """Some master took a write less than `window_s` ago and a slave of it does not hold it yet: the copy is due
+    within the slave's period, so it is worth looking again soon rather than at the next sweep."""
+    return any(broker.slaves_behind and broker.last_applied is not None
+               and (now - broker.last_applied).total_seconds() < window_s for broker in brokers)
 
 
 def masters_summary(brokers: Sequence[BrokerStatus]) -> JsonObject:

@@ -1,4 +1,5 @@
-"""One reconciliation pass over a cluster for any number of policies: read each master once, batch the writes.
+"""One reconciliation pass over a cluster for any number of policies: read each master once, batch the writes, then
+read each slave's groups to tell whether it holds what its master was given (slaves are never written to).
 
 Event handlers pass one policy, the drift sweep all policies of a cluster; both get per-broker outcomes. Every
 failure is reported as a Failed broker (or a cluster-wide error when the name servers cannot be read), never raised,
@@ -12,14 +13,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from rocketmq_retry.domain.broker import DEFAULT_RETRY_QUEUE_NUMS
+from rocketmq_retry.domain.broker import DEFAULT_RETRY_QUEUE_NUMS, BrokerLine
 from rocketmq_retry.domain.conditions import Reason
 from rocketmq_retry.domain.desired import RETRY_QUEUE_NUMS, desired_fields, reset_fields
 from rocketmq_retry.domain.diff import GroupPlan, plan_group
 from rocketmq_retry.domain.effective import BrokerSample, EffectiveView, effective_view
 from rocketmq_retry.domain.jsontypes import JsonValue
 from rocketmq_retry.domain.spec import ClusterRef, RetryPolicySpec
-from rocketmq_retry.domain.status import BrokerState, BrokerStatus
+from rocketmq_retry.domain.status import BrokerState, BrokerStatus, SlaveStatus
 from rocketmq_retry.reconcile.consumers import Census
 from rocketmq_retry.reconcile.reading import (
     RETRY_TOPIC_PREFIX,
@@ -27,13 +28,18 @@ from rocketmq_retry.reconcile.reading import (
     ClusterAdmin,
     Master,
     ReadFailed,
+    Slave,
     bounded,
     discover_masters,
+    read_slave_groups,
 )
 from rocketmq_retry.reconcile.snapshots import Snapshots
 from rocketmq_retry.remoting.admin import DEFAULT_BATCH_SIZE
 from rocketmq_retry.remoting.codes import Perm
 from rocketmq_retry.remoting.models import SubscriptionGroupConfig, TopicConfig
+
+SlaveGroups = Mapping[str, Mapping[str, JsonValue]]  # group name -> config, as a slave holds it
+SlaveRead = tuple[Slave, SlaveGroups | ReadFailed]
 
 
 class Mode(StrEnum):
@@ -137,7 +143,16 @@ async def _reconcile_broker(admin: ClusterAdmin, master: Master, intents: Sequen
     except ReadFailed as error:
         snapshots.forget(master)
         write_error = str(error)
-    return {item.intent.key: _result(item, snapshot, topics, write_error, now) for item in planned}
+    slaves = await asyncio.gather(*(_read_slave(admin, master, slave, call_timeout) for slave in master.slaves))
+    return {item.intent.key: _result(item, snapshot, topics, write_error, now, slaves=slaves) for item in planned}
+
+
+async def _read_slave(admin: ClusterAdmin, master: Master, slave: Slave,
+                      call_timeout: float) -> SlaveRead:
+    try:
+        return slave, await read_slave_groups(admin, master, slave, call_timeout)
+    except ReadFailed as error:
+        return slave, error
 
 
 def _requests(configs: int) -> int:
@@ -180,8 +195,23 @@ def _retry_topic(item: _Planned, snapshot: BrokerSnapshot) -> TopicConfig | None
                    write_queue_nums=max(existing.write_queue_nums, wanted), attributes={})
 
 
+def _slave_status(item: _Planned, line: BrokerLine, slave: Slave, groups: SlaveGroups | ReadFailed) -> SlaveStatus:
+    """Whether `slave` holds the owned fields the policy gives its group, judged as a write to it would be planned."""
+    if isinstance(groups, ReadFailed):
+        return SlaveStatus(slave.broker_id, slave.addr, None, str(groups))
+    if item.intent.mode is not Mode.APPLY:
+        return SlaveStatus(slave.broker_id, slave.addr, None)
+    spec = item.intent.spec
+    held = plan_group(spec.consumer_group, groups.get(spec.consumer_group), desired_fields(spec, line), line)
+    if not held.needs_write:
+        return SlaveStatus(slave.broker_id, slave.addr, True)
+    lacks = "the group" if held.creates else ", ".join(change.field for change in held.changes)
+    return SlaveStatus(slave.broker_id, slave.addr, False,
+                       f"lacks {lacks}: a slave copies its master's groups every 10 s")
+
+
 def _result(item: _Planned, snapshot: BrokerSnapshot, topics: Mapping[str, TopicConfig], write_error: str | None,
-            now: datetime) -> tuple[BrokerStatus, BrokerSample]:
+            now: datetime, *, slaves: Sequence[SlaveRead]) -> tuple[BrokerStatus, BrokerSample]:
     master, plan, name = snapshot.master, item.plan, item.intent.spec.consumer_group
     group: Mapping[str, JsonValue] | None = snapshot.groups.get(name)
     wrote_group = plan is not None and plan.needs_write
@@ -197,6 +227,8 @@ def _result(item: _Planned, snapshot: BrokerSnapshot, topics: Mapping[str, Topic
         status = BrokerStatus(master.name, BrokerState.APPLIED, master.addr, snapshot.version, last_applied=now)
         if plan is not None and wrote_group:
             group = plan.config
+    status = replace(status, slaves=tuple(_slave_status(item, snapshot.line, slave, groups)
+                                          for slave, groups in slaves))
     sample = BrokerSample(master.name, snapshot.line, snapshot.delay_levels_ms,
                           snapshot.auto_create_subscription_group,
                           None if topic is None else topic.read_queue_nums, group)

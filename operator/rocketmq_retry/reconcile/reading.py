@@ -1,4 +1,5 @@
-"""Reading a cluster: its masters from the name servers, then each master's version, delay levels and groups, once.
+"""Reading a cluster: its masters (and their slaves) from the name servers, then each master's version, delay levels
+and groups, once, and each slave's groups.
 
 Groups are read with GET_ALL_SUBSCRIPTIONGROUP_CONFIG only: the single-group read (352) goes through the broker's
 find-or-create path and would create the group while looking at it.
@@ -6,7 +7,7 @@ find-or-create path and would create the group while looking at it.
 
 import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from rocketmq_retry.domain.broker import BrokerLine, broker_line
@@ -15,6 +16,7 @@ from rocketmq_retry.domain.jsontypes import JsonObject
 from rocketmq_retry.domain.spec import ClusterRef
 from rocketmq_retry.remoting.errors import RemotingError
 from rocketmq_retry.remoting.models import (
+    MASTER_ID,
     ClusterInfo,
     ConsumerConnection,
     QueueOffsets,
@@ -46,9 +48,22 @@ class ReadFailed(Exception):
 
 
 @dataclass(frozen=True)
+class Slave:
+    broker_id: int
+    addr: str
+
+
+@dataclass(frozen=True)
 class Master:
+    """A broker name's master, the only node the operator writes to, with the slaves that copy it.
+
+    A master is known by its name and address: a slave that comes or goes is not a new master (the slaves take no
+    part in equality, so reads kept per master survive it).
+    """
+
     name: str
     addr: str
+    slaves: tuple[Slave, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -77,10 +92,20 @@ async def bounded(call: Awaitable[_T], call_timeout: float, what: str) -> _T:
 
 
 async def discover_masters(admin: ClusterAdmin, cluster: ClusterRef, call_timeout: float) -> list[Master]:
-    """The masters the name servers report, of `cluster.broker_cluster_name` or of every broker cluster."""
+    """The masters the name servers report, of `cluster.broker_cluster_name` or of every broker cluster, each with
+    the slaves registered under its broker name (ids other than 0)."""
     info = await bounded(admin.cluster_info(), call_timeout, "name servers")
-    return [Master(data.name, data.master_addr) for data in info.masters(cluster.broker_cluster_name)
-            if data.master_addr is not None]
+    return [Master(data.name, data.master_addr, tuple(Slave(broker_id, addr) for broker_id, addr
+                                                      in sorted(data.addrs.items()) if broker_id != MASTER_ID))
+            for data in info.masters(cluster.broker_cluster_name) if data.master_addr is not None]
+
+
+async def read_slave_groups(admin: ClusterAdmin, master: Master, slave: Slave,
+                            call_timeout: float) -> Mapping[str, JsonObject]:
+    """The groups a slave holds: what its master held at its last copy (4.x and 5.x copy every 10 s)."""
+    where = f"{master.name} slave {slave.broker_id} ({slave.addr})"
+    groups = await bounded(admin.get_all_subscription_groups(slave.addr), call_timeout, f"{where} subscription groups")
+    return {name: group.to_json() for name, group in groups.items()}
 
 
 async def read_broker(admin: ClusterAdmin, master: Master, call_timeout: float, *,

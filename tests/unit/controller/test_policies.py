@@ -12,7 +12,7 @@ from rocketmq_retry.controller.secrets import SecretUnavailable
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
 from tests.unit.controller.loopbed import CONFIG, NAMESRV, LoopBed, policy_spec, ready, record
-from tests.unit.fakes import java_push_consumer, two_masters
+from tests.unit.fakes import FakeBroker, java_push_consumer, two_masters
 
 
 async def test_a_new_policy_is_applied_and_reported() -> None:
@@ -338,3 +338,47 @@ async def test_the_sweep_reports_live_consumers_and_falls_back_to_the_assumed_vi
     assert status.get("consumers") is None
     assert [c["type"] for c in status["conditions"]] == ["Ready"]
     assert status["warnings"][0].startswith("ClientOverridesMaxRetries: assumed")
+
+
+async def test_a_slave_behind_its_master_is_looked_at_again_soon_then_left_to_the_sweep() -> None:
+    admin = two_masters()
+    slave = FakeBroker("broker-a", "127.0.0.1:10915", broker_id=1)
+    admin.brokers[slave.addr] = slave
+    bed = LoopBed(admin)
+    bed.apply(record("orders", policy_spec("orders")))
+    await bed.settle()
+    [status] = bed.sink.statuses("ns/orders")
+    assert status["brokers"][0]["slaves"] == [{"brokerId": 1, "address": slave.addr, "holdsConfig": False,
+                                               "message": "lacks the group: a slave copies its master's groups "
+                                                          "every 10 s"}]
+    reads = slave.group_reads
+
+    await bed.advance(CONFIG.slave_check_interval)
+    assert slave.group_reads == reads + 1  # looked at again well before the sweep
+    slave.copy_from(admin.broker("broker-a"))
+    await bed.advance(CONFIG.slave_check_interval)
+    assert bed.sink.statuses("ns/orders")[-1]["brokers"][0]["slaves"][0]["holdsConfig"] is True
+    assert [e.reason for e in bed.sink.messages] == ["Synced"]  # the masters' Ready is not the slaves' business
+
+    slave.groups.clear()  # a slave that loses the group long after the write is read by the sweeps only
+    await bed.advance(CONFIG.slave_catch_up)
+    reads = slave.group_reads
+    bed.loop.resync("RetryPolicy")
+    await bed.advance(CONFIG.slave_check_interval * 3)
+    assert slave.group_reads == reads + 1
+    assert bed.sink.statuses("ns/orders")[-1]["brokers"][0]["slaves"][0]["holdsConfig"] is False
+
+
+async def test_a_slave_that_never_copies_is_looked_at_for_a_while_after_the_write_then_by_the_sweeps() -> None:
+    admin = two_masters()
+    slave = FakeBroker("broker-a", "127.0.0.1:10915", broker_id=1)
+    admin.brokers[slave.addr] = slave
+    bed = LoopBed(admin)
+    bed.apply(record("orders", policy_spec("orders")))
+    await bed.settle()
+
+    await bed.advance(CONFIG.slave_catch_up)
+    assert slave.group_reads == 1 + CONFIG.slave_catch_up // CONFIG.slave_check_interval
+    reads = slave.group_reads
+    await bed.advance(CONFIG.slave_catch_up)  # this bed runs no sweep by itself
+    assert slave.group_reads == reads

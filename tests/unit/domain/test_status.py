@@ -1,9 +1,18 @@
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from rocketmq_retry.domain.conditions import Outcome, Reason
 from rocketmq_retry.domain.ladder import ClientProtocol, Ladder, LadderSource
 from rocketmq_retry.domain.management import MANAGED_ANNOTATION, PAUSE_ANNOTATION, Management, management
-from rocketmq_retry.domain.status import BrokerState, BrokerStatus, apply_outcome, ladder_status, masters_summary
+from rocketmq_retry.domain.status import (
+    BrokerState,
+    BrokerStatus,
+    SlaveStatus,
+    apply_outcome,
+    ladder_status,
+    masters_summary,
+    slaves_catching_up,
+)
 
 APPLIED = BrokerStatus("a", BrokerState.APPLIED)
 FAILED = BrokerStatus("b", BrokerState.FAILED, message="connect timed out")
@@ -47,3 +56,26 @@ def test_management_annotations() -> None:
     assert management({PAUSE_ANNOTATION: " True"}) is Management.PAUSED
     assert management({MANAGED_ANNOTATION: "FALSE", PAUSE_ANNOTATION: "true"}) is Management.UNMANAGED
     assert management({MANAGED_ANNOTATION: "no"}) is Management.MANAGED  # only an explicit "false" unmanages
+
+
+def test_a_broker_lists_its_slaves_in_status_with_what_was_judged() -> None:
+    broker = BrokerStatus("broker-a", BrokerState.APPLIED, "127.0.0.1:10911", slaves=(
+        SlaveStatus(1, "127.0.0.1:10915", True), SlaveStatus(2, "127.0.0.1:10919", None, "connect failed")))
+
+    assert broker.to_json()["slaves"] == [
+        {"brokerId": 1, "address": "127.0.0.1:10915", "holdsConfig": True},
+        {"brokerId": 2, "address": "127.0.0.1:10919", "message": "connect failed"}]
+    assert "slaves" not in BrokerStatus("broker-b", BrokerState.APPLIED).to_json()
+
+
+def test_slaves_are_caught_up_with_only_while_a_write_is_recent() -> None:
+    written = datetime(2026, 1, 1, tzinfo=UTC)
+    behind = BrokerStatus("broker-a", BrokerState.APPLIED, last_applied=written,
+                          slaves=(SlaveStatus(1, "127.0.0.1:10915", False),))
+    holding = replace(behind, slaves=(SlaveStatus(1, "127.0.0.1:10915", True),))
+    failed = replace(behind, state=BrokerState.FAILED)
+
+    assert slaves_catching_up([holding, behind], written + timedelta(seconds=29), 30.0)
+    assert not slaves_catching_up([behind], written + timedelta(seconds=30), 30.0)
+    assert not slaves_catching_up([holding, failed], written, 30.0)
+    assert not slaves_catching_up([replace(behind, last_applied=None)], written, 30.0)

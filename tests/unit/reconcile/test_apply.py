@@ -10,7 +10,7 @@ from rocketmq_retry.domain.warnings import WarningCode
 from rocketmq_retry.reconcile.apply import Intent, Mode, PolicyResult, reconcile_cluster
 from rocketmq_retry.remoting.errors import BrokerError
 from rocketmq_retry.remoting.models import TopicConfig
-from tests.unit.fakes import FakeAdmin, two_masters
+from tests.unit.fakes import FakeAdmin, FakeBroker, two_masters
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 CLUSTER: ClusterRef = parse_cluster({"nameServers": "127.0.0.1:9876"})
@@ -241,3 +241,73 @@ async def test_an_odd_group_retry_policy_written_out_of_band_blocks_nothing() ->
     assert "set backoff in this policy" in warning.message
     # status.ladders show the broker default for gRPC clients rather than guess at the odd body
     assert results["ns/odd"].view.ladders[1].delays_ms == DEFAULT_CUSTOMIZED_NEXT_MS[:4]
+
+
+def _with_slaves(version: str = "V4_9_7") -> FakeAdmin:
+    """broker-a with a slave, broker-b with two."""
+    return FakeAdmin([FakeBroker("broker-a", "127.0.0.1:10911", version),
+                      FakeBroker("broker-b", "127.0.0.1:10921", version),
+                      FakeBroker("broker-a", "127.0.0.1:10915", version, broker_id=1),
+                      FakeBroker("broker-b", "127.0.0.1:10925", version, broker_id=1),
+                      FakeBroker("broker-b", "127.0.0.1:10929", version, broker_id=2)])
+
+
+def _slaves(result: PolicyResult) -> dict[str, list[tuple[int, bool | None]]]:
+    return {b.name: [(s.broker_id, s.holds_config) for s in b.slaves] for b in result.brokers}
+
+
+async def test_writes_only_to_masters_and_reports_each_slave_until_it_has_copied_its_master() -> None:
+    admin = _with_slaves()
+    intent = _intent({"consumerGroup": "orders", "maxRetries": 3, "retryQueues": 2})
+
+    first = (await _run(admin, intent))["ns/p"]
+
+    assert [(b.name, b.state) for b in first.brokers] == [("broker-a", BrokerState.APPLIED),
+                                                          ("broker-b", BrokerState.APPLIED)]
+    assert [b.addr for b in admin.brokers.values() if b.writes] == ["127.0.0.1:10911", "127.0.0.1:10921"]
+    assert _slaves(first) == {"broker-a": [(1, False)], "broker-b": [(1, False), (2, False)]}
+    assert first.brokers[0].slaves[0].message == "lacks the group: a slave copies its master's groups every 10 s"
+    assert first.brokers[0].slaves_behind
+
+    admin.brokers["127.0.0.1:10915"].copy_from(admin.brokers["127.0.0.1:10911"])
+    admin.brokers["127.0.0.1:10925"].copy_from(admin.brokers["127.0.0.1:10921"])
+    second = (await _run(admin, intent))["ns/p"]
+
+    assert _slaves(second) == {"broker-a": [(1, True)], "broker-b": [(1, True), (2, False)]}
+    assert not second.brokers[0].slaves_behind
+    assert second.brokers[1].slaves_behind
+    assert all(not b.writes for b in admin.brokers.values() if b.broker_id)
+
+
+async def test_a_slave_with_an_older_copy_is_told_by_the_fields_it_lacks() -> None:
+    admin = _with_slaves("V5_5_0")
+    await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3}))
+    admin.brokers["127.0.0.1:10915"].copy_from(admin.brokers["127.0.0.1:10911"])
+
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 5, "retryQueues": 2})))["ns/p"]
+
+    slave = result.brokers[0].slaves[0]
+    assert (slave.holds_config, slave.message) == (
+        False, "lacks retryMaxTimes, retryQueueNums: a slave copies its master's groups every 10 s")
+
+
+async def test_an_unreadable_slave_is_not_judged_and_does_not_fail_its_master() -> None:
+    admin = _with_slaves()
+    admin.brokers["127.0.0.1:10915"].down = True
+
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3})))["ns/p"]
+
+    broker_a = result.brokers[0]
+    assert broker_a.state is BrokerState.APPLIED
+    assert [(s.holds_config, s.message) for s in broker_a.slaves] == [
+        (None, "broker-a slave 1 (127.0.0.1:10915) subscription groups: "
+               "127.0.0.1:10915: connect failed: ConnectionRefusedError(111)")]
+    assert not broker_a.slaves_behind
+
+
+async def test_slaves_of_an_observed_policy_are_listed_but_not_judged() -> None:
+    admin = _with_slaves()
+
+    result = (await _run(admin, _intent({"consumerGroup": "orders", "maxRetries": 3}, Mode.OBSERVE)))["ns/p"]
+
+    assert _slaves(result) == {"broker-a": [(1, None)], "broker-b": [(1, None), (2, None)]}
