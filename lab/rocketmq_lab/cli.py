@@ -19,6 +19,7 @@ from .bed.kind import lab as kind_lab
 from .bed.prerequisites import MissingPrerequisite
 from .bed.rocketmq import RocketMQCluster, UnknownPart
 from .bed.stack import LocalStack
+from .bed.topology import Topology
 
 lab_errors = friendly_errors(missing=(MissingPrerequisite,))
 
@@ -54,14 +55,17 @@ _state_option = click.option("--state-dir", type=click.Path(path_type=Path), def
 @local.command()
 @_state_option
 @click.option("--rocketmq-version", default=versions.ROCKETMQ_5, show_default=True,
-              type=click.Choice(list(versions.ROCKETMQ_VERSIONS)))
-@click.option("--brokers", default=2, show_default=True, type=click.IntRange(1, 8))
+              type=click.Choice([*versions.ROCKETMQ_VERSIONS, *versions.ROCKETMQ_OLDER_LINES]))
+@click.option("--brokers", default=2, show_default=True, type=click.IntRange(1, 8), help="Broker names.")
+@click.option("--topology", type=click.Choice([str(t) for t in Topology]), default=str(Topology.MASTERS),
+              show_default=True, help="A lone master per broker name; a master and a slave (async-master, "
+              "sync-master); or two replicas and a controller that elects the master (controller, 5.x).")
 @click.option("--kubernetes/--no-kubernetes", default=True, show_default=True)
 @lab_errors
-def up(state_dir: Path | None, rocketmq_version: str, brokers: int, kubernetes: bool) -> None:
+def up(state_dir: Path | None, rocketmq_version: str, brokers: int, topology: str, kubernetes: bool) -> None:
     """Bring the stack up (safe to re-run) and print where to reach it."""
     stack = LocalStack.at(state_dir)
-    stack.up(rocketmq_version=rocketmq_version, brokers=brokers, kubernetes=kubernetes)
+    stack.up(rocketmq_version=rocketmq_version, brokers=brokers, topology=Topology(topology), kubernetes=kubernetes)
     status = stack.status()
     click.echo(f"kubeconfig:  {status['kubeconfig']}")
     click.echo(f"name server: {status['nameServer']}")
@@ -236,6 +240,8 @@ def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) 
 
     Experiments: broker-kill, broker-kill-without-retries, broker-kill-java-producer (the official DefaultMQProducer;
     broker-kill-java-async and broker-kill-java-oneway with its other send calls), broker-pause, name-server-kill,
+    on a stack up with `--topology sync-master` sync-master-slave-kill, sync-master-slave-kill-retry-another-broker
+    and sync-master-master-kill,
     retry-ladder, retry-ladder-broker-killed, java-retry-ladder, consume-timeout-overrun, orderly-retries-in-place,
     orderly-dead-letters-at-its-limit, broadcast-drops-failures (chaos/experiments/*.json run them under Chaos
     Toolkit).

@@ -135,6 +135,37 @@ class CustomObjects:
         return seen["last"]  # type: ignore[no-any-return]
 
 
+def ready_condition(found: dict[str, Any]) -> tuple[str, str] | None:
+    """The Ready condition's (status, reason), None while the object has none."""
+    for condition in found.get("status", {}).get("conditions", []):
+        if condition["type"] == "Ready":
+            return condition["status"], condition["reason"]
+    return None
+
+
+class Policies(CustomObjects):
+    """RetryPolicy objects of one namespace, aimed at the bed's cluster unless a test names another."""
+
+    def __init__(self, kube: Kube, namespace: str, cluster: RocketMQCluster, operator: ManagedProcess, *,
+                 converge: float) -> None:
+        super().__init__(kube, namespace, "RetryPolicy", "retrypolicies", operator, converge=converge)
+        self.cluster = cluster
+
+    def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return super().create(name, {"cluster": {"nameServers": self.cluster.namesrv_addr}, **spec})
+
+    def wait_ready(self, name: str) -> dict[str, Any]:
+        """Until the policy is Ready=True (Synced) for its current generation on each of the bed's masters."""
+        every = f"{self.cluster.broker_count}/{self.cluster.broker_count}"
+
+        def ready(found: dict[str, Any]) -> bool:
+            status = found.get("status", {})
+            return (ready_condition(found) == ("True", "Synced") and status.get("synced") == every
+                    and status.get("observedGeneration") == found["metadata"]["generation"])
+
+        return self.wait(name, f"Ready=True with {every} masters", ready)
+
+
 def java_consumer(cluster: RocketMQCluster, home: Path, topic: str, group: str, *flags: str) -> ManagedProcess:
     """The official Java push consumer (the chaos probe, failing every delivery) of `topic` as `group`, not started;
     it runs until stopped, with its journal in `home`.log."""

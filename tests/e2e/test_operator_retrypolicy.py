@@ -40,7 +40,7 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from tests.conftest import Kube
-from tests.e2e.running import CustomObjects, chart_installed, java_consumer, metric, wait_sweeps
+from tests.e2e.running import Policies, chart_installed, java_consumer, metric, ready_condition, wait_sweeps
 from tests.e2e.running import operator_process as operator_process_for
 from tests.gitops import observed
 from tests.messaging import next_message, until
@@ -88,32 +88,6 @@ def operator_process(operator_kubeconfig: Path, rocketmq_cluster: RocketMQCluste
         process.stop()
 
 
-class Policies(CustomObjects):
-    """RetryPolicy objects of one namespace, aimed at the bed's cluster unless a test names another."""
-
-    def __init__(self, kube: Kube, namespace: str, cluster: RocketMQCluster, operator: ManagedProcess) -> None:
-        super().__init__(kube, namespace, "RetryPolicy", PLURAL, operator, converge=CONVERGE)
-        self.cluster = cluster
-
-    def create(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return super().create(name, {"cluster": {"nameServers": self.cluster.namesrv_addr}, **spec})
-
-    def wait_ready(self, name: str) -> dict[str, Any]:
-        def ready(found: dict[str, Any]) -> bool:
-            status = found.get("status", {})
-            return (_ready(found) == ("True", "Synced") and status.get("synced") == "2/2"
-                    and status.get("observedGeneration") == found["metadata"]["generation"])
-
-        return self.wait(name, "Ready=True with 2/2 masters", ready)
-
-
-def _ready(found: dict[str, Any]) -> tuple[str, str] | None:
-    for condition in found.get("status", {}).get("conditions", []):
-        if condition["type"] == "Ready":
-            return condition["status"], condition["reason"]
-    return None
-
-
 def _groups(cluster: RocketMQCluster, group: str) -> dict[str, SubscriptionGroupConfig | None]:
     """The group on every master, by broker name, read with our admin client."""
 
@@ -141,7 +115,7 @@ def _retry_fields(cluster: RocketMQCluster, group: str) -> set[tuple[int, int] |
 @pytest.fixture
 def policies(kube: Kube, namespace: str, rocketmq_cluster: RocketMQCluster,
              operator_process: ManagedProcess) -> Policies:
-    return Policies(kube, namespace, rocketmq_cluster, operator_process)
+    return Policies(kube, namespace, rocketmq_cluster, operator_process, converge=CONVERGE)
 
 
 def test_policy_reaches_every_master_and_survives_drift_update_and_reset(
@@ -206,7 +180,7 @@ def test_the_older_policy_wins_and_the_newer_takes_over_when_it_goes(
 
     second = policies.wait(
         "second", "Ready=False reason Conflict",
-        lambda found: _ready(found) == ("False", "Conflict") and found["status"].get("conflictWith"))
+        lambda found: ready_condition(found) == ("False", "Conflict") and found["status"].get("conflictWith"))
     assert second["status"]["conflictWith"] == f"{policies.namespace}/first"
     observed("conflict", second)
     assert f"{policies.namespace}/first" in next(
@@ -231,7 +205,7 @@ def test_paused_policy_writes_nothing(policies: Policies, rocketmq_cluster: Rock
         "metadata": {"name": name, "annotations": {"rocketmq-retry.io/pause-reconciliation": "true"}},
         "spec": {"cluster": {"nameServers": rocketmq_cluster.namesrv_addr}, **body}})
     found = policies.wait(name, "Ready=Unknown reason ReconciliationPaused",
-                          lambda found: _ready(found) == ("Unknown", "ReconciliationPaused"))
+                          lambda found: ready_condition(found) == ("Unknown", "ReconciliationPaused"))
     assert found["status"]["synced"] == "0/2"
     observed("paused", found)
     assert _retry_fields(rocketmq_cluster, group) == {None}
@@ -317,7 +291,7 @@ def test_managed_false_leaves_the_group_as_the_broker_has_it(policies: Policies,
     policies.api.patch_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, "unmanaged", {
         "metadata": {"annotations": {"rocketmq-retry.io/managed": "false"}}, "spec": {"maxRetries": 8}})
     observed("unmanaged", policies.wait("unmanaged", "Ready=Unknown reason Unmanaged",
-                                        lambda found: _ready(found) == ("Unknown", "Unmanaged")))
+                                        lambda found: ready_condition(found) == ("Unknown", "Unmanaged")))
     edited = _groups(rocketmq_cluster, group)[rocketmq_cluster.brokers[0].name]
     assert edited is not None
     edited.retry_max_times = 11
@@ -352,7 +326,7 @@ def test_an_unreachable_name_server_is_a_condition_not_a_crash(policies: Policie
                      "maxRetries": 2}}
     policies.api.create_namespaced_custom_object(GROUP, VERSION, policies.namespace, PLURAL, body)
     found = policies.wait("nowhere", "Ready=False reason BrokerUnreachable",
-                          lambda found: _ready(found) == ("False", "BrokerUnreachable"))
+                          lambda found: ready_condition(found) == ("False", "BrokerUnreachable"))
     message = next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
     assert "name server" in message
     assert {c["type"] for c in found["status"]["conditions"]} >= {"Ready", "Reconciling"}
@@ -371,7 +345,7 @@ def test_a_frozen_broker_is_named_and_the_policy_converges_when_it_thaws(
     try:
         policies.create("frozen", {"consumerGroup": group, "maxRetries": 5})
         found = policies.wait("frozen", "Ready=False reason PartiallyApplied",
-                              lambda found: _ready(found) == ("False", "PartiallyApplied"))
+                              lambda found: ready_condition(found) == ("False", "PartiallyApplied"))
     finally:
         rocketmq_cluster.resume(frozen.name)
     brokers = {b["name"]: b for b in found["status"]["brokers"]}
@@ -391,7 +365,7 @@ def test_a_policy_without_a_cluster_is_stalled_until_it_names_one(policies: Poli
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "RetryPolicy", "metadata": {"name": "nocluster"},
         "spec": {"consumerGroup": group, "maxRetries": 2}})  # and the operator has no default cluster
     found = policies.wait("nocluster", "Ready=False reason InvalidSpec",
-                          lambda found: _ready(found) == ("False", "InvalidSpec"))
+                          lambda found: ready_condition(found) == ("False", "InvalidSpec"))
     assert "spec.cluster" in next(c["message"] for c in found["status"]["conditions"] if c["type"] == "Ready")
     assert {(c["type"], c["status"]) for c in found["status"]["conditions"]} >= {("Stalled", "True")}
     observed("invalid-spec", found)
@@ -461,7 +435,7 @@ def test_an_operator_killed_mid_reconcile_loses_no_policy(policies: Policies,
     for name, group in groups.items():
         policies.create(name, {"consumerGroup": group, "maxRetries": 2})
     # Killed once the first is Ready: some passes are done, some under way, most have not started.
-    wait_until(lambda: any(_ready(found) == ("True", "Synced") for found in policies.list()), timeout=CONVERGE,
+    wait_until(lambda: any(ready_condition(found) == ("True", "Synced") for found in policies.list()), timeout=CONVERGE,
                interval=0.05, process=policies.operator, what="the first of the burst Ready")
     policies.operator.kill()
     policies.operator.start()

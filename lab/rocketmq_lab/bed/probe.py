@@ -8,16 +8,18 @@ from rocketmq_retry.remoting.errors import ConnectionFailed, RemotingError, Remo
 from rocketmq_retry.remoting.models import TopicConfig
 
 
-async def _masters(namesrv_addr: str, cluster_name: str) -> dict[str, str]:
+async def _brokers(namesrv_addr: str, cluster_name: str) -> dict[str, dict[int, str]]:
     async with ConnectionPool(connect_timeout=2.0, request_timeout=5.0) as pool:
         info = await Admin(pool, [namesrv_addr]).cluster_info()
-    return {broker.name: broker.master_addr for broker in info.masters(cluster_name) if broker.master_addr}
+    return {name: dict(info.brokers[name].addrs) for name in info.clusters.get(cluster_name, ())
+            if name in info.brokers}
 
 
-def registered_masters(namesrv_addr: str, cluster_name: str) -> dict[str, str]:
-    """Broker name -> master address registered for `cluster_name`; empty while the name server is unreachable."""
+def registered_brokers(namesrv_addr: str, cluster_name: str) -> dict[str, dict[int, str]]:
+    """Broker name -> broker id -> address registered for `cluster_name` (id 0 is the master); empty while the name
+    server is unreachable."""
     try:
-        return asyncio.run(_masters(namesrv_addr, cluster_name))
+        return asyncio.run(_brokers(namesrv_addr, cluster_name))
     except (ConnectionFailed, RemotingTimeout):
         return {}
 

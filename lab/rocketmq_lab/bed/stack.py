@@ -17,6 +17,7 @@ from . import paths, versions
 from .kube import ControlPlane
 from .processes import ManagedProcess
 from .rocketmq import RocketMQCluster
+from .topology import Topology
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class LocalStack:
         """Every process is up: none is down, none paused (a paused part answers nobody)."""
         return bool(self.processes) and all(p.state == "up" for p in self.processes)
 
-    def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2, kubernetes: bool = True) -> None:
+    def up(self, *, rocketmq_version: str = versions.ROCKETMQ_5, brokers: int = 2,
+           topology: Topology = Topology.MASTERS, kubernetes: bool = True) -> None:
         """Start the stack; a healthy stack is left alone, a half-dead one is replaced."""
         if self.healthy:
             log.info("local stack already running (state: %s)", self.state_file)
@@ -68,7 +70,8 @@ class LocalStack:
                 self.control_plane.start()
                 self.save()
                 self.control_plane.install_crds(project.checkout().crds)
-            self.rocketmq = RocketMQCluster(rocketmq_version, self.root / "rocketmq", broker_count=brokers)
+            self.rocketmq = RocketMQCluster(rocketmq_version, self.root / "rocketmq", broker_count=brokers,
+                                            topology=topology)
             self.rocketmq.start()
         except BaseException:
             # Keep the logs for the error message, but leave nothing running behind a failed start.

@@ -6,6 +6,12 @@ from typing import Final
 ROCKETMQ_5: Final = "5.5.0"
 ROCKETMQ_4: Final = "4.9.7"
 ROCKETMQ_VERSIONS: Final = (ROCKETMQ_5, ROCKETMQ_4)
+# Older 5.x lines, e2e'd by tests/e2e/test_versions.py only (the whole suite on four versions would overrun CI's hour).
+# The newest patch of each that fully resolves on Maven Central here: 5.3.4 lacks tools, client and proxy jars; 5.1.4
+# lacks only the proxy (maven.has_proxy), so its bed runs without one.
+ROCKETMQ_5_1: Final = "5.1.4"
+ROCKETMQ_5_3: Final = "5.3.3"
+ROCKETMQ_OLDER_LINES: Final = (ROCKETMQ_5_1, ROCKETMQ_5_3)
 
 KUBERNETES: Final = "v1.36.3"
 ETCD: Final = "v3.6.16"

@@ -183,7 +183,7 @@ class Admin:
 
     async def create_or_update_topics(self, addr: str, configs: Sequence[TopicConfig], *,
                                       batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        """Create or replace many topics: batched on brokers with code 18 (5.x), one by one elsewhere."""
+        """Create or replace many topics: batched on brokers with code 18 (5.3.0+), one by one elsewhere."""
         await self._in_batches(addr, RequestCode.UPDATE_AND_CREATE_TOPIC_LIST, configs, key="topicConfigList",
                                to_json=TopicConfig.to_json, one=self.create_or_update_topic, batch_size=batch_size)
 

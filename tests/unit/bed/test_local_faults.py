@@ -25,9 +25,9 @@ def _sleeper(name: str, tmp_path: Path) -> ManagedProcess:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
     """A saved stack whose name server and brokers are `sleep` processes."""
-    brokers = [Broker(name, 10911 + 4 * index, tmp_path / name, _sleeper(name, tmp_path))
+    brokers = [Broker(name, 10911 + 4 * index, tmp_path / name, _sleeper(name, tmp_path), name, 0)
                for index, name in enumerate(("broker-a", "broker-b"))]
-    cluster = RocketMQCluster("5.5.0", tmp_path / "rocketmq", namesrv=_sleeper("namesrv", tmp_path), brokers=brokers)
+    cluster = RocketMQCluster("5.5.0", tmp_path / "rocketmq", namesrv=_sleeper("namesrv", tmp_path), nodes=brokers)
     local = LocalStack(tmp_path / "stack", rocketmq=cluster)
     local.save()
     yield local

@@ -28,8 +28,13 @@ import org.apache.rocketmq.common.message.MessageClientIDSetter;
  * topic tells whether it was stored. Async and oneway events carry no attempts: the send-message hook sees an async
  * send's first request only, not its outcome or its retries.
  *
+ * <p>Each acknowledged send carries its SendResult's status (SEND_OK, or SLAVE_NOT_AVAILABLE, FLUSH_SLAVE_TIMEOUT,
+ * FLUSH_DISK_TIMEOUT: stored, less durably) and each sync attempt the status its broker answered with.
+ * --retry-another-broker-when-not-store-ok sets retryAnotherBrokerWhenNotStoreOK: a sync send answered with a status
+ * other than SEND_OK is sent again to another broker within the same attempts, and returns the last answer.
+ *
  * <p>Options: --namesrv, --topic, --group (producer group), --rate (sends/s), --duration (s, counted from the
- * producer's start), --threads (default 64), --mode.
+ * producer's start), --threads (default 64), --mode, --retry-another-broker-when-not-store-ok.
  */
 public final class ProbeProducer {
     private static final int SHUTDOWN_SECONDS = 60;
@@ -61,10 +66,13 @@ public final class ProbeProducer {
         public void sendMessageAfter(SendMessageContext context) {
             long[] begun = started.get();
             Exception failed = context.getException();
+            SendResult answered = failed == null ? context.getSendResult() : null;  // the broker's answer
             attempts.get().add("{\"broker\":" + ProbeJournal.string(context.getMq().getBrokerName())
                     + ",\"started\":" + ProbeJournal.number(ProbeJournal.seconds(begun[0]))
                     + ",\"latency\":" + ProbeJournal.number((System.nanoTime() - begun[1]) / 1e9)
-                    + ",\"error\":" + ProbeJournal.string(failed == null ? null : ProbeJournal.error(failed)) + "}");
+                    + ",\"error\":" + ProbeJournal.string(failed == null ? null : ProbeJournal.error(failed))
+                    + ",\"status\":" + ProbeJournal.string(answered == null ? null : status(answered))
+                    + "}");
         }
 
         /** This thread's attempts since the last call, as a JSON array. */
@@ -86,6 +94,8 @@ public final class ProbeProducer {
         }
         DefaultMQProducer producer = new DefaultMQProducer(ProbeJournal.required(options, "group"));
         producer.setNamesrvAddr(ProbeJournal.required(options, "namesrv"));
+        producer.setRetryAnotherBrokerWhenNotStoreOK(
+                Boolean.parseBoolean(options.getOrDefault("retry-another-broker-when-not-store-ok", "false")));
         Attempts attempts = new Attempts();
         if (mode.equals("sync")) {
             producer.getDefaultMQProducerImpl().registerSendMessageHook(attempts);
@@ -130,24 +140,24 @@ public final class ProbeProducer {
                 case "sync" -> {
                     SendResult result = producer.send(message);
                     // A returned result was stored by the broker, as in the Python probe.
-                    record(mode, t, begun, result.getMsgId(), attempts.take(), null);
+                    record(mode, t, begun, result.getMsgId(), attempts.take(), null, status(result));
                 }
                 case "oneway" -> {
                     producer.sendOneway(message);
-                    record(mode, t, begun, msgId, "[]", null);
+                    record(mode, t, begun, msgId, "[]", null, null);
                 }
                 case "async" -> {
                     outstanding.register();
                     producer.send(message, new SendCallback() {
                         @Override
                         public void onSuccess(SendResult result) {
-                            record(mode, t, begun, result.getMsgId(), "[]", null);
+                            record(mode, t, begun, result.getMsgId(), "[]", null, status(result));
                             outstanding.arriveAndDeregister();
                         }
 
                         @Override
                         public void onException(Throwable failed) {
-                            record(mode, t, begun, msgId, "[]", ProbeJournal.error(failed));
+                            record(mode, t, begun, msgId, "[]", ProbeJournal.error(failed), null);
                             outstanding.arriveAndDeregister();
                         }
                     });
@@ -157,15 +167,22 @@ public final class ProbeProducer {
             if (mode.equals("async")) {  // refused before it was under way: no callback will come
                 outstanding.arriveAndDeregister();
             }
-            record(mode, t, begun, msgId, attempts.take(), ProbeJournal.error(failed));
+            record(mode, t, begun, msgId, attempts.take(), ProbeJournal.error(failed), null);
         }
     }
 
-    private static void record(String mode, long t, long begun, String msgId, String attempts, String error) {
+    /** The result's SendStatus by name, as the journal spells it; null when the client gave none. */
+    private static String status(SendResult result) {
+        return result.getSendStatus() == null ? null : result.getSendStatus().name();
+    }
+
+    private static void record(String mode, long t, long begun, String msgId, String attempts, String error,
+                               String status) {
         double latency = (System.nanoTime() - begun) / 1e9;
         ProbeJournal.print("{\"kind\":\"send\",\"t\":" + ProbeJournal.number(ProbeJournal.seconds(t))
                 + ",\"msg_id\":" + ProbeJournal.string(msgId) + ",\"ok\":" + (error == null)
                 + ",\"latency\":" + ProbeJournal.number(latency) + ",\"attempts\":" + attempts
-                + ",\"error\":" + ProbeJournal.string(error) + ",\"mode\":" + ProbeJournal.string(mode) + "}");
+                + ",\"error\":" + ProbeJournal.string(error) + ",\"mode\":" + ProbeJournal.string(mode)
+                + ",\"status\":" + ProbeJournal.string(status) + "}");
     }
 }
