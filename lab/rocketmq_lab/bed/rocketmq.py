@@ -103,8 +103,8 @@ class Broker:
 class RocketMQCluster:
     """A RocketMQ cluster on loopback, started from the Maven Central jars of `version`.
 
-    With `acl` (an admin account) the brokers accept only requests signed by it: ACL 1.0 on 4.x, authentication
-    (ACL 2.0) on 5.x. Name servers have no ACL in either line, so registration and route look-ups stay unsigned.
+    With `acl` (an admin account) the brokers accept only requests signed by it: ACL 1.0 on 4.x and 5.1, authentication
+    (ACL 2.0) from 5.3 on. Name servers have no ACL in any line, so registration and route look-ups stay unsigned.
     """
 
     version: str
