@@ -36,23 +36,15 @@ def rocketmq_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
                      ) -> Iterator[RocketMQCluster]:
     """A name server and two master brokers of one RocketMQ version."""
     version: str = request.param
-    cluster = RocketMQCluster(version, tmp_path_factory.mktemp(f"rocketmq-{version}"))
-    try:
-        cluster.start()
+    with RocketMQCluster(version, tmp_path_factory.mktemp(f"rocketmq-{version}")).running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="session")
 def proxied_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RocketMQCluster]:
     """A name server, two masters and the gRPC proxy (cluster mode) of the newest RocketMQ."""
-    cluster = RocketMQCluster(versions.ROCKETMQ_5, tmp_path_factory.mktemp("proxied"), with_proxy=True)
-    try:
-        cluster.start()
+    with RocketMQCluster(versions.ROCKETMQ_5, tmp_path_factory.mktemp("proxied"), with_proxy=True).running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @dataclass

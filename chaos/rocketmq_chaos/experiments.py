@@ -8,6 +8,7 @@ uses a topic and consumer groups of its own, so runs never see each other's mess
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -26,6 +27,7 @@ from rocketmq_retry.remoting import (
     RemotingTimeout,
     SendFailed,
     SendResult,
+    SendStatus,
     SubscriptionGroupConfig,
     TopicConfig,
     retry_topic,
@@ -51,6 +53,7 @@ from .verdicts import (
 log = logging.getLogger(__name__)
 LOAD_RUNNING: Final = "load running, the first message is stored in topic"
 ROUTE_WAIT = 60.0  # a new topic reaches the name server with the brokers' next registration
+STEADY_STATE_TOPIC: Final = "chaos_steady_state"  # where `masters_store_ok` sends
 JVM_START = 240.0  # a cold JVM client on the busy 2-core machine
 Client = Literal["python", "java"]
 LoadFault = Literal["kill", "pause", "kill-name-server", "external"]
@@ -100,13 +103,19 @@ class FaultUnderLoad:
     an external fault) but not held against the run; the other faults allow none. Loss of an acknowledged message
     fails every run, except, with `store_survives` off (a pod whose store is an emptyDir), what the victim
     acknowledged before it came back empty: that is counted apart (DeliveryVerdict.lost_with_store).
+
+    The victim may be any part the injector allows: a slave (`broker-b-slave` on the local bed) as well as a master.
+    Killing a SYNC_MASTER's slave leaves its master storing every message but answering SLAVE_NOT_AVAILABLE; with
+    `retry_another_broker_when_not_store_ok` both producers re-send such a message to another broker, which stores
+    another copy: duplicates, counted (DeliveryVerdict.resend_duplicates), and held against the run only beyond
+    `max_duplicates`. The load starts once every master answers SEND_OK (`masters_store_ok`).
     """
 
     rate: float = 200.0
     duration: float = 20.0
     fault: LoadFault = "kill"
     fault_at: float = 5.0  # seconds after the first message is stored
-    victim: str | None = None  # default: the last master
+    victim: str | None = None  # default: the last master; any part the injector allows (a slave too)
     retries: int = 2  # retryTimesWhenSendFailed of our producer; 0 shows what applications without retries see
     latency_fault_enabled: bool = False
     client: Client = "python"  # "java": the official DefaultMQProducer with its default settings
@@ -114,6 +123,13 @@ class FaultUnderLoad:
     # under the fault is counted, not held against the run (failed sends allowed, oneway losses reported).
     send_mode: SendMode = "sync"
     store_survives: bool = True  # False: the killed broker comes back empty (a pod with an emptyDir store)
+    # Both producers' retryAnotherBrokerWhenNotStoreOK: a sync send answered with a status other than SEND_OK is sent
+    # again to another broker, within the same 1 + retries attempts.
+    retry_another_broker_when_not_store_ok: bool = False
+    max_duplicates: int | None = None  # duplicate first deliveries allowed; None: counted and reported only
+    # A failed send whose message arrived all the same is counted, not held against the run: a send in flight when a
+    # SYNC_MASTER's slave dies waits the master's slaveTimeout (3 s), the client's whole default send timeout.
+    allow_failed_but_arrived: bool = False
 
     def __post_init__(self) -> None:
         if self.send_mode != "sync" and self.client != "java":
@@ -152,14 +168,17 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         admin = Admin(pool, [cluster.namesrv_addr])
         topic = await create_topic(admin, cluster, queues=2)
+        await masters_store_ok(pool, cluster)
         sending: Coroutine[Any, Any, object]
         if plan.client == "java":
             if java is None:
                 raise ValueError("the Java probes run on the local bed only (they need its RocketMQ jars)")
-            sending = java.produce(journal, topic, rate=plan.rate, duration=plan.duration, mode=plan.send_mode)
+            sending = java.produce(journal, topic, rate=plan.rate, duration=plan.duration, mode=plan.send_mode,
+                                   retry_another_broker_when_not_store_ok=plan.retry_another_broker_when_not_store_ok)
         else:
             producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=plan.retries,
-                                latency_fault_enabled=plan.latency_fault_enabled)
+                                latency_fault_enabled=plan.latency_fault_enabled,
+                                retry_another_broker_when_not_store_ok=plan.retry_another_broker_when_not_store_ok)
             sending = ProducerProbe(producer, topic, journal, rate=plan.rate).run(plan.duration)
         load = asyncio.create_task(sending)
         await _first_message_stored(admin, cluster, topic, load)
@@ -177,7 +196,42 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
         await routed_to_every_master(admin, cluster, topic)  # a restarted name server knows routes only anew
         await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
     return judge_delivery(journal, max_failed_sends=plan.allowed_failed_sends,
-                          store_lost_by=None if plan.store_survives else target)
+                          store_lost_by=None if plan.store_survives else target, max_duplicates=plan.max_duplicates,
+                          allow_failed_but_arrived=plan.allow_failed_but_arrived)
+
+
+async def masters_store_ok(pool: ConnectionPool, cluster: Topology, *, within: float = ROUTE_WAIT) -> None:
+    """The steady state a load starts from: every master answers a send with SEND_OK (to a topic of its own, so the
+    run's topic holds the run's messages only).
+
+    A SYNC_MASTER answers SLAVE_NOT_AVAILABLE while no slave is connected, and FLUSH_SLAVE_TIMEOUT after 3 s while
+    its slave has not caught up: on 4.9.7 a slave connects within ~5 s of its own or its master's start (its HA client
+    tries every 5 s) and reports its offset 5 s later (haSendHeartbeatInterval). A run begun meanwhile would count
+    those answers against its fault. Masters without slaves answer SEND_OK at once.
+    """
+    admin = Admin(pool, [cluster.namesrv_addr])
+    await place_routed_topic(admin, cluster, STEADY_STATE_TOPIC, queues=1)
+    producer = Producer(pool, [cluster.namesrv_addr], retry_times_when_send_failed=0)
+    waiting = {b.name for b in cluster.brokers}
+    last: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(within):
+            while waiting:
+                try:
+                    result = await producer.send(Message(STEADY_STATE_TOPIC, b"steady state"))
+                except SendFailed as failed:
+                    last |= {a.broker_name: a.error or "" for a in failed.attempts}
+                    await asyncio.sleep(0.5)
+                    continue
+                broker = result.receipt.queue.broker_name
+                last[broker] = result.status.value
+                if result.status is SendStatus.SEND_OK:
+                    waiting.discard(broker)
+                else:
+                    await asyncio.sleep(0.5)
+    except TimeoutError:
+        raise TimeoutError(f"masters {sorted(waiting)} answered no send with SEND_OK within {within:g} s (last "
+                           f"answers: {last})") from None
 
 
 async def _first_message_stored(admin: Admin, cluster: Topology, topic: str, load: asyncio.Task[Any]) -> None:
@@ -199,7 +253,8 @@ class RetryLadder:
     expected_delays_ms: Sequence[int]
     messages: int = 3
     group: str | None = None  # a group whose retryMaxTimes someone (the operator) already set
-    kill_mid_ladder: bool = False  # kill the first master after the first retry, restart it 3 s later
+    kill_mid_ladder: bool = False  # kill the first master after the first retry, restart it `down_for` s later
+    down_for: float = 3.0  # long enough, with a slave, for clients to turn to the slave and to the other masters
     within: float = 180.0
 
 
@@ -220,12 +275,18 @@ async def retry_ladder(cluster: Topology, journal: Journal, plan: RetryLadder,
         for index in range(plan.messages):
             await send_once_routed(producer, Message(topic, f"ladder-{index}".encode()))
         consumer = PullConsumer(pool, [cluster.namesrv_addr], group)  # no client limit: the group's applies
-        failing = asyncio.create_task(FailingConsumer(consumer, topic, journal).run(plan.messages,
-                                                                                    within=plan.within))
+        failing = asyncio.create_task(FailingConsumer(consumer, topic, journal).run(
+            plan.messages, within=plan.within, settle=_settle(plan.expected_delays_ms) if plan.kill_mid_ladder else 0))
         if plan.kill_mid_ladder and injector is not None:
-            await _kill_after_first_retries(cluster, journal, plan.messages, failing, injector)
+            await _kill_after_first_retries(cluster, journal, plan.messages, failing, injector, down_for=plan.down_for)
         await failing
     return judge_ladder(journal, plan.expected_delays_ms, strict=not plan.kill_mid_ladder)
+
+
+def _settle(expected_delays_ms: Sequence[int]) -> float:
+    """How long to read on after the last first dead letter when a broker was killed: a retry the restarted broker
+    stored again climbs the rest of the ladder behind the first copy, at most the whole ladder late."""
+    return sum(expected_delays_ms) / 1000 + 5.0
 
 
 async def send_once_routed(producer: Producer, message: Message, *, within: float = ROUTE_WAIT) -> SendResult:
@@ -239,15 +300,15 @@ async def send_once_routed(producer: Producer, message: Message, *, within: floa
 
 
 async def _kill_after_first_retries(cluster: Topology, journal: Journal, messages: int,
-                                    failing: asyncio.Task[None], injector: Injector) -> None:
-    """Once every message was handed back at least twice, kill the first master for 3 s."""
+                                    failing: asyncio.Task[None], injector: Injector, *, down_for: float) -> None:
+    """Once every message was handed back at least twice, kill the first master for `down_for` seconds."""
     while sum(isinstance(e, HandBack) and e.reconsume_times >= 1 for e in journal.events) < messages:
         if failing.done():
             return
         await asyncio.sleep(0.1)
     victim = cluster.brokers[0].name
     await injector.kill(victim)
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(down_for)
     await injector.restart(victim)
 
 
@@ -259,16 +320,49 @@ class JavaRetryLadder:
     expected_delays_ms: Sequence[int]
     failures: Sequence[Failure] = (Failure.LATER, Failure.THROW, Failure.NULL)
     within: float = 120.0  # of the consumer's run, JVM start not counted
+    kill_mid_ladder: bool = False  # kill the first master once every message was retried, as RetryLadder does
+    down_for: float = 3.0
 
 
 async def java_retry_ladder(cluster: Topology, journal: Journal, plan: JavaRetryLadder,
-                            java: JavaProbes) -> LadderVerdict:
+                            java: JavaProbes, injector: Injector | None = None) -> LadderVerdict:
     """Judged by the ladder as our own probes are: a throwing listener, one returning null and one returning
-    RECONSUME_LATER must all be sent back by the client and retried by the broker on the same steps."""
+    RECONSUME_LATER must all be sent back by the client and retried by the broker on the same steps.
+
+    With `kill_mid_ladder` (`injector` allowing the first master), the first master dies once the group's retry
+    topic holds a retry of every message: the probe's journal is read only when it stops, so the brokers tell."""
+    if plan.kill_mid_ladder and injector is None:
+        raise ValueError("killing a broker mid-ladder needs an injector")
     settings = ConsumerSettings(max_reconsume_times=len(plan.expected_delays_ms))
+    fault = None
+    if plan.kill_mid_ladder and injector is not None:
+        fault = functools.partial(_kill_once_retried, cluster, len(plan.failures), injector, down_for=plan.down_for,
+                                  within=plan.within + JVM_START)
     await _java_failures(cluster, journal, java, plan.failures, settings, dead_letters=len(plan.failures),
-                         within=plan.within)
-    return judge_ladder(journal, plan.expected_delays_ms)
+                         within=plan.within, fault=fault,
+                         settle=_settle(plan.expected_delays_ms) if plan.kill_mid_ladder else 0.0)
+    return judge_ladder(journal, plan.expected_delays_ms, strict=not plan.kill_mid_ladder)
+
+
+async def _kill_once_retried(cluster: Topology, messages: int, injector: Injector, admin: Admin, group: str, *,
+                             down_for: float, within: float) -> None:
+    """Once the masters' queues of `group`'s retry topic hold `messages` retries, kill the first master for
+    `down_for` seconds; no kill when they do not within `within` seconds (the verdict tells what went wrong)."""
+    topic = retry_topic(group)
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                stored = await asyncio.gather(*(admin.max_offset(b.addr, topic, 0) for b in cluster.brokers))
+                if sum(stored) >= messages:
+                    break
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        log.warning("%s never held a retry of each of the %d messages: no broker was killed", topic, messages)
+        return
+    victim = cluster.brokers[0].name
+    await injector.kill(victim)
+    await asyncio.sleep(down_for)
+    await injector.restart(victim)
 
 
 @dataclass(frozen=True)
@@ -298,14 +392,19 @@ async def java_overrun(cluster: Topology, journal: Journal, plan: JavaOverrun, j
 
 
 async def _java_failures(cluster: Topology, journal: Journal, java: JavaProbes, failures: Sequence[Failure],
-                         settings: ConsumerSettings, *, dead_letters: int, within: float) -> None:
+                         settings: ConsumerSettings, *, dead_letters: int, within: float,
+                         fault: Callable[[Admin, str], Awaitable[None]] | None = None, settle: float = 0.0) -> None:
     """The official consumer of a new group fails one message per failure until `dead_letters` reached the DLQ or
-    `within` passed (then the verdict says what was missing); the DLQ is read into the journal."""
+    `within` passed (then the verdict says what was missing), and goes on for `settle` seconds; the DLQ is read into
+    the journal. `fault`, given the admin and the group, runs while the consumer does."""
     async with ConnectionPool(connect_timeout=1.0, request_timeout=5.0) as pool:
         topic, group = await _failing_messages(pool, cluster, failures)
         dead = PullConsumer(pool, [cluster.namesrv_addr], group)
         async with java.consuming(journal, topic, group, settings, within=within):
+            if fault is not None:
+                await fault(Admin(pool, [cluster.namesrv_addr]), group)
             await _until_dead_letters(dead, dead_letters, within=within + JVM_START)
+            await asyncio.sleep(settle)
         await drain_dead_letters(dead, journal)
 
 

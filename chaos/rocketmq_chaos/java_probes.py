@@ -76,9 +76,10 @@ class JavaProbes(Protocol):
         """The RocketMQ version of the client jars the programs run with."""
 
     async def produce(self, journal: Journal, topic: str, *, rate: float, duration: float,
-                      mode: SendMode = "sync") -> None:
+                      mode: SendMode = "sync", retry_another_broker_when_not_store_ok: bool = False) -> None:
         """Send to `topic` at `rate` messages/s for `duration` seconds of the producer's with the `mode` send call;
-        record every send."""
+        record every send, with its status and, sync, its attempts' statuses. `retry_another_broker_when_not_store_ok`
+        is the producer's retryAnotherBrokerWhenNotStoreOK."""
 
     async def consume(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,
                       duration: float) -> None:

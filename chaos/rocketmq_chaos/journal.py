@@ -9,15 +9,24 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
+
+# Statuses are the clients' SendStatus names: how a broker stored a message it answered for. SEND_OK, or
+# FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE: stored on the master all the same, only less durably
+# (a disk not flushed in time, a SYNC_MASTER without its slave's copy).
+SEND_OK: Final = "SEND_OK"
 
 
 @dataclass(frozen=True)
 class Attempt:
+    """One request of a send to one broker. `status`: how the broker stored the message when it answered; None when
+    it did not (`error`), or in journals written before statuses were recorded."""
+
     broker: str
     started: float
     latency: float
     error: str | None = None
+    status: str | None = None
 
 
 SendMode: TypeAlias = Literal["sync", "async", "oneway"]
@@ -26,7 +35,9 @@ SendMode: TypeAlias = Literal["sync", "async", "oneway"]
 @dataclass(frozen=True)
 class Send:
     """One send as the application saw it: `ok` when acknowledged (sync: after all its attempts; async: by its
-    callback), or, oneway, when the call returned: no broker acknowledges a oneway send."""
+    callback), or, oneway, when the call returned: no broker acknowledges a oneway send. `status`: the acknowledged
+    send's result status (sync: its last answer's), as the application got it; None for a send not acknowledged, or
+    in journals written before statuses were recorded."""
 
     t: float
     msg_id: str
@@ -35,11 +46,23 @@ class Send:
     attempts: tuple[Attempt, ...] = ()
     error: str | None = None
     mode: SendMode = "sync"
+    status: str | None = None
     kind: Literal["send"] = "send"
 
     @property
     def acknowledged(self) -> bool:
         return self.ok and self.mode != "oneway"
+
+    @property
+    def not_ok(self) -> bool:
+        """Acknowledged with a status other than SEND_OK: stored, but not as durably as asked."""
+        return self.acknowledged and self.status not in (None, SEND_OK)
+
+    @property
+    def stored_copies(self) -> int:
+        """How many times brokers stored the message by their answers: a re-send after an answer that was not
+        SEND_OK (retryAnotherBrokerWhenNotStoreOK) stores one more copy."""
+        return sum(a.status is not None for a in self.attempts)
 
     @property
     def broker(self) -> str | None:

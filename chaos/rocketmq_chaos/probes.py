@@ -29,6 +29,8 @@ Clock = Callable[[], float]
 
 
 class ProducerProbe:
+    """Journals every send with its attempts, each answered one with the status its broker stored it with."""
+
     def __init__(self, producer: Producer, topic: str, journal: Journal, *, rate: float, max_in_flight: int = 256,
                  clock: Clock = time.time) -> None:
         self.producer = producer
@@ -64,14 +66,15 @@ class ProducerProbe:
                                      _attempts(failed.attempts, t, begun), str(failed)))
         else:
             self.journal.record(Send(t, result.msg_id, True, time.monotonic() - begun,
-                                     _attempts(result.attempts, t, begun)))
+                                     _attempts(result.attempts, t, begun), status=result.status.value))
         finally:
             self._slots.release()
 
 
 def _attempts(attempts: Sequence[SendAttempt], wall: float, monotonic: float) -> tuple[Attempt, ...]:
     """The producer's attempts (monotonic start times) on the journal's wall clock."""
-    return tuple(Attempt(a.broker_name, wall + (a.started - monotonic), a.latency, a.error) for a in attempts)
+    return tuple(Attempt(a.broker_name, wall + (a.started - monotonic), a.latency, a.error,
+                         None if a.status is None else a.status.value) for a in attempts)
 
 
 async def stored(consumer: PullConsumer, topic: str) -> AsyncIterator[tuple[MessageQueue, MessageExt]]:
@@ -141,14 +144,19 @@ class FailingConsumer:
         self._clock = clock
         self._offsets: dict[MessageQueue, int] = {}
 
-    async def run(self, dead_letters: int, *, within: float, poll_interval: float = 0.1) -> None:
-        """Until `dead_letters` messages reached the DLQ; TimeoutError after `within` seconds."""
+    async def run(self, dead_letters: int, *, within: float, poll_interval: float = 0.1, settle: float = 0.0) -> None:
+        """Until `dead_letters` messages reached the DLQ, then `settle` seconds more (copies a broker stored twice
+        climb later than the first); TimeoutError after `within` seconds."""
         group = self.consumer.group
         await self._skip_earlier_runs((retry_topic(group), dlq_topic(group)))
+        loop = asyncio.get_running_loop()
+        settled_at: float | None = None
         async with asyncio.timeout(within):
-            while len(self.journal.of(DeadLetter)) < dead_letters:
+            while settled_at is None or loop.time() < settled_at:
                 for topic in (self.topic, retry_topic(group), dlq_topic(group)):
                     await self._poll(topic)
+                if settled_at is None and len(self.journal.of(DeadLetter)) >= dead_letters:
+                    settled_at = loop.time() + settle
                 await asyncio.sleep(poll_interval)
 
     async def _skip_earlier_runs(self, topics: Sequence[str]) -> None:

@@ -27,7 +27,17 @@ class Report:
 
 def verdict_json(verdicts: Mapping[str, Verdict]) -> dict[str, Any]:
     return {"passed": all(v.passed for v in verdicts.values()),
-            "experiments": {name: {"passed": v.passed, **dataclasses.asdict(v)} for name, v in verdicts.items()}}
+            "experiments": {name: {"passed": v.passed, **_counts(v), **dataclasses.asdict(v)}
+                            for name, v in verdicts.items()}}
+
+
+def _counts(verdict: Verdict) -> dict[str, Any]:
+    """What a verdict derives from its fields, for readers of the JSON: a ladder's totals and their explanations."""
+    if not isinstance(verdict, LadderVerdict):
+        return {}
+    return {"lost": verdict.lost, "repeated_retries": verdict.repeated_retries,
+            "reread_retries": verdict.reread_retries, "skipped_retries": verdict.skipped_retries,
+            "extra_dead_letters": verdict.extra_dead_letters, "explanations": verdict.explanations}
 
 
 def write_report(directory: Path, journal: Journal, verdicts: Mapping[str, Verdict]) -> Report:
@@ -102,7 +112,7 @@ def _numbers(verdict: Verdict) -> str:
                 f"{verdict.failed_sends} failed sends, {verdict.failed_attempts} failed attempts, "
                 f"{verdict.duplicates} duplicates\nfailover window {window}; latency p50/p99/max "
                 f"{verdict.latency.p50_ms:.1f}/{verdict.latency.p99_ms:.1f}/{verdict.latency.max_ms:.0f} ms "
-                f"(in fault: p99 {verdict.latency_in_fault.p99_ms:.1f} ms)")
+                f"(in fault: p99 {verdict.latency_in_fault.p99_ms:.1f} ms){_not_ok(verdict)}")
     if isinstance(verdict, ConsumptionVerdict):
         return f"{verdict.deliveries} deliveries; gaps {list(verdict.gaps_s)} s"
     if isinstance(verdict, OverrunVerdict):
@@ -114,7 +124,26 @@ def _numbers(verdict: Verdict) -> str:
                  if s.observed_ms is not None), default=0)
     return (f"ladder {steps}; {len(verdict.messages)} messages, retries seen "
             f"{[m.retries_seen for m in verdict.messages]}, dead letters {[m.dead_letters for m in verdict.messages]}"
-            f"\nworst step error {worst} ms")
+            f"\nworst step error {worst} ms{_disturbed(verdict)}")
+
+
+def _disturbed(verdict: LadderVerdict) -> str:
+    """What a broker's death did to the ladders, and why; nothing when it did nothing."""
+    counts = (verdict.repeated_retries, verdict.reread_retries, verdict.skipped_retries, verdict.extra_dead_letters)
+    if not any(counts):
+        return ""
+    repeated, reread, skipped, extra = counts
+    return "\n".join([f"\nretries stored twice {repeated}, read twice {reread}, skipped {skipped}; "
+                       f"dead-lettered twice {extra}", *verdict.explanations])
+
+
+def _not_ok(verdict: DeliveryVerdict) -> str:
+    """Sends stored less durably than asked, and what re-sending them did; nothing when there were none."""
+    if not (verdict.not_ok_attempts or verdict.failed_arrived):
+        return ""
+    return (f"\nnot SEND_OK: sends {verdict.not_ok_sends or '-'} ({verdict.not_ok_arrived} arrived), answers "
+            f"{verdict.not_ok_attempts or '-'}; {verdict.resent} re-sent to another broker, "
+            f"{verdict.resend_duplicates} duplicates of those; {verdict.failed_arrived} failed sends arrived")
 
 
 def _seconds(value: float | None) -> str:

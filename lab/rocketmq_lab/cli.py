@@ -241,10 +241,10 @@ def chaos_run(experiment: str, state_dir: Path | None, report_dir: Path | None) 
     Experiments: broker-kill, broker-kill-without-retries, broker-kill-java-producer (the official DefaultMQProducer;
     broker-kill-java-async and broker-kill-java-oneway with its other send calls), broker-pause, name-server-kill,
     on a stack up with `--topology sync-master` sync-master-slave-kill, sync-master-slave-kill-retry-another-broker
-    and sync-master-master-kill,
-    retry-ladder, retry-ladder-broker-killed, java-retry-ladder, consume-timeout-overrun, orderly-retries-in-place,
-    orderly-dead-letters-at-its-limit, broadcast-drops-failures (chaos/experiments/*.json run them under Chaos
-    Toolkit).
+    and sync-master-master-kill, retry-ladder, retry-ladder-broker-killed (on any topology: with slaves or in
+    controller mode too), java-retry-ladder, java-retry-ladder-broker-killed, consume-timeout-overrun,
+    orderly-retries-in-place, orderly-dead-letters-at-its-limit, broadcast-drops-failures (chaos/experiments/*.json
+    run them under Chaos Toolkit).
     """
     from .chaos.runner import EXPERIMENTS, run_experiment  # noqa: PLC0415 - matplotlib: for this verb only
 

@@ -50,6 +50,19 @@ def operator_process(kubeconfig: Path, namespace: str, log_dir: Path, *options: 
     )
 
 
+@contextlib.contextmanager
+def operator_running(kube: Kube, namespace: str, log_dir: Path, *options: str) -> Iterator[ManagedProcess]:
+    """The chart installed for `namespace` and the operator running with its ServiceAccount and `options`; stopped
+    and uninstalled after the block."""
+    with chart_installed(kube, namespace) as kubeconfig:
+        process = operator_process(kubeconfig, namespace, log_dir, *options)
+        process.start()
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
 def metric(port: int, name: str, **labels: str) -> float:
     """A sample of the operator's /metrics, 0 when absent."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:

@@ -39,7 +39,7 @@ from rocketmq_retry.remoting import (
     retry_topic,
 )
 from tests.conftest import Kube
-from tests.e2e.running import CustomObjects, chart_installed, java_consumer, journal_of, metric, operator_process
+from tests.e2e.running import CustomObjects, java_consumer, journal_of, metric, operator_running
 from tests.messaging import collect, dead_letter, end_offsets, until
 
 DLQ_INTERVAL = 2
@@ -64,14 +64,9 @@ def metrics_port() -> int:
 @pytest.fixture(scope="module")
 def operator(kube: Kube, namespace: str, rocketmq_cluster: RocketMQCluster, metrics_port: int,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    with chart_installed(kube, namespace) as kubeconfig:
-        process = operator_process(kubeconfig, namespace, tmp_path_factory.mktemp("operator"), "--dlq-interval",
-                                   str(DLQ_INTERVAL), "--broker-timeout", "10", "--metrics-port", str(metrics_port))
-        process.start()
-        try:
-            yield process
-        finally:
-            process.stop()
+    with operator_running(kube, namespace, tmp_path_factory.mktemp("operator"), "--dlq-interval", str(DLQ_INTERVAL),
+                          "--broker-timeout", "10", "--metrics-port", str(metrics_port)) as process:
+        yield process
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from rocketmq_lab.bed.processes import ManagedProcess, wait_until
 from rocketmq_lab.bed.rocketmq import Broker, RocketMQCluster
 from rocketmq_retry.remoting import ConnectionPool, Message, Producer, PullConsumer
 from tests.conftest import Kube
-from tests.e2e.running import Policies, chart_installed, operator_process
+from tests.e2e.running import Policies, operator_running
 from tests.official import consumer_configs
 
 pytestmark = pytest.mark.rocketmq_versions(*versions.ROCKETMQ_OLDER_LINES)
@@ -54,14 +54,9 @@ def namespace(kube: Kube) -> str:
 @pytest.fixture(scope="module")
 def operator(kube: Kube, namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
     """One operator for the module: each policy names its own version's name server."""
-    with chart_installed(kube, namespace) as kubeconfig:
-        process = operator_process(kubeconfig, namespace, tmp_path_factory.mktemp("operator"), "--sweep-interval", "3",
-                                   "--broker-timeout", "10", "--metrics-port", str(free_port()))
-        process.start()
-        try:
-            yield process
-        finally:
-            process.stop()
+    with operator_running(kube, namespace, tmp_path_factory.mktemp("operator"), "--sweep-interval", "3",
+                          "--broker-timeout", "10", "--metrics-port", str(free_port())) as process:
+        yield process
 
 
 @pytest.fixture

@@ -19,13 +19,9 @@ from rocketmq_retry.domain.ladder import remoting_ladder
 
 @pytest.fixture(scope="module")
 def default_ladder_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RocketMQCluster]:
-    cluster = RocketMQCluster(versions.ROCKETMQ_5, Path(tmp_path_factory.mktemp("default-ladder")), broker_count=1,
-                              delay_levels=DEFAULT_DELAY_LEVELS)
-    try:
-        cluster.start()
+    with RocketMQCluster(versions.ROCKETMQ_5, Path(tmp_path_factory.mktemp("default-ladder")), broker_count=1,
+                         delay_levels=DEFAULT_DELAY_LEVELS).running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 async def test_the_first_three_default_retries_wait_10s_30s_1min(default_ladder_cluster: RocketMQCluster) -> None:

@@ -39,12 +39,9 @@ def acl_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
                 ) -> Iterator[RocketMQCluster]:
     """A name server and one master broker that accepts only requests signed by ADMIN."""
     version: str = request.param
-    cluster = RocketMQCluster(version, tmp_path_factory.mktemp(f"rocketmq-acl-{version}"), broker_count=1, acl=ADMIN)
-    try:
-        cluster.start()
+    home = tmp_path_factory.mktemp(f"rocketmq-acl-{version}")
+    with RocketMQCluster(version, home, broker_count=1, acl=ADMIN).running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @contextlib.asynccontextmanager

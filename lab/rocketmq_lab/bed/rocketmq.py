@@ -7,15 +7,17 @@ serve every caller: the chaos runner's injector, `rocketmq-retry local kill|paus
 what the tests prove about failover holds for what the demo, the experiments and a user by hand do.
 """
 
+import contextlib
 import json
 import logging
 import re
 import shutil
 import socket
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import yaml
 
@@ -179,6 +181,15 @@ class RocketMQCluster:
         return next((broker for broker in self.replicas(broker_name) if broker.addr == addr), None)
 
     # ---- lifecycle -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Self]:
+        """Started for the block and stopped after it, whatever happens (what test fixtures and benchmarks need)."""
+        try:
+            self.start()
+            yield self
+        finally:
+            self.stop()
 
     def start(self) -> None:
         """Start everything and return once every broker is registered with the name server."""

@@ -38,11 +38,15 @@ class CompiledJavaProbes:
         return cls(cluster.version, cluster.namesrv_addr, cluster.workdir / "java-probes")
 
     async def produce(self, journal: Journal, topic: str, *, rate: float, duration: float, mode: SendMode = "sync",
+                      retry_another_broker_when_not_store_ok: bool = False,
                       group: str = "chaos_java_producer") -> None:
         """Send to `topic` at `rate` messages/s for `duration` seconds of the producer's with the `mode` send call;
-        record every send."""
+        record every send, with its status and, sync, its attempts' statuses. `retry_another_broker_when_not_store_ok`
+        is the producer's retryAnotherBrokerWhenNotStoreOK."""
+        flags = ["--retry-another-broker-when-not-store-ok"] if retry_another_broker_when_not_store_ok else []
         journal.events.extend(await self._run("ProbeProducer", duration, "--topic", topic, "--group", group,
-                                              "--rate", str(rate), "--duration", str(duration), "--mode", mode))
+                                              "--rate", str(rate), "--duration", str(duration), "--mode", mode,
+                                              *flags))
 
     async def consume(self, journal: Journal, topic: str, group: str, settings: ConsumerSettings, *,
                       duration: float) -> None:

@@ -3,7 +3,7 @@
 1 + `retry_times_when_send_failed` attempts within one `send_timeout` budget, no pause between them, each
 on a queue of another broker than the previous attempt when there is one; transport failures and the
 retryable broker codes move on to the next attempt, other broker answers end the send. Every attempt is
-recorded (broker, latency, error), because the chaos probes judge failover from exactly that.
+recorded (broker, latency, error or the stored status), because the chaos probes judge failover from exactly that.
 """
 
 import time
@@ -27,6 +27,7 @@ class SendAttempt:
     started: float  # monotonic seconds
     latency: float
     error: str | None  # None for an attempt the broker answered with a stored receipt
+    status: SendStatus | None = None  # how the broker stored it, when it answered (error is None)
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,8 @@ class Producer:
                 attempts.append(self._attempt(queue, started, error, isolate=True, reachable=True))
                 last_error = error
                 continue
-            attempts.append(self._attempt(queue, started, None, isolate=False, reachable=True))
+            attempts.append(self._attempt(queue, started, None, isolate=False, reachable=True,
+                                          status=receipt.status))
             if receipt.status is SendStatus.SEND_OK or not self.retry_another_broker_when_not_store_ok:
                 break
         if receipt is None:
@@ -132,7 +134,8 @@ class Producer:
         return SendResult(msg_id, receipt, tuple(attempts))
 
     def _attempt(self, queue: MessageQueue, started: float, error: RemotingError | None, *, isolate: bool,
-                 reachable: bool) -> SendAttempt:
+                 reachable: bool, status: SendStatus | None = None) -> SendAttempt:
         latency = self._clock() - started
         self.faults.update(queue.broker_name, latency, isolate=isolate, reachable=reachable)
-        return SendAttempt(queue.broker_name, queue.queue_id, started, latency, None if error is None else str(error))
+        return SendAttempt(queue.broker_name, queue.queue_id, started, latency, None if error is None else str(error),
+                           status)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from rocketmq_chaos.journal import Fault, Journal
+from rocketmq_chaos.journal import Fault, Journal, Receive
 from rocketmq_chaos.report import summary, write_report
 from rocketmq_chaos.verdicts import judge_delivery, judge_ladder
 
@@ -37,3 +37,24 @@ def test_a_report_holds_journal_verdict_and_plots(tmp_path: Path) -> None:
     assert "FAIL" in text
     assert "PASS" in text
     assert "1 acknowledged message(s) never arrived, e.g. m2" in text
+
+
+def test_what_a_killed_broker_did_to_a_ladder_is_counted_and_explained(tmp_path: Path) -> None:
+    journal = ladder_journal([1000, 2000, 3000], dead_letters=2)
+    journal.record(Receive(30.0, "m1", "%RETRY%G", "a", 2, 29.0))  # retry 2 stored again by the restarted master
+    verdicts = {"killed": judge_ladder(journal, LADDER, strict=False)}
+
+    killed = json.loads(write_report(tmp_path / "run", journal, verdicts).verdict.read_text())["experiments"]["killed"]
+    assert (killed["passed"], killed["lost"], killed["repeated_retries"], killed["extra_dead_letters"]) == (
+        True, [], 1, 1)
+    assert "rocketmq#2357" in killed["explanations"][0]
+
+    console = Console(record=True, width=400)
+    console.print(summary(verdicts))
+    text = console.export_text()
+    assert "retries stored twice 1, read twice 0, skipped 0; dead-lettered twice 1" in text
+    assert "rocketmq#2357" in text
+
+    calm = Console(record=True, width=400)
+    calm.print(summary({"calm": judge_ladder(ladder_journal([1000, 2000, 3000]), LADDER)}))
+    assert "stored twice" not in calm.export_text()

@@ -107,6 +107,28 @@ def test_the_dead_letter_must_arrive_exactly_once() -> None:
         ladder_journal([1000, 2000, 3000], dead_letters=2), LADDER).reasons
 
 
+def test_after_a_kill_only_a_lost_message_fails_and_repeats_skips_and_extra_dead_letters_are_counted() -> None:
+    repeated = ladder_journal([1000, 2000, 3000], dead_letters=2)
+    repeated.record(Receive(30.0, "m1", "%RETRY%G", "a", 2, 29.0))  # retry 2 stored again by the restarted master
+    repeated.record(Receive(31.0, "m1", "%RETRY%G", "a", 2, 29.0))  # ... and that copy read twice
+    skipped = ladder_journal([1000, 2000], msg_id="m2")  # retry 3 never came, yet the message was dead-lettered
+    lost = ladder_journal([1000], dead_letters=0, msg_id="m3")
+
+    survived = judge_ladder(Journal([*repeated.events, *skipped.events]), LADDER, strict=False)
+    assert survived.passed, survived.reasons
+    assert (survived.lost, survived.extra_dead_letters, survived.repeated_retries, survived.reread_retries,
+            survived.skipped_retries) == ((), 1, 1, 1, 1)
+
+    assert [note.split(":")[0] for note in survived.explanations] == [
+        "retries stored twice", "retries read twice", "dead-lettered twice"]
+    assert judge_ladder(skipped, LADDER, strict=False).explanations == ()
+
+    verdict = judge_ladder(Journal([*repeated.events, *skipped.events, *lost.events]), LADDER, strict=False)
+    assert verdict.reasons == ("m3: never reached the dead-letter queue: lost",)
+    assert verdict.lost == ("m3",)
+    assert verdict.skipped_retries == 1  # a lost message's missing steps are its loss, not skips
+
+
 def test_retries_under_a_new_id_are_strangers() -> None:
     journal = ladder_journal([1000, 2000, 3000])
     journal.record(Receive(20.0, "other-id", "%RETRY%G", "a", 1, 20.0))

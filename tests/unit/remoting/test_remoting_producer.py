@@ -130,3 +130,21 @@ async def test_the_send_timeout_bounds_all_attempts_together(fake_peer: PeerFact
             await producer.send(Message("T", b"x"))
     assert len(failed.value.attempts) == 1
     assert "no response to SEND_MESSAGE_V2(310) within" in (failed.value.attempts[0].error or "")
+
+
+@pytest.mark.parametrize("retry_another", [False, True])
+async def test_a_slave_less_master_s_answer_is_returned_or_sent_again_elsewhere(fake_peer: PeerFactory,
+                                                                              retry_another: bool) -> None:
+    """SLAVE_NOT_AVAILABLE means stored without a slave's copy: returned as it is (the official default), or, with
+    retryAnotherBrokerWhenNotStoreOK, sent again to another broker; every attempt keeps the status it got."""
+    lonely, healthy = await fake_peer(_broker(ResponseCode.SLAVE_NOT_AVAILABLE)), await fake_peer(_broker())
+    async with ConnectionPool() as pool:
+        producer = await _producer(pool, fake_peer, {"lonely": lonely.addr, "healthy": healthy.addr},
+                                   retry_another_broker_when_not_store_ok=retry_another)
+        results = [await producer.send(Message("T", b"x")) for _ in range(4)]
+    answers = {tuple((a.broker_name, a.status) for a in r.attempts) for r in results}
+    ok, not_ok = ("healthy", SendStatus.SEND_OK), ("lonely", SendStatus.SLAVE_NOT_AVAILABLE)
+    via_lonely = (not_ok, ok) if retry_another else (not_ok,)
+    assert via_lonely in answers, "round robin never chose the slave-less master"
+    assert answers <= {(ok,), via_lonely}
+    assert all(r.status is SendStatus.SEND_OK for r in results) is retry_another
