@@ -5,8 +5,10 @@ broker that stalls shows up as latency and failures instead of silently slowing 
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Final
 
 from rocketmq_retry.remoting import (
     BrokerError,
@@ -26,6 +28,7 @@ from rocketmq_retry.remoting import (
 from .journal import Attempt, DeadLetter, HandBack, Journal, Receive, Send
 
 Clock = Callable[[], float]
+HEARTBEAT_INTERVAL: Final = 30.0  # the official clients' heartbeatBrokerInterval
 
 
 class ProducerProbe:
@@ -134,7 +137,10 @@ class FailingConsumer:
     """Fails every delivery of `topic` on purpose and follows each message through its retries to the DLQ.
 
     Reads the topic, the group's retry topic and its DLQ; retry and DLQ topics have no route until the
-    broker creates them on the first hand-back, which is waited out.
+    broker creates them on the first hand-back, which is waited out. Like the official clients it sends a heartbeat
+    to every master every `HEARTBEAT_INTERVAL` s: a broker creates the group's retry topic on a heartbeat when it lacks
+    it (ClientManageProcessor.heartBeat), which a newly elected master does when its replica had not yet copied the
+    topic; without it the retries it holds stay unreadable.
     """
 
     def __init__(self, consumer: PullConsumer, topic: str, journal: Journal, *, clock: Clock = time.time) -> None:
@@ -151,8 +157,12 @@ class FailingConsumer:
         await self._skip_earlier_runs((retry_topic(group), dlq_topic(group)))
         loop = asyncio.get_running_loop()
         settled_at: float | None = None
+        heartbeat_at = loop.time()
         async with asyncio.timeout(within):
             while settled_at is None or loop.time() < settled_at:
+                if loop.time() >= heartbeat_at:
+                    await self._heartbeat()
+                    heartbeat_at = loop.time() + HEARTBEAT_INTERVAL
                 for topic in (self.topic, retry_topic(group), dlq_topic(group)):
                     await self._poll(topic)
                 if settled_at is None and len(self.journal.of(DeadLetter)) >= dead_letters:
@@ -168,6 +178,10 @@ class FailingConsumer:
                 continue
             for queue in queues:
                 self._offsets[queue] = await self.consumer.max_offset(queue)
+
+    async def _heartbeat(self) -> None:
+        with contextlib.suppress(RemotingError):  # a master killed mid-ladder: the next heartbeat finds its successor
+            await self.consumer.heartbeat([self.topic])
 
     async def _poll(self, topic: str) -> None:
         try:

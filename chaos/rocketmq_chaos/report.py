@@ -37,7 +37,8 @@ def _counts(verdict: Verdict) -> dict[str, Any]:
         return {}
     return {"lost": verdict.lost, "repeated_retries": verdict.repeated_retries,
             "reread_retries": verdict.reread_retries, "skipped_retries": verdict.skipped_retries,
-            "extra_dead_letters": verdict.extra_dead_letters, "explanations": verdict.explanations}
+            "extra_dead_letters": verdict.extra_dead_letters, "beyond_limit": verdict.beyond_limit,
+            "explanations": verdict.explanations}
 
 
 def write_report(directory: Path, journal: Journal, verdicts: Mapping[str, Verdict]) -> Report:
@@ -129,12 +130,13 @@ def _numbers(verdict: Verdict) -> str:
 
 def _disturbed(verdict: LadderVerdict) -> str:
     """What a broker's death did to the ladders, and why; nothing when it did nothing."""
-    counts = (verdict.repeated_retries, verdict.reread_retries, verdict.skipped_retries, verdict.extra_dead_letters)
+    counts = (verdict.repeated_retries, verdict.reread_retries, verdict.skipped_retries, verdict.beyond_limit,
+              verdict.extra_dead_letters)
     if not any(counts):
         return ""
-    repeated, reread, skipped, extra = counts
-    return "\n".join([f"\nretries stored twice {repeated}, read twice {reread}, skipped {skipped}; "
-                       f"dead-lettered twice {extra}", *verdict.explanations])
+    repeated, reread, skipped, beyond, extra = counts
+    return "\n".join([f"\nretries stored twice {repeated}, read twice {reread}, skipped {skipped}, past the limit "
+                       f"{beyond}; dead-lettered twice {extra}", *verdict.explanations])
 
 
 def _not_ok(verdict: DeliveryVerdict) -> str:

@@ -199,6 +199,8 @@ class MessageLadder:
     dead_letters: int
     reasons: tuple[str, ...]
     repeated_retries: int = 0  # a retry stored again: the broker delivered a step it had delivered before
+    # Retries past the group's limit: a broker that took a hand-back did not hold the group's retryMaxTimes.
+    beyond_limit: int = 0
     reread_retries: int = 0  # a stored retry read again: the consumer's hand-back of it failed, so it took it anew
 
     @property
@@ -248,12 +250,23 @@ class LadderVerdict:
                          "the same retry again once the broker was back")
         if self.extra_dead_letters:
             notes.append("dead-lettered twice: a retry delivered twice climbs twice, so both copies reach the DLQ")
+        if self.beyond_limit:
+            notes.append("retried past the group's limit: a master that took a hand-back lacked the group and "
+                         "auto-created it with retryMaxTimes 16 (autoCreateSubscriptionGroup, on a pull or "
+                         "heartbeat) — an elected replica that had not copied the group yet (it copies every 10 s); "
+                         "its old master, rejoining as its slave, then copies the 16 too. Nothing restores the "
+                         "group's own setting but a new write to the master, which is what the operator does")
         return tuple(notes)
 
     @property
     def skipped_retries(self) -> int:
         """Ladder steps a message went past without being delivered (the retry was lost, the climb went on)."""
-        return sum(len(self.expected_delays_ms) - m.retries_seen for m in self.messages if m.dead_letters)
+        return sum(len(self.expected_delays_ms) - (m.retries_seen - m.beyond_limit) for m in self.messages
+                   if m.dead_letters)
+
+    @property
+    def beyond_limit(self) -> int:
+        return sum(m.beyond_limit for m in self.messages)
 
 
 def judge_ladder(journal: Journal, expected_delays_ms: Sequence[int], *, strict: bool = True) -> LadderVerdict:
@@ -301,9 +314,12 @@ def _judge_message(msg_id: str, handed: dict[int, float], arrivals: dict[int, fl
     steps = tuple(
         Step(retry, expected_ms, _elapsed_ms(handed.get(retry - 1), arrivals.get(retry)))
         for retry, expected_ms in enumerate(expected, start=1))
+    beyond = sum(retry > len(expected) for retry in arrivals)
     if not strict:
         reasons = [] if dead_letters >= 1 else ["never reached the dead-letter queue: lost"]
-        return MessageLadder(msg_id, steps, len(arrivals), dead_letters, tuple(reasons))
+        if beyond:
+            reasons.append(f"retried {beyond} time(s) past the group's limit of {len(expected)}")
+        return MessageLadder(msg_id, steps, len(arrivals), dead_letters, tuple(reasons), beyond_limit=beyond)
     reasons = [f"retry {s.retry} came {s.observed_ms} ms after its hand-back, ladder says {s.expected_ms} ms "
                f"(tolerance {tolerance_ms(s.expected_ms):.0f} ms)" if s.observed_ms is not None
                else f"retry {s.retry} never arrived" for s in steps if not s.on_time]
@@ -311,7 +327,7 @@ def _judge_message(msg_id: str, handed: dict[int, float], arrivals: dict[int, fl
         reasons.append(f"{len(arrivals)} retries, expected exactly {len(expected)}")
     if dead_letters != 1:
         reasons.append(f"{dead_letters} dead letters, expected exactly 1")
-    return MessageLadder(msg_id, steps, len(arrivals), dead_letters, tuple(reasons))
+    return MessageLadder(msg_id, steps, len(arrivals), dead_letters, tuple(reasons), beyond_limit=beyond)
 
 
 def _elapsed_ms(handed_at: float | None, arrived_at: float | None) -> int | None:

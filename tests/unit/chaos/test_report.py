@@ -52,7 +52,7 @@ def test_what_a_killed_broker_did_to_a_ladder_is_counted_and_explained(tmp_path:
     console = Console(record=True, width=400)
     console.print(summary(verdicts))
     text = console.export_text()
-    assert "retries stored twice 1, read twice 0, skipped 0; dead-lettered twice 1" in text
+    assert "retries stored twice 1, read twice 0, skipped 0, past the limit 0; dead-lettered twice 1" in text
     assert "rocketmq#2357" in text
 
     calm = Console(record=True, width=400)

@@ -129,6 +129,16 @@ def test_after_a_kill_only_a_lost_message_fails_and_repeats_skips_and_extra_dead
     assert verdict.skipped_retries == 1  # a lost message's missing steps are its loss, not skips
 
 
+def test_after_a_kill_retries_past_the_groups_limit_fail_the_run_and_are_explained() -> None:
+    """An elected master that had not copied the group auto-creates it with 16 retries: the message climbs on."""
+    climbed = ladder_journal([1000, 2000, 3000, 4000, 5000], msg_id="m1")  # 5 retries, the group says 3
+    verdict = judge_ladder(climbed, LADDER, strict=False)
+    assert verdict.reasons == ("m1: retried 2 time(s) past the group's limit of 3",)
+    assert (verdict.beyond_limit, verdict.skipped_retries, verdict.lost) == (2, 0, ())
+    assert any("retryMaxTimes 16" in note for note in verdict.explanations)
+    assert judge_ladder(ladder_journal([1000, 2000, 3000]), LADDER, strict=False).beyond_limit == 0
+
+
 def test_retries_under_a_new_id_are_strangers() -> None:
     journal = ladder_journal([1000, 2000, 3000])
     journal.record(Receive(20.0, "other-id", "%RETRY%G", "a", 1, 20.0))
