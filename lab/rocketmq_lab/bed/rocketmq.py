@@ -26,7 +26,7 @@ from rocketmq_retry.remoting.acl import Credentials
 from . import classdata, jvm, maven, paths, ports, prerequisites
 from .classdata import ClassArchives
 from .probe import create_topic, registered_brokers, routed_brokers
-from .processes import ManagedProcess, wait_until
+from .processes import ManagedProcess, stop_together, wait_until
 from .topology import CONTROLLER, NodePlan, Topology, controller_conf, plan_nodes
 
 log = logging.getLogger(__name__)
@@ -264,9 +264,10 @@ class RocketMQCluster:
             recorder.stop(timeout=120.0)  # writing an archive at exit takes a while
 
     def stop(self, timeout: float = 20.0) -> None:
-        for process in [self.proxy, *(b.process for b in self.nodes), self.controller, self.namesrv]:
-            if process is not None:
-                process.stop(timeout)
+        """The proxy, then every broker together, then the controller and the name server: each stage stops what
+        depends on the next one."""
+        for stage in ([self.proxy], [b.process for b in self.nodes], [self.controller], [self.namesrv]):
+            stop_together([process for process in stage if process is not None], timeout)
 
     @property
     def processes(self) -> list[ManagedProcess]:
