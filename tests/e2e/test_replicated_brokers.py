@@ -123,7 +123,8 @@ def _judged_after_a_kill(bed: RocketMQCluster, client: str, journal: Journal, ve
     print(f"\n[{bed.version} {bed.topology}] {client}: master killed mid-ladder: {len(verdict.messages)} messages, "
           f"lost {len(verdict.lost)}, dead-lettered twice {verdict.extra_dead_letters}, "
           f"retries stored twice {verdict.repeated_retries}, read twice {verdict.reread_retries}, "
-          f"skipped {verdict.skipped_retries}", *verdict.explanations, sep="\n  ")
+          f"skipped {verdict.skipped_retries}, past the limit {verdict.beyond_limit}", *verdict.explanations,
+          sep="\n  ")
     assert [fault.action for fault in journal.events if fault.kind == "fault"] == ["kill", "restart"]
     assert len(verdict.messages) == messages
     assert verdict.passed, verdict.reasons
