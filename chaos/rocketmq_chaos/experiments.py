@@ -37,7 +37,7 @@ from .injectors import NAME_SERVER, Injector
 from .java_probes import ConsumeMode, ConsumerSettings, Failure, JavaProbes, resends_cleaned_messages
 from .journal import HandBack, Journal, SendMode
 from .probes import FailingConsumer, ProducerProbe, dead_letters_reach, drain, drain_dead_letters
-from .topology import BrokerEndpoint, Topology
+from .topology import BrokerEndpoint, Topology, masters_of
 from .verdicts import (
     ConsumptionVerdict,
     DeliveryVerdict,
@@ -191,8 +191,10 @@ async def fault_under_load(cluster: Topology, journal: Journal, plan: FaultUnder
             await inject(target)
             await load
             await recover(target)  # the victim's address is current again in `cluster`
-        if not plan.store_survives:  # the victim came back without the topic
-            await place_topic(admin, [b for b in cluster.brokers if b.name == target], topic, queues=2)
+        # The topic on every master there is now: a victim back without its store lost it, and a replica elected in
+        # its place (controller mode) lacks it unless it copied its master's topics (every 10 s) before the kill; a
+        # master without the topic refuses to read the messages it holds.
+        await place_topic(admin, masters_of(await admin.cluster_info()), topic, queues=2)
         await routed_to_every_master(admin, cluster, topic)  # a restarted name server knows routes only anew
         await drain(PullConsumer(pool, [cluster.namesrv_addr], unique("chaos_drain")), topic, journal)
     return judge_delivery(journal, max_failed_sends=plan.allowed_failed_sends,
