@@ -311,10 +311,7 @@ async def _kill_after_first_retries(cluster: Topology, journal: Journal, message
         if failing.done():
             return
         await asyncio.sleep(0.1)
-    victim = cluster.brokers[0].name
-    await injector.kill(victim)
-    await asyncio.sleep(down_for)
-    await injector.restart(victim)
+    await _kill_first_master(cluster, injector, down_for=down_for)
 
 
 @dataclass(frozen=True)
@@ -349,6 +346,15 @@ async def java_retry_ladder(cluster: Topology, journal: Journal, plan: JavaRetry
     return judge_ladder(journal, plan.expected_delays_ms, strict=not plan.kill_mid_ladder)
 
 
+async def _kill_first_master(cluster: Topology, injector: Injector, *, down_for: float) -> None:
+    """SIGKILL the first master (in controller mode, whichever replica leads its broker name) and restart it
+    `down_for` seconds later."""
+    victim = cluster.brokers[0].name
+    await injector.kill(victim)
+    await asyncio.sleep(down_for)
+    await injector.restart(victim)
+
+
 async def _kill_once_retried(cluster: Topology, messages: int, injector: Injector, admin: Admin, group: str, *,
                              down_for: float, within: float) -> None:
     """Once the masters' queues of `group`'s retry topic hold `messages` retries, kill the first master for
@@ -364,10 +370,7 @@ async def _kill_once_retried(cluster: Topology, messages: int, injector: Injecto
     except TimeoutError:
         log.warning("%s never held a retry of each of the %d messages: no broker was killed", topic, messages)
         return
-    victim = cluster.brokers[0].name
-    await injector.kill(victim)
-    await asyncio.sleep(down_for)
-    await injector.restart(victim)
+    await _kill_first_master(cluster, injector, down_for=down_for)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from rocketmq_retry.controller.secrets import SecretUnavailable
 from rocketmq_retry.domain.spec import AclSecretRef
 from rocketmq_retry.remoting.acl import Credentials
 from tests.unit.controller.loopbed import CONFIG, NAMESRV, LoopBed, policy_spec, ready, record
-from tests.unit.fakes import FakeBroker, java_push_consumer, two_masters
+from tests.unit.fakes import FakeAdmin, FakeBroker, java_push_consumer, two_masters
 
 
 async def test_a_new_policy_is_applied_and_reported() -> None:
@@ -340,13 +340,19 @@ async def test_the_sweep_reports_live_consumers_and_falls_back_to_the_assumed_vi
     assert status["warnings"][0].startswith("ClientOverridesMaxRetries: assumed")
 
 
-async def test_a_slave_behind_its_master_is_looked_at_again_soon_then_left_to_the_sweep() -> None:
+async def _orders_written_with_a_slave() -> tuple[LoopBed, FakeAdmin, FakeBroker]:
+    """Two masters, broker-a with a slave that has copied nothing yet, and policy `orders` written and settled."""
     admin = two_masters()
     slave = FakeBroker("broker-a", "127.0.0.1:10915", broker_id=1)
     admin.brokers[slave.addr] = slave
     bed = LoopBed(admin)
     bed.apply(record("orders", policy_spec("orders")))
     await bed.settle()
+    return bed, admin, slave
+
+
+async def test_a_slave_behind_its_master_is_looked_at_again_soon_then_left_to_the_sweep() -> None:
+    bed, admin, slave = await _orders_written_with_a_slave()
     [status] = bed.sink.statuses("ns/orders")
     assert status["brokers"][0]["slaves"] == [{"brokerId": 1, "address": slave.addr, "holdsConfig": False,
                                                "message": "lacks the group: a slave copies its master's groups "
@@ -370,12 +376,7 @@ async def test_a_slave_behind_its_master_is_looked_at_again_soon_then_left_to_th
 
 
 async def test_a_slave_that_never_copies_is_looked_at_for_a_while_after_the_write_then_by_the_sweeps() -> None:
-    admin = two_masters()
-    slave = FakeBroker("broker-a", "127.0.0.1:10915", broker_id=1)
-    admin.brokers[slave.addr] = slave
-    bed = LoopBed(admin)
-    bed.apply(record("orders", policy_spec("orders")))
-    await bed.settle()
+    bed, _, slave = await _orders_written_with_a_slave()
 
     await bed.advance(CONFIG.slave_catch_up)
     assert slave.group_reads == 1 + CONFIG.slave_catch_up // CONFIG.slave_check_interval
